@@ -1,0 +1,72 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef TPIN_CONFIG_H
+#define TPIN_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "tpin/addr.h"
+
+/* Istio-compatible defaults: tpin can stand in for istio-init. */
+#define TPIN_DEFAULT_CAPTURE_PORT 15006
+#define TPIN_DEFAULT_ADMIN_PORT 15000
+#define TPIN_DEFAULT_MARK 0x539u
+#define TPIN_DEFAULT_PROXY_MARK 0x53au
+#define TPIN_DEFAULT_ROUTE_TABLE 133u
+#define TPIN_DEFAULT_TABLE_NAME "tpin"
+/* Ports Istio never intercepts: Envoy's Prometheus, readiness and agent. */
+#define TPIN_ALWAYS_EXCLUDED "15020,15021,15090"
+#define TPIN_TABLE_NAME_MAX 32
+
+enum tpin_mode {
+	TPIN_MODE_TPROXY,
+	TPIN_MODE_REDIRECT,
+};
+
+/* Everything tpin-init installs is a function of this value. */
+struct tpin_config {
+	enum tpin_mode mode;
+	uint16_t capture_port;
+	uint16_t admin_port;
+	uint32_t mark;
+	uint32_t route_table;
+	char table_name[TPIN_TABLE_NAME_MAX];
+	struct tpin_ports inbound;  /* ports intercepted ("*" by default) */
+	struct tpin_ports excluded; /* never intercepted, defaults merged in */
+	struct tpin_cidrs exclude_sources;
+	bool preserve_source; /* add the output chain of design.md s3 */
+	bool ipv6;            /* install the IPv6 half */
+};
+
+/* tpin_config_init - fill @cfg with the defaults. */
+void tpin_config_init(struct tpin_config *cfg);
+
+/*
+ * tpin_config_finish - merge the always-excluded ports (15020, 15021, 15090,
+ * the capture port and the admin port) into the exclusions and check the
+ * combination. Returns 0, or -EINVAL with a message in @err.
+ */
+int tpin_config_finish(struct tpin_config *cfg, char *err, size_t errlen);
+
+/*
+ * tpin_mode_parse - "tproxy" or "redirect". Returns 0 or -EINVAL with a
+ * message naming the value in @err.
+ */
+int tpin_mode_parse(enum tpin_mode *mode, const char *text, char *err, size_t errlen);
+
+const char *tpin_mode_name(enum tpin_mode mode);
+
+/*
+ * tpin_u32_parse - parse a decimal or 0x-prefixed number in [min, max].
+ * Returns 0 or -EINVAL with a message naming the value in @err.
+ */
+int tpin_u32_parse(uint32_t *out, const char *text, uint32_t min, uint32_t max, char *err,
+		   size_t errlen);
+
+/*
+ * tpin_table_name_parse - an nftables table name: 1-31 characters of
+ * [A-Za-z0-9_-], starting with a letter. Returns 0 or -EINVAL.
+ */
+int tpin_table_name_parse(char *out, const char *text, char *err, size_t errlen);
+
+#endif

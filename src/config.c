@@ -1,0 +1,115 @@
+// SPDX-License-Identifier: MIT
+/* The configuration value shared by tpin-init and tpin-proxy. */
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tpin/config.h"
+
+void tpin_config_init(struct tpin_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->mode = TPIN_MODE_TPROXY;
+	cfg->capture_port = TPIN_DEFAULT_CAPTURE_PORT;
+	cfg->admin_port = TPIN_DEFAULT_ADMIN_PORT;
+	cfg->mark = TPIN_DEFAULT_MARK;
+	cfg->route_table = TPIN_DEFAULT_ROUTE_TABLE;
+	strcpy(cfg->table_name, TPIN_DEFAULT_TABLE_NAME);
+	cfg->inbound.all = true;
+	cfg->ipv6 = true;
+}
+
+int tpin_config_finish(struct tpin_config *cfg, char *err, size_t errlen)
+{
+	struct tpin_ports always;
+	size_t i;
+	int ret;
+
+	ret = tpin_ports_parse(&always, TPIN_ALWAYS_EXCLUDED, err, errlen);
+	for (i = 0; !ret && i < always.n; i++)
+		ret = tpin_ports_add(&cfg->excluded, always.r[i].first, always.r[i].last);
+	if (!ret)
+		ret = tpin_ports_add(&cfg->excluded, cfg->capture_port, cfg->capture_port);
+	if (!ret)
+		ret = tpin_ports_add(&cfg->excluded, cfg->admin_port, cfg->admin_port);
+	if (ret) {
+		snprintf(err, errlen, "more than %d excluded port ranges", TPIN_PORTS_MAX);
+		return ret;
+	}
+	if (cfg->excluded.all) {
+		snprintf(err, errlen, "--exclude-ports \"*\" would intercept nothing");
+		return -EINVAL;
+	}
+	if (cfg->preserve_source && cfg->inbound.all) {
+		snprintf(err, errlen,
+			 "--preserve-source needs the app's ports named with --inbound-ports, not \"*\"");
+		return -EINVAL;
+	}
+	if (cfg->preserve_source && cfg->mode != TPIN_MODE_TPROXY) {
+		snprintf(err, errlen, "--preserve-source works only in tproxy mode");
+		return -EINVAL;
+	}
+	if (cfg->mark == 0) {
+		snprintf(err, errlen, "--mark 0 cannot be told apart from unmarked packets");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int tpin_mode_parse(enum tpin_mode *mode, const char *text, char *err, size_t errlen)
+{
+	if (!strcmp(text, "tproxy") || !strcmp(text, "TPROXY"))
+		*mode = TPIN_MODE_TPROXY;
+	else if (!strcmp(text, "redirect") || !strcmp(text, "REDIRECT"))
+		*mode = TPIN_MODE_REDIRECT;
+	else {
+		snprintf(err, errlen, "unknown mode \"%s\" (expected tproxy or redirect)", text);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+const char *tpin_mode_name(enum tpin_mode mode)
+{
+	return mode == TPIN_MODE_REDIRECT ? "redirect" : "tproxy";
+}
+
+int tpin_u32_parse(uint32_t *out, const char *text, uint32_t min, uint32_t max, char *err,
+		   size_t errlen)
+{
+	unsigned long long v;
+	char *end;
+
+	errno = 0;
+	if (!isdigit((unsigned char)text[0]))
+		goto bad;
+	v = strtoull(text, &end, 0);
+	if (errno || *end || v < min || v > max)
+		goto bad;
+	*out = (uint32_t)v;
+	return 0;
+bad:
+	snprintf(err, errlen, "\"%s\" is not a number in %u-%u", text, min, max);
+	return -EINVAL;
+}
+
+int tpin_table_name_parse(char *out, const char *text, char *err, size_t errlen)
+{
+	size_t i, len = strlen(text);
+
+	if (!len || len >= TPIN_TABLE_NAME_MAX || !isalpha((unsigned char)text[0]))
+		goto bad;
+	for (i = 0; i < len; i++)
+		if (!isalnum((unsigned char)text[i]) && text[i] != '_' && text[i] != '-')
+			goto bad;
+	memcpy(out, text, len + 1);
+	return 0;
+bad:
+	snprintf(err, errlen,
+		 "table name \"%s\" must be 1-%d letters, digits, '_' or '-', starting with a letter",
+		 text, TPIN_TABLE_NAME_MAX - 1);
+	return -EINVAL;
+}
