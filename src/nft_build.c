@@ -1,0 +1,901 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Builds tpin's nftables transaction with libnftnl. No socket here: the batch
+ * is bytes plus, for every message, the nft command it is equivalent to.
+ * Each rule is assembled from small steps that add the expressions and the
+ * matching nft words together, so the netlink and the --dry-run text cannot
+ * drift apart.
+ */
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter/nf_nat.h>
+#include <linux/netfilter/nf_tables.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/rtnetlink.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <libmnl/libmnl.h>
+#include <libnftnl/chain.h>
+#include <libnftnl/common.h>
+#include <libnftnl/expr.h>
+#include <libnftnl/rule.h>
+#include <libnftnl/set.h>
+#include <libnftnl/table.h>
+
+#include "tpin/config.h"
+#include "tpin/nft.h"
+
+#define COMMAND_MAX 256
+/* nft's datatype numbers, so `nft list` prints the sets' elements readably. */
+#define NFT_TYPE_IPADDR 7
+#define NFT_TYPE_IP6ADDR 8
+#define NFT_TYPE_INET_SERVICE 13
+#define IPPROTO_TCP_BYTE ((uint8_t)6)
+#define TCP_FLAGS_OFFSET 13
+#define TCP_FLAG_SYN 0x02
+#define TCP_FLAG_ACK 0x10
+#define LOOPBACK_IFINDEX 1 /* lo is always ifindex 1 in every namespace */
+/* Netfilter hook priorities by name, as nft spells them. */
+#define PRIO_MANGLE (-150)
+#define PRIO_DSTNAT (-100)
+
+struct command {
+	uint32_t seq;
+	size_t offset; /* of its nlmsghdr in buf */
+	char text[COMMAND_MAX];
+};
+
+struct tpin_nft_batch {
+	char *buf;
+	size_t len, cap;
+	struct command *cmds;
+	size_t ncmds, cmds_cap;
+	uint32_t seq;
+	uint32_t set_id;
+	bool closed;
+};
+
+/* Room for the largest single message: a set's elements at full capacity. */
+#define MSG_ROOM (64 * 1024)
+
+static int reserve(struct tpin_nft_batch *b)
+{
+	if (b->cap - b->len < MSG_ROOM) {
+		size_t cap = b->cap * 2 + MSG_ROOM;
+		char *buf = realloc(b->buf, cap);
+
+		if (!buf)
+			return -ENOMEM;
+		memset(buf + b->cap, 0, cap - b->cap);
+		b->buf = buf;
+		b->cap = cap;
+	}
+	if (b->ncmds == b->cmds_cap) {
+		size_t cap = b->cmds_cap * 2 + 16;
+		struct command *cmds = realloc(b->cmds, cap * sizeof(*cmds));
+
+		if (!cmds)
+			return -ENOMEM;
+		b->cmds = cmds;
+		b->cmds_cap = cap;
+	}
+	return 0;
+}
+
+struct tpin_nft_batch *tpin_nft_batch_new(uint32_t first_seq)
+{
+	struct tpin_nft_batch *b = calloc(1, sizeof(*b));
+
+	if (!b)
+		return NULL;
+	b->seq = first_seq;
+	if (reserve(b)) {
+		tpin_nft_batch_free(b);
+		return NULL;
+	}
+	nftnl_batch_begin(b->buf, b->seq++);
+	b->len = NLMSG_ALIGN(((struct nlmsghdr *)b->buf)->nlmsg_len);
+	return b;
+}
+
+void tpin_nft_batch_free(struct tpin_nft_batch *batch)
+{
+	if (!batch)
+		return;
+	free(batch->buf);
+	free(batch->cmds);
+	free(batch);
+}
+
+/*
+ * Start the next message. The caller fills its payload, then calls
+ * msg_end(), which records the command text.
+ */
+static struct nlmsghdr *msg_begin(struct tpin_nft_batch *b, uint16_t type, uint16_t flags)
+{
+	if (b->closed || reserve(b))
+		return NULL;
+	return nftnl_nlmsg_build_hdr(b->buf + b->len, type, NFPROTO_INET, flags | NLM_F_ACK,
+				     b->seq);
+}
+
+static void msg_end(struct tpin_nft_batch *b, struct nlmsghdr *nlh, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void msg_end(struct tpin_nft_batch *b, struct nlmsghdr *nlh, const char *fmt, ...)
+{
+	struct command *c = &b->cmds[b->ncmds++];
+	va_list ap;
+
+	c->seq = b->seq++;
+	c->offset = b->len;
+	va_start(ap, fmt);
+	vsnprintf(c->text, sizeof(c->text), fmt, ap);
+	va_end(ap);
+	b->len += NLMSG_ALIGN(nlh->nlmsg_len);
+}
+
+static int put_table(struct tpin_nft_batch *b, uint16_t type, const char *name)
+{
+	struct nftnl_table *t = nftnl_table_alloc();
+	struct nlmsghdr *nlh;
+
+	if (!t)
+		return -ENOMEM;
+	nftnl_table_set_u32(t, NFTNL_TABLE_FAMILY, NFPROTO_INET);
+	nftnl_table_set_str(t, NFTNL_TABLE_NAME, name);
+	nlh = msg_begin(b, type, type == NFT_MSG_NEWTABLE ? NLM_F_CREATE : 0);
+	if (nlh) {
+		nftnl_table_nlmsg_build_payload(nlh, t);
+		msg_end(b, nlh, "%s table inet %s", type == NFT_MSG_NEWTABLE ? "add" : "delete",
+			name);
+	}
+	nftnl_table_free(t);
+	return nlh ? 0 : -ENOMEM;
+}
+
+/* The netlink form of an nftables set and its elements, plus its nft words. */
+struct set_spec {
+	const char *name;
+	const char *type; /* nft datatype name */
+	uint32_t key_type;
+	uint32_t key_len;
+	uint32_t id;
+};
+
+static int put_set(struct tpin_nft_batch *b, const char *table, const struct set_spec *spec)
+{
+	struct nftnl_set *s = nftnl_set_alloc();
+	struct nlmsghdr *nlh;
+
+	if (!s)
+		return -ENOMEM;
+	nftnl_set_set_str(s, NFTNL_SET_TABLE, table);
+	nftnl_set_set_str(s, NFTNL_SET_NAME, spec->name);
+	nftnl_set_set_u32(s, NFTNL_SET_FAMILY, NFPROTO_INET);
+	nftnl_set_set_u32(s, NFTNL_SET_FLAGS, NFT_SET_INTERVAL);
+	nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, spec->key_type);
+	nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, spec->key_len);
+	nftnl_set_set_u32(s, NFTNL_SET_ID, spec->id);
+	nlh = msg_begin(b, NFT_MSG_NEWSET, NLM_F_CREATE);
+	if (nlh) {
+		nftnl_set_nlmsg_build_payload(nlh, s);
+		msg_end(b, nlh, "add set inet %s %s { type %s; flags interval; }", table,
+			spec->name, spec->type);
+	}
+	nftnl_set_free(s);
+	return nlh ? 0 : -ENOMEM;
+}
+
+/* Elements of an interval set are collected here before they are sent. */
+struct interval_list {
+	struct nftnl_set *set;
+	size_t key_len;
+	bool any;
+	char text[COMMAND_MAX];
+	size_t text_len;
+};
+
+static int interval_elem(struct interval_list *l, const uint8_t *key, bool end)
+{
+	struct nftnl_set_elem *e = nftnl_set_elem_alloc();
+
+	if (!e)
+		return -ENOMEM;
+	nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, key, (uint32_t)l->key_len);
+	if (end)
+		nftnl_set_elem_set_u32(e, NFTNL_SET_ELEM_FLAGS, NFT_SET_ELEM_INTERVAL_END);
+	nftnl_set_elem_add(l->set, e);
+	return 0;
+}
+
+/* Big-endian increment; returns true when it wrapped past the top. */
+static bool key_next(uint8_t *key, size_t len)
+{
+	while (len--)
+		if (++key[len])
+			return false;
+	return true;
+}
+
+/*
+ * Add the interval [first, last] (big-endian keys). The kernel's interval
+ * sets hold boundaries: a start element at @first and an end element just
+ * past @last, none when @last is the top of the key space. Like nft, an end
+ * element at zero closes the space below the first interval.
+ */
+static int interval_add(struct interval_list *l, const uint8_t *first, const uint8_t *last,
+			const char *words)
+{
+	static const uint8_t zero[16];
+	uint8_t past[16];
+	int ret = 0;
+
+	if (!l->any && memcmp(first, zero, l->key_len))
+		ret = interval_elem(l, zero, true);
+	l->any = true;
+	if (!ret)
+		ret = interval_elem(l, first, false);
+	memcpy(past, last, l->key_len);
+	if (!ret && !key_next(past, l->key_len))
+		ret = interval_elem(l, past, true);
+	if (!ret && l->text_len < sizeof(l->text))
+		l->text_len += (size_t)snprintf(l->text + l->text_len, sizeof(l->text) - l->text_len,
+						"%s%s", l->text_len ? ", " : "", words);
+	return ret;
+}
+
+static int put_elements(struct tpin_nft_batch *b, const char *table, const char *set_name,
+			struct interval_list *l)
+{
+	struct nlmsghdr *nlh;
+
+	nftnl_set_set_str(l->set, NFTNL_SET_TABLE, table);
+	nftnl_set_set_str(l->set, NFTNL_SET_NAME, set_name);
+	nftnl_set_set_u32(l->set, NFTNL_SET_FAMILY, NFPROTO_INET);
+	nlh = msg_begin(b, NFT_MSG_NEWSETELEM, NLM_F_CREATE);
+	if (!nlh)
+		return -ENOMEM;
+	nftnl_set_elems_nlmsg_build_payload(nlh, l->set);
+	/* A long list is cut in the text only; the message carries all of it. */
+	msg_end(b, nlh, "add element inet %s %s { %s%s }", table, set_name, l->text,
+		l->text_len >= sizeof(l->text) ? " ..." : "");
+	return 0;
+}
+
+static int put_port_set(struct tpin_nft_batch *b, const char *table, const char *name,
+			const struct tpin_ports *ports, uint32_t id)
+{
+	const struct set_spec spec = { name, "inet_service", NFT_TYPE_INET_SERVICE, 2, id };
+	struct interval_list l = { .key_len = 2 };
+	size_t i;
+	int ret;
+
+	ret = put_set(b, table, &spec);
+	if (ret)
+		return ret;
+	l.set = nftnl_set_alloc();
+	if (!l.set)
+		return -ENOMEM;
+	for (i = 0; !ret && i < ports->n; i++) {
+		uint16_t first = htons(ports->r[i].first), last = htons(ports->r[i].last);
+		char words[16];
+
+		if (ports->r[i].first == ports->r[i].last)
+			snprintf(words, sizeof(words), "%u", ports->r[i].first);
+		else
+			snprintf(words, sizeof(words), "%u-%u", ports->r[i].first, ports->r[i].last);
+		ret = interval_add(&l, (uint8_t *)&first, (uint8_t *)&last, words);
+	}
+	if (!ret)
+		ret = put_elements(b, table, name, &l);
+	nftnl_set_free(l.set);
+	return ret;
+}
+
+static int put_cidr_set(struct tpin_nft_batch *b, const char *table, const char *name,
+			const struct tpin_cidrs *cidrs, int family, uint32_t id)
+{
+	const struct set_spec spec = {
+		name,
+		family == AF_INET ? "ipv4_addr" : "ipv6_addr",
+		family == AF_INET ? NFT_TYPE_IPADDR : NFT_TYPE_IP6ADDR,
+		family == AF_INET ? 4 : 16,
+		id,
+	};
+	struct interval_list l = { .key_len = spec.key_len };
+	size_t i;
+	int ret;
+
+	ret = put_set(b, table, &spec);
+	if (ret)
+		return ret;
+	l.set = nftnl_set_alloc();
+	if (!l.set)
+		return -ENOMEM;
+	for (i = 0; !ret && i < cidrs->n; i++) {
+		const struct tpin_cidr *c = &cidrs->c[i];
+		char words[64];
+		uint8_t last[16];
+
+		if (c->family != family)
+			continue;
+		tpin_cidr_last(c, last);
+		tpin_cidr_format(c, words, sizeof(words));
+		ret = interval_add(&l, c->addr, last, words);
+	}
+	if (!ret)
+		ret = put_elements(b, table, name, &l);
+	nftnl_set_free(l.set);
+	return ret;
+}
+
+static int put_chain(struct tpin_nft_batch *b, const char *table, const char *name,
+		     const char *type, uint32_t hook, int32_t prio, const char *words)
+{
+	struct nftnl_chain *c = nftnl_chain_alloc();
+	struct nlmsghdr *nlh;
+
+	if (!c)
+		return -ENOMEM;
+	nftnl_chain_set_u32(c, NFTNL_CHAIN_FAMILY, NFPROTO_INET);
+	nftnl_chain_set_str(c, NFTNL_CHAIN_TABLE, table);
+	nftnl_chain_set_str(c, NFTNL_CHAIN_NAME, name);
+	nftnl_chain_set_str(c, NFTNL_CHAIN_TYPE, type);
+	nftnl_chain_set_u32(c, NFTNL_CHAIN_HOOKNUM, hook);
+	nftnl_chain_set_s32(c, NFTNL_CHAIN_PRIO, prio);
+	nftnl_chain_set_u32(c, NFTNL_CHAIN_POLICY, NF_ACCEPT);
+	nlh = msg_begin(b, NFT_MSG_NEWCHAIN, NLM_F_CREATE);
+	if (nlh) {
+		nftnl_chain_nlmsg_build_payload(nlh, c);
+		msg_end(b, nlh, "add chain inet %s %s { %s; policy accept; }", table, name, words);
+	}
+	nftnl_chain_free(c);
+	return nlh ? 0 : -ENOMEM;
+}
+
+/*
+ * A rule under construction: its libnftnl object and its nft words. The
+ * steps below each add one match or statement to both. A failed allocation
+ * is remembered and reported once, at put_rule().
+ */
+struct rule {
+	struct nftnl_rule *r;
+	int err;
+	char text[COMMAND_MAX];
+	size_t len;
+};
+
+static void words(struct rule *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void words(struct rule *r, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (r->len >= sizeof(r->text))
+		return;
+	if (r->len)
+		r->text[r->len++] = ' ';
+	va_start(ap, fmt);
+	r->len += (size_t)vsnprintf(r->text + r->len, sizeof(r->text) - r->len, fmt, ap);
+	va_end(ap);
+}
+
+static struct nftnl_expr *expr(struct rule *r, const char *name)
+{
+	struct nftnl_expr *e = r->err ? NULL : nftnl_expr_alloc(name);
+
+	if (!e) {
+		r->err = -ENOMEM;
+		return NULL;
+	}
+	nftnl_rule_add_expr(r->r, e);
+	return e;
+}
+
+static void e_meta_load(struct rule *r, uint32_t key)
+{
+	struct nftnl_expr *e = expr(r, "meta");
+
+	if (!e)
+		return;
+	nftnl_expr_set_u32(e, NFTNL_EXPR_META_KEY, key);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_META_DREG, NFT_REG_1);
+}
+
+static void e_cmp(struct rule *r, uint32_t op, const void *data, uint32_t len)
+{
+	struct nftnl_expr *e = expr(r, "cmp");
+
+	if (!e)
+		return;
+	nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_SREG, NFT_REG_1);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_OP, op);
+	nftnl_expr_set(e, NFTNL_EXPR_CMP_DATA, data, len);
+}
+
+static void e_payload(struct rule *r, uint32_t base, uint32_t offset, uint32_t len)
+{
+	struct nftnl_expr *e = expr(r, "payload");
+
+	if (!e)
+		return;
+	nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_DREG, NFT_REG_1);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_BASE, base);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_OFFSET, offset);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_LEN, len);
+}
+
+static void e_lookup(struct rule *r, const char *set, uint32_t set_id)
+{
+	struct nftnl_expr *e = expr(r, "lookup");
+
+	if (!e)
+		return;
+	nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SREG, NFT_REG_1);
+	nftnl_expr_set_str(e, NFTNL_EXPR_LOOKUP_SET, set);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SET_ID, set_id);
+}
+
+static void e_immediate(struct rule *r, const void *data, uint32_t len)
+{
+	struct nftnl_expr *e = expr(r, "immediate");
+
+	if (!e)
+		return;
+	nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, NFT_REG_1);
+	nftnl_expr_set(e, NFTNL_EXPR_IMM_DATA, data, len);
+}
+
+/* meta l4proto tcp */
+static void m_tcp(struct rule *r)
+{
+	const uint8_t tcp = IPPROTO_TCP_BYTE;
+
+	e_meta_load(r, NFT_META_L4PROTO);
+	e_cmp(r, NFT_CMP_EQ, &tcp, sizeof(tcp));
+	words(r, "meta l4proto tcp");
+}
+
+/* meta nfproto ipv4|ipv6: what nft adds before an ip/ip6 header match. */
+static void m_nfproto(struct rule *r, int family)
+{
+	const uint8_t proto = family == AF_INET ? NFPROTO_IPV4 : NFPROTO_IPV6;
+
+	e_meta_load(r, NFT_META_NFPROTO);
+	e_cmp(r, NFT_CMP_EQ, &proto, sizeof(proto));
+}
+
+/* tcp flags & (syn | ack) != syn: anything but a connection's first SYN. */
+static void m_not_syn(struct rule *r)
+{
+	const uint8_t mask = TCP_FLAG_SYN | TCP_FLAG_ACK, xor = 0, syn = TCP_FLAG_SYN;
+	struct nftnl_expr *e;
+
+	e_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, TCP_FLAGS_OFFSET, 1);
+	e = expr(r, "bitwise");
+	if (e) {
+		nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_SREG, NFT_REG_1);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_DREG, NFT_REG_1);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_LEN, 1);
+		nftnl_expr_set(e, NFTNL_EXPR_BITWISE_MASK, &mask, 1);
+		nftnl_expr_set(e, NFTNL_EXPR_BITWISE_XOR, &xor, 1);
+	}
+	e_cmp(r, NFT_CMP_NEQ, &syn, sizeof(syn));
+	words(r, "tcp flags & (syn | ack) != syn");
+}
+
+/* socket transparent 1 */
+static void m_socket_transparent(struct rule *r)
+{
+	const uint8_t one = 1;
+	struct nftnl_expr *e = expr(r, "socket");
+
+	if (e) {
+		nftnl_expr_set_u32(e, NFTNL_EXPR_SOCKET_KEY, NFT_SOCKET_TRANSPARENT);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_SOCKET_DREG, NFT_REG_1);
+	}
+	e_cmp(r, NFT_CMP_EQ, &one, sizeof(one));
+	words(r, "socket transparent 1");
+}
+
+/* iif lo */
+static void m_iif_lo(struct rule *r)
+{
+	const uint32_t lo = LOOPBACK_IFINDEX;
+
+	e_meta_load(r, NFT_META_IIF);
+	e_cmp(r, NFT_CMP_EQ, &lo, sizeof(lo));
+	words(r, "iif lo");
+}
+
+/* tcp dport|sport @set (nft's implicit meta l4proto tcp comes first) */
+static void m_port_in_set(struct rule *r, bool dport, const char *set, uint32_t id, bool need_tcp)
+{
+	const uint8_t tcp = IPPROTO_TCP_BYTE;
+
+	if (need_tcp) {
+		e_meta_load(r, NFT_META_L4PROTO);
+		e_cmp(r, NFT_CMP_EQ, &tcp, sizeof(tcp));
+	}
+	e_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, dport ? 2 : 0, 2);
+	e_lookup(r, set, id);
+	words(r, "tcp %s @%s", dport ? "dport" : "sport", set);
+}
+
+/* ip saddr @set / ip6 saddr @set */
+static void m_saddr_in_set(struct rule *r, int family, const char *set, uint32_t id)
+{
+	m_nfproto(r, family);
+	if (family == AF_INET)
+		e_payload(r, NFT_PAYLOAD_NETWORK_HEADER, 12, 4);
+	else
+		e_payload(r, NFT_PAYLOAD_NETWORK_HEADER, 8, 16);
+	e_lookup(r, set, id);
+	words(r, "%s saddr @%s", family == AF_INET ? "ip" : "ip6", set);
+}
+
+/* meta mark 0 */
+static void m_mark_zero(struct rule *r)
+{
+	const uint32_t zero = 0;
+
+	e_meta_load(r, NFT_META_MARK);
+	e_cmp(r, NFT_CMP_EQ, &zero, sizeof(zero));
+	words(r, "meta mark 0");
+}
+
+/* fib daddr type != local */
+static void m_daddr_not_local(struct rule *r)
+{
+	const uint32_t local = RTN_LOCAL;
+	struct nftnl_expr *e = expr(r, "fib");
+
+	if (e) {
+		nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_FLAGS, NFTA_FIB_F_DADDR);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_RESULT, NFT_FIB_RESULT_ADDRTYPE);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_DREG, NFT_REG_1);
+	}
+	e_cmp(r, NFT_CMP_NEQ, &local, sizeof(local));
+	words(r, "fib daddr type != local");
+}
+
+/* meta mark set MARK */
+static void s_mark(struct rule *r, uint32_t mark)
+{
+	struct nftnl_expr *e;
+
+	e_immediate(r, &mark, sizeof(mark));
+	e = expr(r, "meta");
+	if (e) {
+		nftnl_expr_set_u32(e, NFTNL_EXPR_META_KEY, NFT_META_MARK);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_META_SREG, NFT_REG_1);
+	}
+	words(r, "meta mark set 0x%x", mark);
+}
+
+/* tproxy ip|ip6 to :PORT */
+static void s_tproxy(struct rule *r, int family, uint16_t port)
+{
+	const uint16_t be = htons(port);
+	struct nftnl_expr *e;
+
+	e_immediate(r, &be, sizeof(be));
+	e = expr(r, "tproxy");
+	if (e) {
+		nftnl_expr_set_u32(e, NFTNL_EXPR_TPROXY_FAMILY,
+				   family == AF_INET ? NFPROTO_IPV4 : NFPROTO_IPV6);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_TPROXY_REG_PORT, NFT_REG_1);
+	}
+	words(r, "tproxy %s to :%u", family == AF_INET ? "ip" : "ip6", port);
+}
+
+/* redirect to :PORT */
+static void s_redirect(struct rule *r, uint16_t port)
+{
+	const uint16_t be = htons(port);
+	struct nftnl_expr *e;
+
+	e_immediate(r, &be, sizeof(be));
+	e = expr(r, "redir");
+	if (e) {
+		nftnl_expr_set_u32(e, NFTNL_EXPR_REDIR_REG_PROTO_MIN, NFT_REG_1);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_REDIR_FLAGS, NF_NAT_RANGE_PROTO_SPECIFIED);
+	}
+	words(r, "redirect to :%u", port);
+}
+
+/* accept, drop, return */
+static void s_verdict(struct rule *r, int verdict)
+{
+	struct nftnl_expr *e = expr(r, "immediate");
+
+	if (e) {
+		nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, NFT_REG_VERDICT);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_VERDICT, (uint32_t)verdict);
+	}
+	words(r, "%s", verdict == NF_ACCEPT ? "accept" : verdict == NF_DROP ? "drop" : "return");
+}
+
+static int rule_begin(struct rule *r, const char *table, const char *chain)
+{
+	memset(r, 0, sizeof(*r));
+	r->r = nftnl_rule_alloc();
+	if (!r->r)
+		return -ENOMEM;
+	nftnl_rule_set_u32(r->r, NFTNL_RULE_FAMILY, NFPROTO_INET);
+	nftnl_rule_set_str(r->r, NFTNL_RULE_TABLE, table);
+	nftnl_rule_set_str(r->r, NFTNL_RULE_CHAIN, chain);
+	return 0;
+}
+
+/* Send the rule as the next message and free it. */
+static int put_rule(struct tpin_nft_batch *b, struct rule *r)
+{
+	struct nlmsghdr *nlh = NULL;
+	int ret = r->err;
+
+	if (!ret) {
+		nlh = msg_begin(b, NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND);
+		if (nlh) {
+			nftnl_rule_nlmsg_build_payload(nlh, r->r);
+			msg_end(b, nlh, "add rule inet %s %s %s",
+				nftnl_rule_get_str(r->r, NFTNL_RULE_TABLE),
+				nftnl_rule_get_str(r->r, NFTNL_RULE_CHAIN), r->text);
+		} else {
+			ret = -ENOMEM;
+		}
+	}
+	nftnl_rule_free(r->r);
+	r->r = NULL;
+	return ret;
+}
+
+/* Set ids tie a rule's lookup to a set created earlier in the same batch. */
+struct sets {
+	uint32_t excluded, inbound, sources4, sources6;
+};
+
+/*
+ * Matches shared by both modes: traffic born in the pod, excluded ports and
+ * excluded sources leave the chain before anything is intercepted.
+ */
+static int put_exclusions(struct tpin_nft_batch *b, const struct tpin_config *cfg,
+			  const char *chain, const struct sets *ids)
+{
+	const char *t = cfg->table_name;
+	struct rule r;
+	int ret;
+
+	ret = rule_begin(&r, t, chain);
+	if (ret)
+		return ret;
+	m_iif_lo(&r);
+	s_verdict(&r, NFT_RETURN);
+	ret = put_rule(b, &r);
+	if (!ret && !(ret = rule_begin(&r, t, chain))) {
+		m_port_in_set(&r, true, "exclude_ports", ids->excluded, true);
+		s_verdict(&r, NFT_RETURN);
+		ret = put_rule(b, &r);
+	}
+	if (!ret && ids->sources4 && !(ret = rule_begin(&r, t, chain))) {
+		m_saddr_in_set(&r, AF_INET, "exclude_sources4", ids->sources4);
+		s_verdict(&r, NFT_RETURN);
+		ret = put_rule(b, &r);
+	}
+	if (!ret && ids->sources6 && !(ret = rule_begin(&r, t, chain))) {
+		m_saddr_in_set(&r, AF_INET6, "exclude_sources6", ids->sources6);
+		s_verdict(&r, NFT_RETURN);
+		ret = put_rule(b, &r);
+	}
+	return ret;
+}
+
+/* The match for "a TCP packet to an intercepted port". */
+static void m_intercepted(struct rule *r, const struct sets *ids)
+{
+	if (ids->inbound)
+		m_port_in_set(r, true, "inbound_ports", ids->inbound, true);
+	else
+		m_tcp(r);
+}
+
+static int put_tproxy_rules(struct tpin_nft_batch *b, const struct tpin_config *cfg,
+			    const struct sets *ids)
+{
+	const char *t = cfg->table_name;
+	struct rule r;
+	int ret, fam;
+
+	/*
+	 * Packets of established transparent sockets skip the tproxy lookup,
+	 * but never a SYN: a SYN matching a TIME_WAIT socket the proxy left
+	 * would otherwise reopen a connection straight to the app.
+	 */
+	ret = rule_begin(&r, t, "prerouting");
+	if (ret)
+		return ret;
+	m_tcp(&r);
+	m_not_syn(&r);
+	m_socket_transparent(&r);
+	s_mark(&r, cfg->mark);
+	s_verdict(&r, NF_ACCEPT);
+	ret = put_rule(b, &r);
+	if (!ret)
+		ret = put_exclusions(b, cfg, "prerouting", ids);
+	for (fam = AF_INET; !ret && fam <= AF_INET6; fam += AF_INET6 - AF_INET) {
+		if (fam == AF_INET6 && !cfg->ipv6)
+			break;
+		ret = rule_begin(&r, t, "prerouting");
+		if (ret)
+			break;
+		m_intercepted(&r, ids);
+		s_tproxy(&r, fam, cfg->capture_port);
+		s_mark(&r, cfg->mark);
+		s_verdict(&r, NF_ACCEPT);
+		ret = put_rule(b, &r);
+	}
+	/*
+	 * nft's tproxy lets the packet go on when no transparent socket
+	 * listens: without this drop a client would reach the app directly
+	 * while the proxy is down. Drop, not reject, so SYN retries carry the
+	 * client over a proxy restart.
+	 */
+	if (!ret && !(ret = rule_begin(&r, t, "prerouting"))) {
+		m_intercepted(&r, ids);
+		s_verdict(&r, NF_DROP);
+		ret = put_rule(b, &r);
+	}
+	return ret;
+}
+
+/*
+ * With the client's address preserved, the app answers the client itself:
+ * mark those replies so table 133 loops them back into the proxy's
+ * transparent upstream socket. Only unmarked sockets (not the proxy's own)
+ * and only non-local destinations.
+ */
+static int put_output_chain(struct tpin_nft_batch *b, const struct tpin_config *cfg,
+			    const struct sets *ids)
+{
+	struct rule r;
+	int ret;
+
+	ret = put_chain(b, cfg->table_name, "output", "route", NF_INET_LOCAL_OUT, PRIO_MANGLE,
+			"type route hook output priority mangle");
+	if (!ret)
+		ret = rule_begin(&r, cfg->table_name, "output");
+	if (ret)
+		return ret;
+	m_mark_zero(&r);
+	m_tcp(&r);
+	m_port_in_set(&r, false, "inbound_ports", ids->inbound, false);
+	m_daddr_not_local(&r);
+	s_mark(&r, cfg->mark);
+	return put_rule(b, &r);
+}
+
+static int put_redirect_rules(struct tpin_nft_batch *b, const struct tpin_config *cfg,
+			      const struct sets *ids)
+{
+	struct rule r;
+	int ret;
+
+	ret = put_exclusions(b, cfg, "prerouting", ids);
+	if (!ret)
+		ret = rule_begin(&r, cfg->table_name, "prerouting");
+	if (ret)
+		return ret;
+	m_intercepted(&r, ids);
+	s_redirect(&r, cfg->capture_port);
+	return put_rule(b, &r);
+}
+
+int tpin_nft_build_delete(struct tpin_nft_batch *batch, const char *name)
+{
+	/*
+	 * Deleting a missing table fails the whole batch, and nft's "destroy"
+	 * needs a 6.3 kernel: adding it first (a no-op when it exists) makes
+	 * the delete always valid.
+	 */
+	int ret = put_table(batch, NFT_MSG_NEWTABLE, name);
+
+	return ret ? ret : put_table(batch, NFT_MSG_DELTABLE, name);
+}
+
+int tpin_nft_build_install(struct tpin_nft_batch *batch, const struct tpin_config *cfg)
+{
+	const char *t = cfg->table_name;
+	struct sets ids = { 0 };
+	bool tproxy = cfg->mode == TPIN_MODE_TPROXY;
+	int ret;
+
+	ret = tpin_nft_build_delete(batch, t);
+	if (!ret)
+		ret = put_table(batch, NFT_MSG_NEWTABLE, t);
+	ids.excluded = ++batch->set_id;
+	if (!ret)
+		ret = put_port_set(batch, t, "exclude_ports", &cfg->excluded, ids.excluded);
+	if (!ret && !cfg->inbound.all) {
+		ids.inbound = ++batch->set_id;
+		ret = put_port_set(batch, t, "inbound_ports", &cfg->inbound, ids.inbound);
+	}
+	if (!ret && tpin_cidrs_count(&cfg->exclude_sources, AF_INET)) {
+		ids.sources4 = ++batch->set_id;
+		ret = put_cidr_set(batch, t, "exclude_sources4", &cfg->exclude_sources, AF_INET,
+				   ids.sources4);
+	}
+	if (!ret && cfg->ipv6 && tpin_cidrs_count(&cfg->exclude_sources, AF_INET6)) {
+		ids.sources6 = ++batch->set_id;
+		ret = put_cidr_set(batch, t, "exclude_sources6", &cfg->exclude_sources, AF_INET6,
+				   ids.sources6);
+	}
+	if (ret)
+		return ret;
+	if (tproxy)
+		ret = put_chain(batch, t, "prerouting", "filter", NF_INET_PRE_ROUTING, PRIO_MANGLE,
+				"type filter hook prerouting priority mangle");
+	else
+		ret = put_chain(batch, t, "prerouting", "nat", NF_INET_PRE_ROUTING, PRIO_DSTNAT,
+				"type nat hook prerouting priority dstnat");
+	if (!ret)
+		ret = tproxy ? put_tproxy_rules(batch, cfg, &ids) : put_redirect_rules(batch, cfg, &ids);
+	if (!ret && tproxy && cfg->preserve_source)
+		ret = put_output_chain(batch, cfg, &ids);
+	return ret;
+}
+
+int tpin_nft_batch_close(struct tpin_nft_batch *batch)
+{
+	if (batch->closed)
+		return 0;
+	if (reserve(batch))
+		return -ENOMEM;
+	nftnl_batch_end(batch->buf + batch->len, batch->seq++);
+	batch->len += NLMSG_ALIGN(((struct nlmsghdr *)(batch->buf + batch->len))->nlmsg_len);
+	batch->closed = true;
+	return 0;
+}
+
+const void *tpin_nft_batch_data(const struct tpin_nft_batch *batch, size_t *len)
+{
+	*len = batch->len;
+	return batch->buf;
+}
+
+size_t tpin_nft_batch_count(const struct tpin_nft_batch *batch)
+{
+	return batch->ncmds;
+}
+
+uint32_t tpin_nft_batch_seq(const struct tpin_nft_batch *batch, size_t i)
+{
+	return batch->cmds[i].seq;
+}
+
+const char *tpin_nft_batch_command(const struct tpin_nft_batch *batch, size_t i)
+{
+	return batch->cmds[i].text;
+}
+
+const char *tpin_nft_batch_describe(const struct tpin_nft_batch *batch, uint32_t seq)
+{
+	size_t i;
+
+	for (i = 0; i < batch->ncmds; i++)
+		if (batch->cmds[i].seq == seq)
+			return batch->cmds[i].text;
+	return NULL;
+}
+
+const struct nlmsghdr *tpin_nft_batch_msg(const struct tpin_nft_batch *batch, size_t i)
+{
+	return (const struct nlmsghdr *)(batch->buf + batch->cmds[i].offset);
+}

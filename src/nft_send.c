@@ -1,0 +1,112 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The only NETLINK_NETFILTER I/O of tpin-init: send a batch once, then drain
+ * every ACK and tie each error to the command that caused it.
+ */
+
+#include <errno.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/netlink.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include <libmnl/libmnl.h>
+
+#include "tpin/nft.h"
+
+static int extack_cb(const struct nlattr *attr, void *data)
+{
+	char *message = data;
+
+	if (mnl_attr_get_type(attr) == NLMSGERR_ATTR_MSG &&
+	    !mnl_attr_validate(attr, MNL_TYPE_NUL_STRING))
+		snprintf(message, TPIN_NFT_MSG_MAX, "%s", mnl_attr_get_str(attr));
+	return MNL_CB_OK;
+}
+
+/* Record the answer @nlh, an NLMSG_ERROR; returns its error (0 for an ACK). */
+static int note_answer(const struct tpin_nft_batch *batch, const struct nlmsghdr *nlh,
+		       struct tpin_nft_error *err)
+{
+	const struct nlmsgerr *e = mnl_nlmsg_get_payload(nlh);
+	const char *cmd;
+
+	if (nlh->nlmsg_len < mnl_nlmsg_size(sizeof(*e)))
+		return -EBADMSG;
+	if (!e->error || err->err)
+		return e->error;
+	err->err = e->error;
+	cmd = tpin_nft_batch_describe(batch, nlh->nlmsg_seq);
+	snprintf(err->command, sizeof(err->command), "%s", cmd ? cmd : "");
+	/* NETLINK_CAP_ACK: only the header of the request precedes the TLVs. */
+	if (nlh->nlmsg_flags & NLM_F_ACK_TLVS)
+		mnl_attr_parse(nlh, sizeof(*e), extack_cb, err->message);
+	return e->error;
+}
+
+int tpin_nft_send(const struct tpin_nft_batch *batch, struct tpin_nft_error *err)
+{
+	char buf[32768] __attribute__((aligned(NLMSG_ALIGNTO)));
+	size_t len, pending = tpin_nft_batch_count(batch);
+	const struct timeval timeout = { .tv_sec = 5 };
+	struct mnl_socket *nl;
+	const void *data;
+	int one = 1, ret = 0;
+
+	memset(err, 0, sizeof(*err));
+	nl = mnl_socket_open(NETLINK_NETFILTER);
+	if (!nl) {
+		ret = -errno;
+		goto out;
+	}
+	/* Short ACKs with the kernel's explanation; never wait forever. */
+	mnl_socket_setsockopt(nl, NETLINK_CAP_ACK, &one, sizeof(one));
+	mnl_socket_setsockopt(nl, NETLINK_EXT_ACK, &one, sizeof(one));
+	setsockopt(mnl_socket_get_fd(nl), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+	if (mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0) {
+		ret = -errno;
+		goto out;
+	}
+	data = tpin_nft_batch_data(batch, &len);
+	if (mnl_socket_sendto(nl, data, len) < 0) {
+		ret = -errno;
+		goto out;
+	}
+	/*
+	 * Every command asked for an ACK, so the kernel answers each one, an
+	 * error or an ACK, whether the batch committed or was aborted.
+	 */
+	while (pending) {
+		ssize_t n = mnl_socket_recvfrom(nl, buf, sizeof(buf));
+		const struct nlmsghdr *nlh = (const struct nlmsghdr *)buf;
+		int left = (int)n;
+
+		if (n < 0) {
+			ret = errno == EAGAIN ? -ETIMEDOUT : -errno;
+			goto out;
+		}
+		for (; mnl_nlmsg_ok(nlh, left); nlh = mnl_nlmsg_next(nlh, &left)) {
+			if (nlh->nlmsg_type != NLMSG_ERROR)
+				continue;
+			/*
+			 * An answer to no command (the batch's begin) means
+			 * the kernel refused the batch as a whole, for example
+			 * -EPERM: no other answer will come.
+			 */
+			if (!tpin_nft_batch_describe(batch, nlh->nlmsg_seq))
+				pending = 0;
+			else
+				pending--;
+			note_answer(batch, nlh, err);
+		}
+	}
+	ret = err->err;
+out:
+	if (ret && !err->err)
+		err->err = ret;
+	if (nl)
+		mnl_socket_close(nl);
+	return ret;
+}

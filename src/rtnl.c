@@ -1,0 +1,341 @@
+// SPDX-License-Identifier: MIT
+/* Routing rules, routes and addresses over rtnetlink with libmnl. */
+
+#include <errno.h>
+#include <linux/fib_rules.h>
+#include <linux/if.h>
+#include <linux/if_addr.h>
+#include <linux/rtnetlink.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
+
+#include <libmnl/libmnl.h>
+
+#include "tpin/rtnl.h"
+
+#define LOOPBACK_IFINDEX 1
+/* Large enough for any dump message: MNL_SOCKET_DUMP_SIZE of newer libmnl. */
+#define RTNL_BUF_SIZE 32768
+
+struct tpin_rtnl {
+	struct mnl_socket *nl;
+	uint32_t portid;
+	uint32_t seq;
+	char buf[RTNL_BUF_SIZE] __attribute__((aligned(NLMSG_ALIGNTO)));
+};
+
+int tpin_rtnl_open(struct tpin_rtnl **out)
+{
+	const struct timeval timeout = { .tv_sec = 5 };
+	struct tpin_rtnl *rt = calloc(1, sizeof(*rt));
+	int one = 1, ret;
+
+	if (!rt)
+		return -ENOMEM;
+	rt->nl = mnl_socket_open(NETLINK_ROUTE);
+	if (!rt->nl) {
+		ret = -errno;
+		goto fail;
+	}
+	mnl_socket_setsockopt(rt->nl, NETLINK_CAP_ACK, &one, sizeof(one));
+	mnl_socket_setsockopt(rt->nl, NETLINK_EXT_ACK, &one, sizeof(one));
+	setsockopt(mnl_socket_get_fd(rt->nl), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+	if (mnl_socket_bind(rt->nl, 0, MNL_SOCKET_AUTOPID) < 0) {
+		ret = -errno;
+		goto fail;
+	}
+	rt->portid = mnl_socket_get_portid(rt->nl);
+	rt->seq = (uint32_t)time(NULL);
+	*out = rt;
+	return 0;
+fail:
+	tpin_rtnl_close(rt);
+	return ret;
+}
+
+void tpin_rtnl_close(struct tpin_rtnl *rt)
+{
+	if (!rt)
+		return;
+	if (rt->nl)
+		mnl_socket_close(rt->nl);
+	free(rt);
+}
+
+static struct nlmsghdr *request(struct tpin_rtnl *rt, uint16_t type, uint16_t flags)
+{
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(rt->buf);
+
+	nlh->nlmsg_type = type;
+	nlh->nlmsg_flags = NLM_F_REQUEST | flags;
+	nlh->nlmsg_seq = ++rt->seq;
+	return nlh;
+}
+
+/*
+ * Send @nlh and run @cb on every answer until the ACK or the end of the dump.
+ * Returns 0 or -errno (the kernel's error for the request).
+ */
+static int talk(struct tpin_rtnl *rt, struct nlmsghdr *nlh, mnl_cb_t cb, void *data)
+{
+	uint32_t seq = nlh->nlmsg_seq;
+	ssize_t n;
+	int ret;
+
+	if (!(nlh->nlmsg_flags & NLM_F_DUMP))
+		nlh->nlmsg_flags |= NLM_F_ACK;
+	if (mnl_socket_sendto(rt->nl, nlh, nlh->nlmsg_len) < 0)
+		return -errno;
+	do {
+		n = mnl_socket_recvfrom(rt->nl, rt->buf, sizeof(rt->buf));
+		if (n < 0)
+			return errno == EAGAIN ? -ETIMEDOUT : -errno;
+		ret = mnl_cb_run(rt->buf, (size_t)n, seq, rt->portid, cb, data);
+	} while (ret == MNL_CB_OK);
+	return ret < 0 ? -errno : 0;
+}
+
+/* A fwmark rule: struct fib_rule_hdr plus FRA_FWMARK and FRA_TABLE. */
+static struct nlmsghdr *rule_msg(struct tpin_rtnl *rt, uint16_t type, uint16_t flags, int family,
+				 uint32_t mark, uint32_t table)
+{
+	struct nlmsghdr *nlh = request(rt, type, flags);
+	struct fib_rule_hdr *frh = mnl_nlmsg_put_extra_header(nlh, sizeof(*frh));
+
+	frh->family = (uint8_t)family;
+	frh->action = FR_ACT_TO_TBL;
+	frh->table = table < 256 ? (uint8_t)table : RT_TABLE_UNSPEC;
+	mnl_attr_put_u32(nlh, FRA_FWMARK, mark);
+	mnl_attr_put_u32(nlh, FRA_TABLE, table);
+	return nlh;
+}
+
+struct rule_query {
+	uint32_t mark, table;
+	int state;
+};
+
+static int rule_cb(const struct nlmsghdr *nlh, void *data)
+{
+	const struct fib_rule_hdr *frh = mnl_nlmsg_get_payload(nlh);
+	struct rule_query *q = data;
+	const struct nlattr *attr;
+	uint32_t mark = 0, mask = 0xffffffff, table = frh->table;
+	bool has_mark = false;
+
+	mnl_attr_for_each(attr, nlh, sizeof(*frh)) {
+		switch (mnl_attr_get_type(attr)) {
+		case FRA_FWMARK:
+			mark = mnl_attr_get_u32(attr);
+			has_mark = true;
+			break;
+		case FRA_FWMASK:
+			mask = mnl_attr_get_u32(attr);
+			break;
+		case FRA_TABLE:
+			table = mnl_attr_get_u32(attr);
+			break;
+		}
+	}
+	if (!has_mark || mark != q->mark || frh->action != FR_ACT_TO_TBL)
+		return MNL_CB_OK;
+	if (table == q->table && mask == 0xffffffff && !frh->src_len && !frh->dst_len)
+		q->state = TPIN_RTNL_PRESENT;
+	else if (q->state == TPIN_RTNL_ABSENT)
+		q->state = TPIN_RTNL_DIFFERENT;
+	return MNL_CB_OK;
+}
+
+int tpin_rtnl_rule_state(struct tpin_rtnl *rt, int family, uint32_t mark, uint32_t table)
+{
+	struct nlmsghdr *nlh = request(rt, RTM_GETRULE, NLM_F_DUMP);
+	struct fib_rule_hdr *frh = mnl_nlmsg_put_extra_header(nlh, sizeof(*frh));
+	struct rule_query q = { mark, table, TPIN_RTNL_ABSENT };
+	int ret;
+
+	frh->family = (uint8_t)family;
+	ret = talk(rt, nlh, rule_cb, &q);
+	return ret ? ret : q.state;
+}
+
+int tpin_rtnl_rule_add(struct tpin_rtnl *rt, int family, uint32_t mark, uint32_t table)
+{
+	return talk(rt, rule_msg(rt, RTM_NEWRULE, NLM_F_CREATE | NLM_F_EXCL, family, mark, table),
+		    NULL, NULL);
+}
+
+int tpin_rtnl_rule_del(struct tpin_rtnl *rt, int family, uint32_t mark, uint32_t table)
+{
+	return talk(rt, rule_msg(rt, RTM_DELRULE, 0, family, mark, table), NULL, NULL);
+}
+
+/* "local default dev lo table T": what iproute2 sends for that command. */
+static struct nlmsghdr *route_msg(struct tpin_rtnl *rt, uint16_t type, uint16_t flags, int family,
+				  uint32_t table)
+{
+	struct nlmsghdr *nlh = request(rt, type, flags);
+	struct rtmsg *rtm = mnl_nlmsg_put_extra_header(nlh, sizeof(*rtm));
+
+	rtm->rtm_family = (uint8_t)family;
+	rtm->rtm_table = table < 256 ? (uint8_t)table : RT_TABLE_UNSPEC;
+	rtm->rtm_protocol = RTPROT_BOOT;
+	rtm->rtm_scope = RT_SCOPE_HOST;
+	rtm->rtm_type = RTN_LOCAL;
+	mnl_attr_put_u32(nlh, RTA_TABLE, table);
+	mnl_attr_put_u32(nlh, RTA_OIF, LOOPBACK_IFINDEX);
+	return nlh;
+}
+
+struct route_query {
+	uint32_t table;
+	int state;
+};
+
+static int route_cb(const struct nlmsghdr *nlh, void *data)
+{
+	const struct rtmsg *rtm = mnl_nlmsg_get_payload(nlh);
+	struct route_query *q = data;
+	const struct nlattr *attr;
+	uint32_t table = rtm->rtm_table, oif = 0;
+
+	mnl_attr_for_each(attr, nlh, sizeof(*rtm)) {
+		if (mnl_attr_get_type(attr) == RTA_TABLE)
+			table = mnl_attr_get_u32(attr);
+		else if (mnl_attr_get_type(attr) == RTA_OIF)
+			oif = mnl_attr_get_u32(attr);
+	}
+	if (table != q->table || rtm->rtm_dst_len)
+		return MNL_CB_OK;
+	if (rtm->rtm_type == RTN_LOCAL && oif == LOOPBACK_IFINDEX)
+		q->state = TPIN_RTNL_PRESENT;
+	else if (q->state == TPIN_RTNL_ABSENT)
+		q->state = TPIN_RTNL_DIFFERENT;
+	return MNL_CB_OK;
+}
+
+int tpin_rtnl_route_state(struct tpin_rtnl *rt, int family, uint32_t table)
+{
+	struct nlmsghdr *nlh = request(rt, RTM_GETROUTE, NLM_F_DUMP);
+	struct rtmsg *rtm = mnl_nlmsg_put_extra_header(nlh, sizeof(*rtm));
+	struct route_query q = { table, TPIN_RTNL_ABSENT };
+	int ret;
+
+	rtm->rtm_family = (uint8_t)family;
+	ret = talk(rt, nlh, route_cb, &q);
+	return ret ? ret : q.state;
+}
+
+int tpin_rtnl_route_add(struct tpin_rtnl *rt, int family, uint32_t table)
+{
+	return talk(rt, route_msg(rt, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, family, table), NULL,
+		    NULL);
+}
+
+int tpin_rtnl_route_del(struct tpin_rtnl *rt, int family, uint32_t table)
+{
+	return talk(rt, route_msg(rt, RTM_DELROUTE, 0, family, table), NULL, NULL);
+}
+
+static size_t addr_len(int family)
+{
+	return family == AF_INET ? 4 : 16;
+}
+
+static struct nlmsghdr *addr_msg(struct tpin_rtnl *rt, uint16_t type, uint16_t flags, int family,
+				 const void *addr, uint8_t plen)
+{
+	struct nlmsghdr *nlh = request(rt, type, flags);
+	struct ifaddrmsg *ifa = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifa));
+
+	ifa->ifa_family = (uint8_t)family;
+	ifa->ifa_prefixlen = plen;
+	/* No duplicate address detection on lo: usable at once. */
+	ifa->ifa_flags = IFA_F_NODAD;
+	ifa->ifa_index = LOOPBACK_IFINDEX;
+	mnl_attr_put(nlh, IFA_LOCAL, addr_len(family), addr);
+	mnl_attr_put(nlh, IFA_ADDRESS, addr_len(family), addr);
+	return nlh;
+}
+
+struct addr_query {
+	int family;
+	const void *addr;
+	uint8_t plen;
+	int state;
+};
+
+static int addr_cb(const struct nlmsghdr *nlh, void *data)
+{
+	const struct ifaddrmsg *ifa = mnl_nlmsg_get_payload(nlh);
+	struct addr_query *q = data;
+	const struct nlattr *attr;
+
+	if (ifa->ifa_index != LOOPBACK_IFINDEX || ifa->ifa_family != q->family)
+		return MNL_CB_OK;
+	mnl_attr_for_each(attr, nlh, sizeof(*ifa)) {
+		uint16_t type = mnl_attr_get_type(attr);
+
+		if ((type == IFA_ADDRESS || type == IFA_LOCAL) &&
+		    mnl_attr_get_payload_len(attr) == addr_len(q->family) &&
+		    !memcmp(mnl_attr_get_payload(attr), q->addr, addr_len(q->family)))
+			q->state = ifa->ifa_prefixlen == q->plen ? TPIN_RTNL_PRESENT
+								 : TPIN_RTNL_DIFFERENT;
+	}
+	return MNL_CB_OK;
+}
+
+int tpin_rtnl_addr_state(struct tpin_rtnl *rt, int family, const void *addr, uint8_t plen)
+{
+	struct nlmsghdr *nlh = request(rt, RTM_GETADDR, NLM_F_DUMP);
+	struct ifaddrmsg *ifa = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifa));
+	struct addr_query q = { family, addr, plen, TPIN_RTNL_ABSENT };
+	int ret;
+
+	ifa->ifa_family = (uint8_t)family;
+	ret = talk(rt, nlh, addr_cb, &q);
+	return ret ? ret : q.state;
+}
+
+int tpin_rtnl_addr_add(struct tpin_rtnl *rt, int family, const void *addr, uint8_t plen)
+{
+	return talk(rt, addr_msg(rt, RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, family, addr, plen),
+		    NULL, NULL);
+}
+
+int tpin_rtnl_addr_del(struct tpin_rtnl *rt, int family, const void *addr, uint8_t plen)
+{
+	return talk(rt, addr_msg(rt, RTM_DELADDR, 0, family, addr, plen), NULL, NULL);
+}
+
+static int link_cb(const struct nlmsghdr *nlh, void *data)
+{
+	const struct ifinfomsg *ifi = mnl_nlmsg_get_payload(nlh);
+
+	*(int *)data = !!(ifi->ifi_flags & IFF_UP);
+	return MNL_CB_OK;
+}
+
+int tpin_rtnl_lo_is_up(struct tpin_rtnl *rt)
+{
+	struct nlmsghdr *nlh = request(rt, RTM_GETLINK, 0);
+	struct ifinfomsg *ifi = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifi));
+	int up = 0, ret;
+
+	ifi->ifi_index = LOOPBACK_IFINDEX;
+	ret = talk(rt, nlh, link_cb, &up);
+	return ret ? ret : up;
+}
+
+int tpin_rtnl_lo_set_up(struct tpin_rtnl *rt)
+{
+	struct nlmsghdr *nlh = request(rt, RTM_NEWLINK, 0);
+	struct ifinfomsg *ifi = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifi));
+
+	ifi->ifi_index = LOOPBACK_IFINDEX;
+	ifi->ifi_flags = IFF_UP;
+	ifi->ifi_change = IFF_UP;
+	return talk(rt, nlh, NULL, NULL);
+}
