@@ -442,6 +442,8 @@ static void e_lookup(struct rule *r, const char *set, uint32_t set_id)
 	nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SREG, NFT_REG_1);
 	nftnl_expr_set_str(e, NFTNL_EXPR_LOOKUP_SET, set);
 	nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SET_ID, set_id);
+	/* Explicit, as the kernel reports it, so --check compares like with like. */
+	nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_FLAGS, 0);
 }
 
 static void e_immediate(struct rule *r, const void *data, uint32_t len)
@@ -606,7 +608,9 @@ static void s_redirect(struct rule *r, uint16_t port)
 	e_immediate(r, &be, sizeof(be));
 	e = expr(r, "redir");
 	if (e) {
+		/* A single port: min and max in one register, as the kernel reports it. */
 		nftnl_expr_set_u32(e, NFTNL_EXPR_REDIR_REG_PROTO_MIN, NFT_REG_1);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_REDIR_REG_PROTO_MAX, NFT_REG_1);
 		nftnl_expr_set_u32(e, NFTNL_EXPR_REDIR_FLAGS, NF_NAT_RANGE_PROTO_SPECIFIED);
 	}
 	words(r, "redirect to :%u", port);
@@ -850,6 +854,47 @@ int tpin_nft_build_install(struct tpin_nft_batch *batch, const struct tpin_confi
 	if (!ret && tproxy && cfg->preserve_source)
 		ret = put_output_chain(batch, cfg, &ids);
 	return ret;
+}
+
+int tpin_nft_build_probe(struct tpin_nft_batch *batch, const struct tpin_config *cfg)
+{
+	static const char t[] = "tpin_probe";
+	struct rule r;
+	int ret, fam;
+
+	ret = put_table(batch, NFT_MSG_NEWTABLE, t);
+	if (!ret)
+		ret = put_chain(batch, t, "p", "filter", NF_INET_PRE_ROUTING, PRIO_MANGLE,
+				"type filter hook prerouting priority mangle");
+	if (!ret && !(ret = rule_begin(&r, t, "p"))) {
+		m_tcp(&r);
+		m_socket_transparent(&r);
+		ret = put_rule(batch, &r);
+	}
+	for (fam = AF_INET; !ret && fam <= AF_INET6; fam += AF_INET6 - AF_INET) {
+		if (fam == AF_INET6 && !cfg->ipv6)
+			break;
+		ret = rule_begin(&r, t, "p");
+		if (ret)
+			break;
+		m_tcp(&r);
+		s_tproxy(&r, fam, cfg->capture_port);
+		ret = put_rule(batch, &r);
+	}
+	if (!ret && !(ret = rule_begin(&r, t, "p"))) {
+		m_daddr_not_local(&r);
+		ret = put_rule(batch, &r);
+	}
+	if (!ret)
+		ret = put_chain(batch, t, "n", "nat", NF_INET_PRE_ROUTING, PRIO_DSTNAT,
+				"type nat hook prerouting priority dstnat");
+	if (!ret && !(ret = rule_begin(&r, t, "n"))) {
+		m_tcp(&r);
+		s_redirect(&r, cfg->capture_port);
+		ret = put_rule(batch, &r);
+	}
+	/* Deleting a table nobody made fails, so the kernel commits nothing. */
+	return ret ? ret : put_table(batch, NFT_MSG_DELTABLE, "tpin_probe_absent");
 }
 
 int tpin_nft_batch_close(struct tpin_nft_batch *batch)

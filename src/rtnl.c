@@ -65,12 +65,17 @@ void tpin_rtnl_close(struct tpin_rtnl *rt)
 	free(rt);
 }
 
+/*
+ * Start a request in rt->buf. Everything but a dump asks for an ACK, so that
+ * talk() always has an answer that ends the exchange. (NLM_F_EXCL shares its
+ * bit with NLM_F_MATCH, so a dump is told by the caller, not by the flags.)
+ */
 static struct nlmsghdr *request(struct tpin_rtnl *rt, uint16_t type, uint16_t flags)
 {
 	struct nlmsghdr *nlh = mnl_nlmsg_put_header(rt->buf);
 
 	nlh->nlmsg_type = type;
-	nlh->nlmsg_flags = NLM_F_REQUEST | flags;
+	nlh->nlmsg_flags = NLM_F_REQUEST | (flags == NLM_F_DUMP ? flags : flags | NLM_F_ACK);
 	nlh->nlmsg_seq = ++rt->seq;
 	return nlh;
 }
@@ -85,8 +90,6 @@ static int talk(struct tpin_rtnl *rt, struct nlmsghdr *nlh, mnl_cb_t cb, void *d
 	ssize_t n;
 	int ret;
 
-	if (!(nlh->nlmsg_flags & NLM_F_DUMP))
-		nlh->nlmsg_flags |= NLM_F_ACK;
 	if (mnl_socket_sendto(rt->nl, nlh, nlh->nlmsg_len) < 0)
 		return -errno;
 	do {

@@ -37,6 +37,15 @@ int tpin_nft_build_install(struct tpin_nft_batch *batch, const struct tpin_confi
 int tpin_nft_build_delete(struct tpin_nft_batch *batch, const char *name);
 
 /*
+ * tpin_nft_build_probe - append a transaction that exercises every kernel
+ * feature tpin relies on (the socket, tproxy, fib and redir expressions, nat
+ * and filter base chains) in a scratch table, and ends with a command that
+ * fails, so that sent with tpin_nft_send_probe() it changes nothing. Each
+ * rule command's text names the expression it tests. Returns 0 or -ENOMEM.
+ */
+int tpin_nft_build_probe(struct tpin_nft_batch *batch, const struct tpin_config *cfg);
+
+/*
  * tpin_nft_batch_close - append the batch end message. No message may be
  * added after it. Returns 0 or -ENOMEM.
  */
@@ -58,10 +67,6 @@ const char *tpin_nft_batch_describe(const struct tpin_nft_batch *batch, uint32_t
 /* The nlmsghdr of command @i, for tests that parse the batch back. */
 const struct nlmsghdr *tpin_nft_batch_msg(const struct tpin_nft_batch *batch, size_t i);
 
-
-#ifndef TPIN_NFT_SEND_H
-#define TPIN_NFT_SEND_H
-
 #define TPIN_NFT_MSG_MAX 256
 
 /* What went wrong with a batch, tied to the command that caused it. */
@@ -77,9 +82,44 @@ struct tpin_nft_error {
  * The kernel applies all of it or none of it.
  * Returns 0 when it committed; otherwise -errno of the first failing command
  * (-EPERM without CAP_NET_ADMIN, -EOPNOTSUPP or -ENOENT for an expression the
- * kernel lacks), with @err describing it.
+ * kernel lacks), with @err describing it. It waits at most 5 s for answers
+ * (-ETIMEDOUT).
  */
 int tpin_nft_send(const struct tpin_nft_batch *batch, struct tpin_nft_error *err);
 
-#endif
+/*
+ * tpin_nft_send_probe - like tpin_nft_send, and also store each command's
+ * answer (0 or -errno) in @results[i] (tpin_nft_batch_count() entries).
+ * A probe batch ends with a command that is meant to fail, so that the
+ * kernel checks every command and then commits nothing.
+ */
+int tpin_nft_send_probe(const struct tpin_nft_batch *batch, struct tpin_nft_error *err,
+			int *results);
+
+/* Called once per difference found, with a line that names it. */
+typedef void (*tpin_note_fn)(void *ctx, const char *line);
+
+/*
+ * tpin_nft_diff - compare the live table @table in the current network
+ * namespace with what the install batch @expected creates: its sets and
+ * their elements, its chains, and each chain's rules in order. Calls @note
+ * once per difference. Returns the number of differences (>= 0) or -errno.
+ */
+int tpin_nft_diff(const struct tpin_nft_batch *expected, const char *table, tpin_note_fn note,
+		  void *ctx);
+
+/*
+ * tpin_nft_render - the canonical text of one nftables message (a set, its
+ * elements, a chain or a rule) as tpin_nft_diff compares it, written to @buf.
+ * Rules list their expressions as libnftnl prints them. Returns the length
+ * written, 0 for a message of another kind, or -errno.
+ */
+int tpin_nft_render(const struct nlmsghdr *nlh, char *buf, size_t len);
+
+/*
+ * tpin_nft_table_exists - whether table inet @table exists in the current
+ * network namespace: 1, 0, or -errno.
+ */
+int tpin_nft_table_exists(const char *table);
+
 #endif

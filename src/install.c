@@ -1,0 +1,517 @@
+// SPDX-License-Identifier: MIT
+/*
+ * tpin-init's operations. The policy routing goes first, each step recorded
+ * so it can be undone; the nftables batch goes last, so that the only step
+ * that can fail after a change is the atomic batch itself, and its failure
+ * leaves the earlier table untouched.
+ */
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tpin/config.h"
+#include "tpin/install.h"
+#include "tpin/nft.h"
+#include "tpin/rtnl.h"
+
+#define LINE_MAX_LEN 512
+
+static void say(void (*fn)(void *, const char *), const struct tpin_out *out, const char *fmt,
+		...) __attribute__((format(printf, 3, 4)));
+
+static void say(void (*fn)(void *, const char *), const struct tpin_out *out, const char *fmt,
+		...)
+{
+	char line[LINE_MAX_LEN];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	fn(out->ctx, line);
+}
+
+#define say_info(out, ...) say((out)->info, out, __VA_ARGS__)
+#define say_error(out, ...) say((out)->error, out, __VA_ARGS__)
+
+int tpin_netns_enter(const char *spec)
+{
+	char path[4096];
+	int fd, ret = 0;
+
+	if (strchr(spec, '/'))
+		snprintf(path, sizeof(path), "%s", spec);
+	else
+		snprintf(path, sizeof(path), "/run/netns/%s", spec);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (setns(fd, CLONE_NEWNET) < 0)
+		ret = -errno;
+	close(fd);
+	return ret;
+}
+
+/* The routing steps, in install order; their names are the fault points. */
+enum step_kind { STEP_RULE, STEP_ROUTE, STEP_ADDR };
+
+struct step {
+	const char *name;
+	enum step_kind kind;
+	int family;
+};
+
+static const struct step steps[] = {
+	{ "rule4", STEP_RULE, AF_INET },   { "route4", STEP_ROUTE, AF_INET },
+	{ "rule6", STEP_RULE, AF_INET6 },  { "route6", STEP_ROUTE, AF_INET6 },
+	{ "addr6", STEP_ADDR, AF_INET6 },
+};
+
+#define NSTEPS (sizeof(steps) / sizeof(steps[0]))
+
+/* The proxy's IPv6 passthrough source: IPv6 loopback holds only ::1. */
+static const uint8_t passthrough6[16] = { [15] = 6 };
+
+static bool step_applies(const struct tpin_config *cfg, const struct step *s)
+{
+	if (s->family == AF_INET6 && !cfg->ipv6)
+		return false;
+	/* REDIRECT needs no policy routing; the proxy's ::6 source it does. */
+	return s->kind == STEP_ADDR || cfg->mode == TPIN_MODE_TPROXY;
+}
+
+static int step_state(struct tpin_rtnl *rt, const struct tpin_config *cfg, const struct step *s)
+{
+	switch (s->kind) {
+	case STEP_RULE:
+		return tpin_rtnl_rule_state(rt, s->family, cfg->mark, cfg->route_table);
+	case STEP_ROUTE:
+		return tpin_rtnl_route_state(rt, s->family, cfg->route_table);
+	default:
+		return tpin_rtnl_addr_state(rt, AF_INET6, passthrough6, 128);
+	}
+}
+
+static int step_run(struct tpin_rtnl *rt, const struct tpin_config *cfg, const struct step *s,
+		    bool add)
+{
+	switch (s->kind) {
+	case STEP_RULE:
+		return (add ? tpin_rtnl_rule_add : tpin_rtnl_rule_del)(rt, s->family, cfg->mark,
+								       cfg->route_table);
+	case STEP_ROUTE:
+		return (add ? tpin_rtnl_route_add : tpin_rtnl_route_del)(rt, s->family,
+									 cfg->route_table);
+	default:
+		return (add ? tpin_rtnl_addr_add : tpin_rtnl_addr_del)(rt, AF_INET6, passthrough6,
+								       128);
+	}
+}
+
+/* The ip(8) command that does what step @s does. */
+static void step_command(const struct tpin_config *cfg, const struct step *s, bool add, char *buf,
+			 size_t len)
+{
+	const char *verb = add ? "add" : "del";
+	int v = s->family == AF_INET ? 4 : 6;
+
+	switch (s->kind) {
+	case STEP_RULE:
+		snprintf(buf, len, "ip -%d rule %s fwmark 0x%x lookup %u", v, verb, cfg->mark,
+			 cfg->route_table);
+		break;
+	case STEP_ROUTE:
+		snprintf(buf, len, "ip -%d route %s local %s dev lo table %u", v, verb,
+			 v == 4 ? "0.0.0.0/0" : "::/0", cfg->route_table);
+		break;
+	default:
+		snprintf(buf, len, "ip -6 addr %s ::6/128 dev lo", verb);
+	}
+}
+
+static int injected_fault(const char *step)
+{
+	const char *at = getenv("TPIN_INIT_FAIL_AT");
+
+	return at && !strcmp(at, step);
+}
+
+/* -------- preflight -------- */
+
+static bool has_net_admin(void)
+{
+	struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct data[2] = { { 0 } };
+
+	if (syscall(SYS_capget, &hdr, data))
+		return false;
+	return data[CAP_NET_ADMIN / 32].effective & (1u << (CAP_NET_ADMIN % 32));
+}
+
+/* What each probe command tests, found by a word of its nft text. */
+struct feature {
+	const char *word;
+	const char *what;
+	const char *module;
+	bool tproxy, redirect, preserve; /* which configurations need it */
+};
+
+static const struct feature features[] = {
+	{ "chain inet tpin_probe p ", "nftables filter chains", "nf_tables", true, true, true },
+	{ "socket transparent", "nft socket expression", "nft_socket", true, false, true },
+	{ "tproxy ip to", "nft tproxy expression (IPv4)", "nft_tproxy", true, false, true },
+	{ "tproxy ip6 to", "nft tproxy expression (IPv6)", "nft_tproxy", true, false, true },
+	{ "fib daddr", "nft fib expression", "nft_fib_inet", false, false, true },
+	{ "chain inet tpin_probe n ", "nftables nat chains", "nft_chain_nat", false, true, false },
+	{ "redirect to", "nft redir expression", "nft_redir", false, true, false },
+};
+
+static const struct feature *feature_of(const char *command)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(features) / sizeof(features[0]); i++)
+		if (strstr(command, features[i].word))
+			return &features[i];
+	return NULL;
+}
+
+static bool feature_needed(const struct feature *f, const struct tpin_config *cfg)
+{
+	if (cfg->mode == TPIN_MODE_REDIRECT)
+		return f->redirect;
+	return cfg->preserve_source ? f->preserve : f->tproxy;
+}
+
+static int probe_nftables(const struct tpin_config *cfg, const struct tpin_out *out)
+{
+	struct tpin_nft_batch *b = tpin_nft_batch_new((uint32_t)time(NULL));
+	struct tpin_nft_error err;
+	int *results = NULL, ret = -ENOMEM;
+	size_t i;
+
+	if (!b || tpin_nft_build_probe(b, cfg) || tpin_nft_batch_close(b))
+		goto out;
+	results = calloc(tpin_nft_batch_count(b), sizeof(*results));
+	if (!results)
+		goto out;
+	ret = tpin_nft_send_probe(b, &err, results);
+	if (!err.command[0] || ret == -EPERM) {
+		/* Refused as a whole: nftables itself is missing or locked. */
+		say_error(out, "preflight: nftables over netlink: FAILED (%s)", strerror(-ret));
+		goto out;
+	}
+	ret = 0;
+	for (i = 0; i < tpin_nft_batch_count(b); i++) {
+		const struct feature *f = feature_of(tpin_nft_batch_command(b, i));
+
+		if (!f || !feature_needed(f, cfg))
+			continue;
+		if (!results[i]) {
+			say_info(out, "preflight: %s: ok", f->what);
+			continue;
+		}
+		say_error(out, "preflight: %s: MISSING (%s); load the %s module or use a kernel built with it",
+		      f->what, strerror(-results[i]), f->module);
+		if (!ret)
+			ret = -EOPNOTSUPP;
+	}
+out:
+	free(results);
+	tpin_nft_batch_free(b);
+	return ret;
+}
+
+int tpin_preflight(struct tpin_config *cfg, const struct tpin_out *out)
+{
+	struct tpin_rtnl *rt = NULL;
+	int fd, ret;
+
+	if (!has_net_admin()) {
+		say_error(out, "preflight: CAP_NET_ADMIN: MISSING; tpin-init needs CAP_NET_ADMIN: run it "
+			   "as root, or grant NET_ADMIN to the init container");
+		return -EPERM;
+	}
+	say_info(out, "preflight: CAP_NET_ADMIN: ok");
+	fd = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 && cfg->ipv6) {
+		cfg->ipv6 = false;
+		say_info(out, "preflight: IPv6: not in this kernel (%s); installing IPv4 only",
+		     strerror(errno));
+	} else if (fd >= 0) {
+		say_info(out, "preflight: IPv6: %s", cfg->ipv6 ? "ok" : "present, not used");
+		close(fd);
+	}
+	ret = probe_nftables(cfg, out);
+	if (ret || cfg->mode != TPIN_MODE_TPROXY)
+		return ret;
+	ret = tpin_rtnl_open(&rt);
+	if (!ret) {
+		ret = tpin_rtnl_rule_state(rt, AF_INET, cfg->mark, cfg->route_table);
+		ret = ret < 0 ? ret : 0;
+	}
+	if (ret)
+		say_error(out, "preflight: policy routing: MISSING (%s); needs a kernel with "
+			   "CONFIG_IP_MULTIPLE_TABLES",
+		      strerror(-ret));
+	else
+		say_info(out, "preflight: policy routing: ok");
+	tpin_rtnl_close(rt);
+	return ret ? -EOPNOTSUPP : 0;
+}
+
+/* -------- install, cleanup, check -------- */
+
+static int send_install_batch(const struct tpin_config *cfg, const struct tpin_out *out)
+{
+	struct tpin_nft_batch *b = tpin_nft_batch_new((uint32_t)time(NULL));
+	struct tpin_nft_error err;
+	int ret = -ENOMEM;
+
+	if (!b || tpin_nft_build_install(b, cfg) || tpin_nft_batch_close(b)) {
+		say_error(out, "nftables: building the batch: %s", strerror(ENOMEM));
+		goto out;
+	}
+	ret = tpin_nft_send(b, &err);
+	if (ret)
+		say_error(out, "nftables: %s%s%s%s%s: the kernel refused the batch, nothing changed",
+		      err.command[0] ? "\"" : "", err.command, err.command[0] ? "\": " : "",
+		      strerror(-ret), err.message[0] ? " ... " : "");
+	if (ret && err.message[0])
+		say_error(out, "nftables: the kernel says: %s", err.message);
+out:
+	tpin_nft_batch_free(b);
+	return ret;
+}
+
+static int ensure_lo_up(struct tpin_rtnl *rt, const struct tpin_out *out)
+{
+	int up = tpin_rtnl_lo_is_up(rt), ret;
+
+	if (up)
+		return up < 0 ? up : 0;
+	/* Local routes on a down lo are refused: "Nexthop device is not up". */
+	ret = tpin_rtnl_lo_set_up(rt);
+	if (ret)
+		say_error(out, "lo is down and could not be brought up: %s", strerror(-ret));
+	else
+		say_info(out, "lo was down: brought it up (local routes need it)");
+	return ret;
+}
+
+int tpin_install(const struct tpin_config *cfg, const struct tpin_out *out)
+{
+	const struct step *done[NSTEPS];
+	struct tpin_rtnl *rt = NULL;
+	char cmd[128];
+	size_t i, ndone = 0;
+	int ret;
+
+	ret = tpin_rtnl_open(&rt);
+	if (ret) {
+		say_error(out, "rtnetlink: %s", strerror(-ret));
+		return ret;
+	}
+	ret = ensure_lo_up(rt, out);
+	for (i = 0; !ret && i < NSTEPS; i++) {
+		const struct step *s = &steps[i];
+		int state;
+
+		if (!step_applies(cfg, s))
+			continue;
+		step_command(cfg, s, true, cmd, sizeof(cmd));
+		state = step_state(rt, cfg, s);
+		if (state == TPIN_RTNL_PRESENT)
+			continue;
+		if (state == TPIN_RTNL_DIFFERENT && s->kind == STEP_RULE) {
+			say_error(out, "an ip rule already sends fwmark 0x%x elsewhere: run tpin-init "
+				   "--cleanup with the earlier flags, or pick another --mark",
+			      cfg->mark);
+			ret = -EEXIST;
+		} else if (state == TPIN_RTNL_DIFFERENT && s->kind == STEP_ROUTE) {
+			say_error(out, "table %u already holds a default route that is not 'local "
+				   "default dev lo': pick another --table",
+			      cfg->route_table);
+			ret = -EEXIST;
+		} else if (state < 0) {
+			ret = state;
+		} else if (injected_fault(s->name)) {
+			ret = -ECANCELED;
+		} else {
+			ret = step_run(rt, cfg, s, true);
+			if (!ret)
+				done[ndone++] = s;
+		}
+		if (ret && ret != -EEXIST)
+			say_error(out, "%s: %s", cmd,
+			      ret == -ECANCELED ? "failure injected by TPIN_INIT_FAIL_AT" : strerror(-ret));
+	}
+	if (!ret && injected_fault("nft")) {
+		say_error(out, "nftables: failure injected by TPIN_INIT_FAIL_AT");
+		ret = -ECANCELED;
+	}
+	if (!ret)
+		ret = send_install_batch(cfg, out);
+	if (ret) {
+		/* Undo, newest first, exactly what this run added. */
+		while (ndone--) {
+			const struct step *s = done[ndone];
+			int undo = step_run(rt, cfg, s, false);
+
+			step_command(cfg, s, false, cmd, sizeof(cmd));
+			if (undo)
+				say_error(out, "rolling back: %s: %s", cmd, strerror(-undo));
+			else
+				say_info(out, "rolled back: %s", cmd);
+		}
+	}
+	tpin_rtnl_close(rt);
+	return ret;
+}
+
+int tpin_cleanup(const struct tpin_config *cfg, const struct tpin_out *out)
+{
+	struct tpin_nft_batch *b = tpin_nft_batch_new((uint32_t)time(NULL));
+	struct tpin_rtnl *rt = NULL;
+	struct tpin_nft_error err;
+	struct tpin_config any = *cfg;
+	char cmd[128];
+	size_t i;
+	int ret, first = 0;
+
+	ret = !b || tpin_nft_build_delete(b, cfg->table_name) || tpin_nft_batch_close(b) ? -ENOMEM
+											  : 0;
+	if (!ret)
+		ret = tpin_nft_send(b, &err);
+	tpin_nft_batch_free(b);
+	if (ret) {
+		say_error(out, "nftables: removing table inet %s: %s%s", cfg->table_name, strerror(-ret),
+			  ret == -EPERM ? "; tpin-init needs CAP_NET_ADMIN" : "");
+		return ret;
+	}
+	say_info(out, "removed table inet %s (if it was there)", cfg->table_name);
+	ret = tpin_rtnl_open(&rt);
+	if (ret) {
+		say_error(out, "rtnetlink: %s", strerror(-ret));
+		return ret;
+	}
+	/* Whatever mode installed them, the routing pieces go. */
+	any.mode = TPIN_MODE_TPROXY;
+	for (i = NSTEPS; i--;) {
+		const struct step *s = &steps[i];
+		int state;
+
+		if (!step_applies(&any, s))
+			continue;
+		state = step_state(rt, cfg, s);
+		if (state == -EAFNOSUPPORT)
+			continue;
+		ret = state == TPIN_RTNL_PRESENT ? step_run(rt, cfg, s, false) : state < 0 ? state : 0;
+		step_command(cfg, s, false, cmd, sizeof(cmd));
+		if (ret)
+			say_error(out, "%s: %s", cmd, strerror(-ret));
+		else if (state == TPIN_RTNL_PRESENT)
+			say_info(out, "%s", cmd);
+		if (ret && !first)
+			first = ret;
+	}
+	tpin_rtnl_close(rt);
+	return first;
+}
+
+static void diff_note(void *ctx, const char *line)
+{
+	const struct tpin_out *out = ctx;
+
+	out->error(out->ctx, line);
+}
+
+int tpin_check(const struct tpin_config *cfg, const struct tpin_out *out)
+{
+	struct tpin_nft_batch *b = tpin_nft_batch_new(1);
+	struct tpin_rtnl *rt = NULL;
+	char cmd[128];
+	size_t i;
+	int ret, diffs;
+
+	if (!b || tpin_nft_build_install(b, cfg) || tpin_nft_batch_close(b)) {
+		tpin_nft_batch_free(b);
+		return -ENOMEM;
+	}
+	diffs = tpin_nft_diff(b, cfg->table_name, diff_note, (void *)out);
+	tpin_nft_batch_free(b);
+	if (diffs < 0) {
+		say_error(out, "nftables: reading table inet %s: %s", cfg->table_name, strerror(-diffs));
+		return diffs;
+	}
+	ret = tpin_rtnl_open(&rt);
+	if (ret)
+		return ret;
+	if (tpin_rtnl_lo_is_up(rt) == 0) {
+		say_error(out, "lo is down");
+		diffs++;
+	}
+	for (i = 0; i < NSTEPS; i++) {
+		const struct step *s = &steps[i];
+		int state;
+
+		if (!step_applies(cfg, s))
+			continue;
+		state = step_state(rt, cfg, s);
+		if (state == TPIN_RTNL_PRESENT)
+			continue;
+		step_command(cfg, s, true, cmd, sizeof(cmd));
+		if (state < 0)
+			say_error(out, "cannot read the state of \"%s\": %s", cmd, strerror(-state));
+		else if (state == TPIN_RTNL_DIFFERENT)
+			say_error(out, "different: \"%s\" is not what the kernel holds%s", cmd,
+			      s->kind == STEP_ROUTE ? " (the table's default route points elsewhere)"
+			      : s->kind == STEP_RULE ? " (the mark is routed to another table)"
+						     : "");
+		else
+			say_error(out, "missing: %s", cmd);
+		diffs++;
+	}
+	tpin_rtnl_close(rt);
+	return diffs;
+}
+
+int tpin_dry_run(const struct tpin_config *cfg, const struct tpin_out *out)
+{
+	struct tpin_nft_batch *b = tpin_nft_batch_new(1);
+	char ports[64], cmd[128];
+	size_t i;
+
+	if (!b || tpin_nft_build_install(b, cfg) || tpin_nft_batch_close(b)) {
+		tpin_nft_batch_free(b);
+		return -ENOMEM;
+	}
+	tpin_ports_format(&cfg->inbound, ports, sizeof(ports));
+	say_info(out, "#!/usr/sbin/nft -f");
+	say_info(out, "# tpin-init --dry-run: mode %s, capture port %u, inbound ports %s.",
+	     tpin_mode_name(cfg->mode), cfg->capture_port, ports);
+	say_info(out, "# The nftables transaction, one command per netlink message, applied atomically:");
+	for (i = 0; i < tpin_nft_batch_count(b); i++)
+		say_info(out, "%s", tpin_nft_batch_command(b, i));
+	tpin_nft_batch_free(b);
+	say_info(out, "# Then, over rtnetlink, each only if missing (and lo brought up if down):");
+	for (i = 0; i < NSTEPS; i++) {
+		if (!step_applies(cfg, &steps[i]))
+			continue;
+		step_command(cfg, &steps[i], true, cmd, sizeof(cmd));
+		say_info(out, "# %s", cmd);
+	}
+	return 0;
+}

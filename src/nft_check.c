@@ -1,0 +1,550 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Reads tpin's table back from the kernel and compares it with an install
+ * batch. Both sides go through the same libnftnl parsers and the same
+ * canonical text, so a difference is a difference in the kernel's state,
+ * never in how it was written down.
+ */
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter/nf_tables.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+
+#include <libmnl/libmnl.h>
+#include <libnftnl/chain.h>
+#include <libnftnl/common.h>
+#include <libnftnl/expr.h>
+#include <libnftnl/rule.h>
+#include <libnftnl/set.h>
+#include <libnftnl/table.h>
+
+#include "tpin/nft.h"
+
+#define ITEM_MAX 8192
+#define DUMP_BUF 32768
+
+/* One comparable piece of state: its canonical text and how to name it. */
+struct item {
+	char *key;
+	const char *desc; /* the nft command that creates it, expected side only */
+	bool matched;
+};
+
+struct items {
+	struct item *v;
+	size_t n, cap;
+	char chain[64]; /* rules are numbered per chain, in order */
+	size_t rule_no;
+};
+
+static int items_add(struct items *l, const char *key, const char *desc)
+{
+	if (l->n == l->cap) {
+		size_t cap = l->cap * 2 + 32;
+		struct item *v = realloc(l->v, cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		l->v = v;
+		l->cap = cap;
+	}
+	l->v[l->n].key = strdup(key);
+	if (!l->v[l->n].key)
+		return -ENOMEM;
+	l->v[l->n].desc = desc;
+	l->v[l->n].matched = false;
+	l->n++;
+	return 0;
+}
+
+static void items_free(struct items *l)
+{
+	size_t i;
+
+	for (i = 0; i < l->n; i++)
+		free(l->v[i].key);
+	free(l->v);
+}
+
+static int cat(char *buf, size_t len, size_t *off, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static int cat(char *buf, size_t len, size_t *off, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (*off >= len)
+		return -ENOSPC;
+	va_start(ap, fmt);
+	n = vsnprintf(buf + *off, len - *off, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= len - *off)
+		return -ENOSPC;
+	*off += (size_t)n;
+	return 0;
+}
+
+static int expr_cb(struct nftnl_expr *e, void *data)
+{
+	char **cursor = data, tmp[512];
+	size_t off = 0;
+
+	nftnl_expr_snprintf(tmp, sizeof(tmp), e, NFTNL_OUTPUT_DEFAULT, 0);
+	/* cursor[0] is the buffer, cursor[1] its end: append "[name text]". */
+	off = (size_t)(cursor[1] - cursor[0]);
+	if (snprintf(cursor[0], off, "[%s %s] ", nftnl_expr_get_str(e, NFTNL_EXPR_NAME), tmp) >=
+	    (int)off)
+		return -1;
+	cursor[0] += strlen(cursor[0]);
+	return 0;
+}
+
+static int render_rule(const struct nlmsghdr *nlh, char *buf, size_t len)
+{
+	struct nftnl_rule *r = nftnl_rule_alloc();
+	char *cursor[2] = { buf, buf + len };
+	size_t off = 0;
+	int ret = -ENOMEM;
+
+	if (!r)
+		return ret;
+	ret = -EBADMSG;
+	if (nftnl_rule_nlmsg_parse(nlh, r) < 0)
+		goto out;
+	ret = -ENOSPC;
+	if (cat(buf, len, &off, "rule %s: ", nftnl_rule_get_str(r, NFTNL_RULE_CHAIN)))
+		goto out;
+	cursor[0] = buf + off;
+	if (nftnl_expr_foreach(r, expr_cb, cursor) < 0)
+		goto out;
+	ret = (int)(cursor[0] - buf);
+out:
+	nftnl_rule_free(r);
+	return ret;
+}
+
+static int render_chain(const struct nlmsghdr *nlh, char *buf, size_t len)
+{
+	struct nftnl_chain *c = nftnl_chain_alloc();
+	size_t off = 0;
+	int ret = -ENOMEM;
+
+	if (!c)
+		return ret;
+	ret = -EBADMSG;
+	if (nftnl_chain_nlmsg_parse(nlh, c) < 0)
+		goto out;
+	ret = cat(buf, len, &off, "chain %s type %s hook %u prio %d policy %u",
+		  nftnl_chain_get_str(c, NFTNL_CHAIN_NAME),
+		  nftnl_chain_is_set(c, NFTNL_CHAIN_TYPE) ? nftnl_chain_get_str(c, NFTNL_CHAIN_TYPE)
+							    : "-",
+		  nftnl_chain_get_u32(c, NFTNL_CHAIN_HOOKNUM),
+		  nftnl_chain_get_s32(c, NFTNL_CHAIN_PRIO),
+		  nftnl_chain_get_u32(c, NFTNL_CHAIN_POLICY));
+	if (!ret)
+		ret = (int)off;
+out:
+	nftnl_chain_free(c);
+	return ret;
+}
+
+static int render_set(const struct nlmsghdr *nlh, char *buf, size_t len)
+{
+	struct nftnl_set *s = nftnl_set_alloc();
+	size_t off = 0;
+	int ret = -ENOMEM;
+
+	if (!s)
+		return ret;
+	ret = -EBADMSG;
+	if (nftnl_set_nlmsg_parse(nlh, s) < 0)
+		goto out;
+	ret = cat(buf, len, &off, "set %s key type %u len %u flags 0x%x",
+		  nftnl_set_get_str(s, NFTNL_SET_NAME), nftnl_set_get_u32(s, NFTNL_SET_KEY_TYPE),
+		  nftnl_set_get_u32(s, NFTNL_SET_KEY_LEN),
+		  /* The kernel may add flags of its own (none it reports today). */
+		  nftnl_set_get_u32(s, NFTNL_SET_FLAGS) & NFT_SET_INTERVAL);
+	if (!ret)
+		ret = (int)off;
+out:
+	nftnl_set_free(s);
+	return ret;
+}
+
+static int key_cmp(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
+#define ELEM_TEXT 48
+
+/* Set elements as text keys ("hex" or "hex/end"), gathered across messages. */
+struct elems {
+	char name[64];
+	char (*keys)[ELEM_TEXT];
+	size_t n, cap;
+};
+
+/*
+ * Parse the element list of a NEWSETELEM message by hand: libnftnl's parser
+ * takes only the kernel's dump layout, not the one its own builder writes
+ * (each element nest numbered instead of NFTA_LIST_ELEM), and both sides of
+ * the comparison must go through the same code.
+ */
+static int elems_parse(const struct nlmsghdr *nlh, struct elems *el)
+{
+	const struct nlattr *attr, *elem, *a, *v;
+
+	mnl_attr_for_each(attr, nlh, sizeof(struct nfgenmsg)) {
+		if (mnl_attr_get_type(attr) == NFTA_SET_ELEM_LIST_SET)
+			snprintf(el->name, sizeof(el->name), "%s", mnl_attr_get_str(attr));
+		if (mnl_attr_get_type(attr) != NFTA_SET_ELEM_LIST_ELEMENTS)
+			continue;
+		mnl_attr_for_each_nested(elem, attr) {
+			char key[ELEM_TEXT] = "";
+			size_t off = 0;
+			uint32_t flags = 0;
+
+			mnl_attr_for_each_nested(a, elem) {
+				if (mnl_attr_get_type(a) == NFTA_SET_ELEM_FLAGS)
+					flags = ntohl(mnl_attr_get_u32(a));
+				if (mnl_attr_get_type(a) != NFTA_SET_ELEM_KEY)
+					continue;
+				mnl_attr_for_each_nested(v, a) {
+					const uint8_t *k = mnl_attr_get_payload(v);
+					uint16_t j;
+
+					for (j = 0; j < mnl_attr_get_payload_len(v) && off + 3 < ELEM_TEXT; j++)
+						off += (size_t)snprintf(key + off, ELEM_TEXT - off, "%02x", k[j]);
+				}
+			}
+			if (el->n == el->cap) {
+				size_t cap = el->cap * 2 + 16;
+				char(*keys)[ELEM_TEXT] = realloc(el->keys, cap * sizeof(*keys));
+
+				if (!keys)
+					return -ENOMEM;
+				el->keys = keys;
+				el->cap = cap;
+			}
+			snprintf(el->keys[el->n++], ELEM_TEXT, "%s%s", key,
+				 flags & NFT_SET_ELEM_INTERVAL_END ? "/end" : "");
+		}
+	}
+	return 0;
+}
+
+/* "set NAME elements: k1 k2 ...", sorted: the kernel dumps in its own order. */
+static int elems_render(struct elems *el, char *buf, size_t len)
+{
+	size_t i, off = 0;
+	int ret;
+
+	qsort(el->keys, el->n, sizeof(*el->keys), key_cmp);
+	ret = cat(buf, len, &off, "set %s elements:", el->name);
+	for (i = 0; !ret && i < el->n; i++)
+		ret = cat(buf, len, &off, " %s", el->keys[i]);
+	return ret ? ret : (int)off;
+}
+
+int tpin_nft_render(const struct nlmsghdr *nlh, char *buf, size_t len)
+{
+	struct elems el = { 0 };
+	int ret;
+
+	switch (NFNL_MSG_TYPE(nlh->nlmsg_type)) {
+	case NFT_MSG_NEWRULE:
+		return render_rule(nlh, buf, len);
+	case NFT_MSG_NEWCHAIN:
+		return render_chain(nlh, buf, len);
+	case NFT_MSG_NEWSET:
+		return render_set(nlh, buf, len);
+	case NFT_MSG_NEWSETELEM:
+		ret = elems_parse(nlh, &el);
+		if (!ret)
+			ret = elems_render(&el, buf, len);
+		free(el.keys);
+		return ret;
+	default:
+		return 0;
+	}
+}
+
+/* A rule's key carries its position in its chain: order matters. */
+static int add_rendered(struct items *l, const struct nlmsghdr *nlh, const char *desc)
+{
+	char *buf = malloc(ITEM_MAX), *key = NULL;
+	int ret = -ENOMEM, n;
+
+	if (!buf)
+		return ret;
+	n = tpin_nft_render(nlh, buf, ITEM_MAX);
+	if (n <= 0) {
+		ret = n;
+		goto out;
+	}
+	if (NFNL_MSG_TYPE(nlh->nlmsg_type) == NFT_MSG_NEWRULE) {
+		const char *chain = buf + strlen("rule ");
+		size_t clen = strcspn(chain, ":");
+
+		if (clen >= sizeof(l->chain) || strncmp(l->chain, chain, clen) || l->chain[clen]) {
+			snprintf(l->chain, sizeof(l->chain), "%.*s", (int)clen, chain);
+			l->rule_no = 0;
+		}
+		if (asprintf(&key, "#%zu %s", ++l->rule_no, buf) < 0) {
+			key = NULL;
+			goto out;
+		}
+	}
+	ret = items_add(l, key ? key : buf, desc);
+out:
+	free(key);
+	free(buf);
+	return ret;
+}
+
+struct dump {
+	struct mnl_socket *nl;
+	uint32_t seq, portid;
+	char buf[DUMP_BUF] __attribute__((aligned(NLMSG_ALIGNTO)));
+};
+
+struct dump_ctx {
+	struct items *items;
+	struct elems *elems; /* set elements accumulate here across messages */
+	int err;
+};
+
+static int dump_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct dump_ctx *ctx = data;
+
+	if (ctx->elems) {
+		if (!ctx->err)
+			ctx->err = elems_parse(nlh, ctx->elems);
+		return MNL_CB_OK;
+	}
+	if (!ctx->err)
+		ctx->err = add_rendered(ctx->items, nlh, NULL);
+	return MNL_CB_OK;
+}
+
+/* Send one GET request and feed every answer to dump_cb. */
+static int dump_run(struct dump *d, uint16_t type, uint16_t flags, void *obj,
+		    struct dump_ctx *ctx)
+{
+	struct nlmsghdr *nlh =
+		nftnl_nlmsg_build_hdr(d->buf, type, NFPROTO_INET, NLM_F_ACK | flags, ++d->seq);
+	ssize_t n;
+	int ret;
+
+	switch (type) {
+	case NFT_MSG_GETTABLE:
+		nftnl_table_nlmsg_build_payload(nlh, obj);
+		break;
+	case NFT_MSG_GETCHAIN:
+		nftnl_chain_nlmsg_build_payload(nlh, obj);
+		break;
+	case NFT_MSG_GETSET:
+		nftnl_set_nlmsg_build_payload(nlh, obj);
+		break;
+	case NFT_MSG_GETSETELEM:
+		nftnl_set_elems_nlmsg_build_payload(nlh, obj);
+		break;
+	case NFT_MSG_GETRULE:
+		nftnl_rule_nlmsg_build_payload(nlh, obj);
+		break;
+	}
+	if (mnl_socket_sendto(d->nl, nlh, nlh->nlmsg_len) < 0)
+		return -errno;
+	do {
+		n = mnl_socket_recvfrom(d->nl, d->buf, sizeof(d->buf));
+		if (n < 0)
+			return errno == EAGAIN ? -ETIMEDOUT : -errno;
+		ret = mnl_cb_run(d->buf, (size_t)n, d->seq, d->portid, dump_cb, ctx);
+	} while (ret == MNL_CB_OK);
+	if (ret < 0)
+		return -errno;
+	return ctx->err;
+}
+
+static int dump_open(struct dump *d)
+{
+	const struct timeval timeout = { .tv_sec = 5 };
+
+	d->nl = mnl_socket_open(NETLINK_NETFILTER);
+	if (!d->nl)
+		return -errno;
+	setsockopt(mnl_socket_get_fd(d->nl), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+	if (mnl_socket_bind(d->nl, 0, MNL_SOCKET_AUTOPID) < 0)
+		return -errno;
+	d->portid = mnl_socket_get_portid(d->nl);
+	d->seq = (uint32_t)time(NULL);
+	return 0;
+}
+
+/* A throwaway table/set/chain/rule object naming @table, for GET requests. */
+static int table_query(struct dump *d, const char *table, struct dump_ctx *ctx)
+{
+	struct nftnl_table *t = nftnl_table_alloc();
+	int ret;
+
+	if (!t)
+		return -ENOMEM;
+	nftnl_table_set_str(t, NFTNL_TABLE_NAME, table);
+	ret = dump_run(d, NFT_MSG_GETTABLE, 0, t, ctx);
+	nftnl_table_free(t);
+	return ret;
+}
+
+int tpin_nft_table_exists(const char *table)
+{
+	struct items items = { 0 };
+	struct dump_ctx ctx = { &items, NULL, 0 };
+	struct dump *d = calloc(1, sizeof(*d));
+	int ret;
+
+	if (!d)
+		return -ENOMEM;
+	ret = dump_open(d);
+	if (!ret)
+		ret = table_query(d, table, &ctx);
+	if (d->nl)
+		mnl_socket_close(d->nl);
+	free(d);
+	items_free(&items);
+	if (ret == -ENOENT)
+		return 0;
+	return ret ? ret : 1;
+}
+
+/* Read the live sets (with elements), chains and rules of @table. */
+static int read_live(struct dump *d, const char *table, struct items *live)
+{
+	struct dump_ctx ctx = { live, NULL, 0 };
+	struct items sets = { 0 };
+	struct elems el = { 0 };
+	struct nftnl_chain *c = nftnl_chain_alloc();
+	struct nftnl_set *s = nftnl_set_alloc();
+	struct nftnl_rule *r = nftnl_rule_alloc();
+	size_t i;
+	int ret = -ENOMEM;
+
+	if (!c || !s || !r)
+		goto out;
+	nftnl_set_set_str(s, NFTNL_SET_TABLE, table);
+	ctx.items = &sets;
+	ret = dump_run(d, NFT_MSG_GETSET, NLM_F_DUMP, s, &ctx);
+	ctx.items = live;
+	for (i = 0; !ret && i < sets.n; i++) {
+		char name[64], buf[ITEM_MAX / 2];
+		int n;
+
+		ret = items_add(live, sets.v[i].key, NULL);
+		if (ret || sscanf(sets.v[i].key, "set %63s", name) != 1)
+			break;
+		nftnl_set_set_str(s, NFTNL_SET_NAME, name);
+		snprintf(el.name, sizeof(el.name), "%s", name);
+		el.n = 0;
+		ctx.elems = &el;
+		ret = dump_run(d, NFT_MSG_GETSETELEM, NLM_F_DUMP, s, &ctx);
+		ctx.elems = NULL;
+		n = ret ? ret : elems_render(&el, buf, sizeof(buf));
+		ret = n < 0 ? n : items_add(live, buf, NULL);
+	}
+	if (!ret) {
+		nftnl_chain_set_str(c, NFTNL_CHAIN_TABLE, table);
+		ret = dump_run(d, NFT_MSG_GETCHAIN, NLM_F_DUMP, c, &ctx);
+	}
+	if (!ret) {
+		nftnl_rule_set_str(r, NFTNL_RULE_TABLE, table);
+		ret = dump_run(d, NFT_MSG_GETRULE, NLM_F_DUMP, r, &ctx);
+	}
+out:
+	free(el.keys);
+	items_free(&sets);
+	nftnl_chain_free(c);
+	nftnl_set_free(s);
+	nftnl_rule_free(r);
+	return ret;
+}
+
+static void notef(tpin_note_fn note, void *ctx, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void notef(tpin_note_fn note, void *ctx, const char *fmt, ...)
+{
+	char line[ITEM_MAX + 64];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	note(ctx, line);
+}
+
+int tpin_nft_diff(const struct tpin_nft_batch *expected, const char *table, tpin_note_fn note,
+		  void *ctx)
+{
+	struct items want = { 0 }, live = { 0 };
+	struct dump_ctx dctx = { &live, NULL, 0 };
+	struct dump *d = calloc(1, sizeof(*d));
+	size_t i, j;
+	int ret, diffs = 0;
+
+	if (!d)
+		return -ENOMEM;
+	for (i = 0, ret = 0; !ret && i < tpin_nft_batch_count(expected); i++)
+		ret = add_rendered(&want, tpin_nft_batch_msg(expected, i),
+				   tpin_nft_batch_command(expected, i));
+	if (!ret)
+		ret = dump_open(d);
+	if (!ret)
+		ret = table_query(d, table, &dctx);
+	if (ret == -ENOENT) {
+		notef(note, ctx, "table inet %s is missing", table);
+		ret = 1;
+		goto out;
+	}
+	if (!ret)
+		ret = read_live(d, table, &live);
+	if (ret)
+		goto out;
+	/* The table message itself renders to nothing; live holds no table. */
+	for (i = 0; i < want.n; i++) {
+		for (j = 0; j < live.n; j++) {
+			if (!live.v[j].matched && !strcmp(want.v[i].key, live.v[j].key)) {
+				live.v[j].matched = want.v[i].matched = true;
+				break;
+			}
+		}
+		if (!want.v[i].matched) {
+			notef(note, ctx, "missing or changed: %s", want.v[i].desc);
+			diffs++;
+		}
+	}
+	for (j = 0; j < live.n; j++) {
+		if (!live.v[j].matched) {
+			notef(note, ctx, "unexpected in the kernel: %s", live.v[j].key);
+			diffs++;
+		}
+	}
+	ret = diffs;
+out:
+	if (d->nl)
+		mnl_socket_close(d->nl);
+	free(d);
+	items_free(&want);
+	items_free(&live);
+	return ret;
+}
