@@ -28,13 +28,17 @@ static int extack_cb(const struct nlattr *attr, void *data)
 
 /* Record the answer @nlh, an NLMSG_ERROR; returns its error (0 for an ACK). */
 static int note_answer(const struct tpin_nft_batch *batch, const struct nlmsghdr *nlh,
-		       struct tpin_nft_error *err)
+		       struct tpin_nft_error *err, int *results)
 {
 	const struct nlmsgerr *e = mnl_nlmsg_get_payload(nlh);
 	const char *cmd;
+	size_t i;
 
 	if (nlh->nlmsg_len < mnl_nlmsg_size(sizeof(*e)))
 		return -EBADMSG;
+	for (i = 0; results && i < tpin_nft_batch_count(batch); i++)
+		if (tpin_nft_batch_seq(batch, i) == nlh->nlmsg_seq)
+			results[i] = e->error;
 	if (!e->error || err->err)
 		return e->error;
 	err->err = e->error;
@@ -46,7 +50,8 @@ static int note_answer(const struct tpin_nft_batch *batch, const struct nlmsghdr
 	return e->error;
 }
 
-int tpin_nft_send(const struct tpin_nft_batch *batch, struct tpin_nft_error *err)
+static int send_batch(const struct tpin_nft_batch *batch, struct tpin_nft_error *err,
+		      int *results)
 {
 	char buf[32768] __attribute__((aligned(NLMSG_ALIGNTO)));
 	size_t len, pending = tpin_nft_batch_count(batch);
@@ -99,7 +104,7 @@ int tpin_nft_send(const struct tpin_nft_batch *batch, struct tpin_nft_error *err
 				pending = 0;
 			else
 				pending--;
-			note_answer(batch, nlh, err);
+			note_answer(batch, nlh, err, results);
 		}
 	}
 	ret = err->err;
@@ -109,4 +114,19 @@ out:
 	if (nl)
 		mnl_socket_close(nl);
 	return ret;
+}
+
+int tpin_nft_send(const struct tpin_nft_batch *batch, struct tpin_nft_error *err)
+{
+	return send_batch(batch, err, NULL);
+}
+
+int tpin_nft_send_probe(const struct tpin_nft_batch *batch, struct tpin_nft_error *err,
+			int *results)
+{
+	size_t i;
+
+	for (i = 0; i < tpin_nft_batch_count(batch); i++)
+		results[i] = 0;
+	return send_batch(batch, err, results);
 }
