@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef TPIN_METRICS_H
+#define TPIN_METRICS_H
+
+#include <stdint.h>
+
+#include "tpin/strbuf.h"
+
+/*
+ * Counters shared by every event loop. Workers add with relaxed atomics; the
+ * admin endpoint reads them from another thread. Byte counts are kept per
+ * original destination port, which is what an operator asks about.
+ */
+struct tpin_metrics;
+
+enum tpin_refusal {
+	TPIN_REFUSED_LOOP,  /* the original destination was the proxy itself */
+	TPIN_REFUSED_LIMIT, /* --max-connections was reached */
+	TPIN_REFUSED_MAX,
+};
+
+enum tpin_direction {
+	TPIN_DIR_UPSTREAM,   /* client to application */
+	TPIN_DIR_DOWNSTREAM, /* application to client */
+};
+
+/* tpin_metrics_new - all counters zero. Returns 0 or -ENOMEM. */
+int tpin_metrics_new(struct tpin_metrics **out);
+void tpin_metrics_free(struct tpin_metrics *m);
+
+void tpin_metrics_accepted(struct tpin_metrics *m);
+void tpin_metrics_closed(struct tpin_metrics *m);
+void tpin_metrics_refused(struct tpin_metrics *m, enum tpin_refusal why);
+void tpin_metrics_connect_failed(struct tpin_metrics *m, uint16_t port);
+void tpin_metrics_bytes(struct tpin_metrics *m, uint16_t port, enum tpin_direction dir,
+			uint64_t n);
+
+/* Plain readings, for tests and the self-check. */
+struct tpin_metrics_totals {
+	uint64_t accepted;
+	uint64_t active;
+	uint64_t refused;
+	uint64_t connect_failures;
+	uint64_t bytes[2]; /* by enum tpin_direction, summed over ports */
+};
+void tpin_metrics_totals(const struct tpin_metrics *m, struct tpin_metrics_totals *t);
+
+/* tpin_metrics_render - the Prometheus text exposition format into @sb. */
+void tpin_metrics_render(const struct tpin_metrics *m, struct tpin_strbuf *sb);
+
+#endif

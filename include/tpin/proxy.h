@@ -1,0 +1,142 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef TPIN_PROXY_H
+#define TPIN_PROXY_H
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "tpin/config.h"
+#include "tpin/strbuf.h"
+
+/*
+ * tpin-proxy as a library: N event loops, each on its own thread with its
+ * own SO_REUSEPORT listeners, relaying every accepted connection to the
+ * application. The binary is a thin main around this; the tests drive the
+ * same code over loopback without privileges.
+ *
+ * Life cycle: tpin_proxy_new() binds the listeners (so every privileged step
+ * and every error happens before any thread runs), tpin_proxy_start() starts
+ * the loops, tpin_proxy_drain() or tpin_proxy_stop() ends them,
+ * tpin_proxy_wait() joins them and tpin_proxy_free() releases the rest.
+ */
+struct tpin_proxy;
+struct tpin_log;
+struct tpin_metrics;
+
+enum tpin_upstream {
+	TPIN_UPSTREAM_ORIGINAL,  /* the original destination (Istio >= 1.10) */
+	TPIN_UPSTREAM_LOCALHOST, /* 127.0.0.1 or ::1 at the original port (Istio 1.5) */
+};
+
+struct tpin_proxy_options {
+	enum tpin_mode mode;
+	enum tpin_upstream upstream;
+	uint16_t capture_port; /* 0 picks a free port: tests only */
+	uint16_t admin_port;   /* never relayed to, like the capture port */
+	bool ipv4;             /* listen on IPv4 */
+	bool ipv6;             /* listen on IPv6 */
+	/* Listen on 127.0.0.1 and ::1 instead of every address: tests only. */
+	bool loopback_only;
+	/*
+	 * Set IP_TRANSPARENT on the listeners. The kernel hands diverted
+	 * packets only to transparent sockets, so only tests turn this off.
+	 */
+	bool transparent;
+	uint32_t proxy_mark; /* SO_MARK on the listeners; 0 sets none */
+	/* Source of upstream connections; sin_family 0 leaves it to the kernel. */
+	struct sockaddr_in passthrough4;
+	struct sockaddr_in6 passthrough6;
+	/*
+	 * When ss_family is not 0, every connection's original destination is
+	 * this address instead of the one read from the socket: tests only.
+	 */
+	struct sockaddr_storage original_dst;
+	bool preserve_source; /* connect from the client's address (design.md s3) */
+	bool proxy_protocol;  /* send a PROXY protocol v2 header first */
+	unsigned concurrency; /* event loops; 0 means one per CPU */
+	uint32_t connect_timeout_ms;
+	uint32_t idle_timeout_ms; /* 0: none */
+	uint32_t max_connections; /* over all loops; 0: no cap */
+	/* Bytes pending toward one side before the other side stops being read. */
+	size_t queue_limit;
+	struct tpin_log *log; /* access log; may be NULL; not owned */
+	/* Called on a worker thread once every loop has ended; may be NULL. */
+	void (*on_finished)(void *arg);
+	void *on_finished_arg;
+};
+
+struct tpin_proxy_stats {
+	uint64_t accepted;
+	uint64_t active;
+	uint64_t refused;
+	uint64_t connect_failures;
+	uint64_t bytes_up;   /* client to application */
+	uint64_t bytes_down; /* application to client */
+	/* Most bytes ever pending toward one side of one connection. */
+	uint64_t queue_peak;
+};
+
+/*
+ * tpin_proxy_options_init - the defaults of design.md: tproxy mode, port
+ * 15006, both families, transparent, passthrough source 127.0.0.6 and ::6,
+ * 10 s connect timeout, 256 KiB queue limit.
+ */
+void tpin_proxy_options_init(struct tpin_proxy_options *opt);
+
+/*
+ * tpin_proxy_new - create the loops and bind every listener. Returns 0,
+ * -EINVAL for a bad option, -EPERM when a privileged option was refused (the
+ * message in @err names CAP_NET_ADMIN), -ENOMEM, or the -errno of a socket
+ * call; on error nothing is left allocated.
+ */
+int tpin_proxy_new(struct tpin_proxy **out, const struct tpin_proxy_options *opt, char *err,
+		   size_t errlen);
+
+/* tpin_proxy_start - run every loop on its own thread. Returns 0 or -errno. */
+int tpin_proxy_start(struct tpin_proxy *p);
+
+/*
+ * tpin_proxy_drain - stop accepting; connections may finish for @timeout_ms,
+ * then the rest are closed. Safe from any thread; idempotent.
+ */
+void tpin_proxy_drain(struct tpin_proxy *p, uint32_t timeout_ms);
+
+/* tpin_proxy_stop - close everything now. Safe from any thread. */
+void tpin_proxy_stop(struct tpin_proxy *p);
+
+/*
+ * tpin_proxy_wait - join the loops after drain or stop. Returns 0, or -EBUSY
+ * when a loop still held a handle as it ended (uv_loop_close() failed).
+ */
+int tpin_proxy_wait(struct tpin_proxy *p);
+
+/* tpin_proxy_free - release @p after tpin_proxy_wait(); NULL is fine. */
+void tpin_proxy_free(struct tpin_proxy *p);
+
+/* tpin_proxy_port - the port the listeners are bound to. */
+uint16_t tpin_proxy_port(const struct tpin_proxy *p);
+
+/* tpin_proxy_listening - whether every listener is still accepting. */
+bool tpin_proxy_listening(const struct tpin_proxy *p);
+
+/*
+ * tpin_proxy_transparent - whether every listener really has the transparent
+ * option, as read back from the kernel. Returns 0 or -errno.
+ */
+int tpin_proxy_transparent(const struct tpin_proxy *p, bool *all);
+
+void tpin_proxy_stats(const struct tpin_proxy *p, struct tpin_proxy_stats *st);
+
+/* tpin_proxy_metrics - the counters, for the admin endpoint. */
+struct tpin_metrics *tpin_proxy_metrics(const struct tpin_proxy *p);
+
+/*
+ * tpin_proxy_connections - the live connections as text, one per line, into
+ * @sb (check sb->err).
+ */
+void tpin_proxy_connections(struct tpin_proxy *p, struct tpin_strbuf *sb);
+
+#endif

@@ -1,0 +1,356 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The admin endpoint: one short request per connection, answered and
+ * closed. Requests are parsed by src/http.c; anything it refuses gets 400.
+ */
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tpin/admin.h"
+#include "tpin/http.h"
+#include "tpin/metrics.h"
+#include "tpin/probe.h"
+#include "tpin/proxy.h"
+#include "tpin/strbuf.h"
+
+/* A client that has not sent its request by then is cut off. */
+#define REQUEST_TIMEOUT_MS 5000
+
+struct admin_listener {
+	uv_tcp_t tcp;
+	struct tpin_admin *a;
+	bool health; /* the kubelet port: readiness only */
+	bool open;
+};
+
+struct tpin_admin {
+	struct admin_listener listeners[2];
+	struct tpin_proxy *proxy;
+	char *table_name;
+	bool draining;
+	bool closing;
+	unsigned handles; /* open handles, conns included; the last close frees */
+	struct admin_conn *conns;
+};
+
+struct admin_conn {
+	uv_tcp_t tcp;
+	uv_timer_t timer;
+	uv_write_t write;
+	struct tpin_admin *a;
+	struct admin_conn *prev, *next;
+	bool health;
+	bool answered;
+	unsigned handles;
+	struct tpin_strbuf out;
+	size_t len;
+	char buf[TPIN_HTTP_HEAD_MAX];
+};
+
+void tpin_admin_options_init(struct tpin_admin_options *opt)
+{
+	memset(opt, 0, sizeof(*opt));
+	opt->port = 15000;
+	opt->health_port = 15021;
+	opt->table_name = "tpin";
+}
+
+static void admin_release(struct tpin_admin *a)
+{
+	if (--a->handles || !a->closing)
+		return;
+	free(a->table_name);
+	free(a);
+}
+
+static void on_listener_close(uv_handle_t *h)
+{
+	struct admin_listener *l = h->data;
+
+	admin_release(l->a);
+}
+
+static void on_conn_close(uv_handle_t *h)
+{
+	struct admin_conn *c = h->data;
+	struct tpin_admin *a = c->a;
+
+	if (--c->handles)
+		return;
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		a->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	tpin_strbuf_free(&c->out);
+	free(c);
+	admin_release(a);
+}
+
+static void conn_close(struct admin_conn *c)
+{
+	if (uv_is_closing((uv_handle_t *)&c->tcp))
+		return;
+	uv_close((uv_handle_t *)&c->tcp, on_conn_close);
+	uv_close((uv_handle_t *)&c->timer, on_conn_close);
+}
+
+static void on_written(uv_write_t *req, int status)
+{
+	conn_close(req->data);
+}
+
+static void respond(struct admin_conn *c, int code, const char *reason, const char *type,
+		    const struct tpin_strbuf *body)
+{
+	uv_buf_t b;
+
+	c->answered = true;
+	uv_read_stop((uv_stream_t *)&c->tcp);
+	tpin_strbuf_printf(&c->out,
+			   "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+			   "Connection: close\r\n\r\n",
+			   code, reason, type, body->len);
+	tpin_strbuf_append(&c->out, body->p ? body->p : "", body->len);
+	if (c->out.err) {
+		conn_close(c);
+		return;
+	}
+	b = uv_buf_init(c->out.p, (unsigned)c->out.len);
+	c->write.data = c;
+	if (uv_write(&c->write, (uv_stream_t *)&c->tcp, &b, 1, on_written))
+		conn_close(c);
+}
+
+static void respond_text(struct admin_conn *c, int code, const char *reason, const char *text)
+{
+	struct tpin_strbuf body = { 0 };
+
+	tpin_strbuf_printf(&body, "%s\n", text);
+	respond(c, code, reason, "text/plain; charset=utf-8", &body);
+	tpin_strbuf_free(&body);
+}
+
+/* Ready: every listener accepting, not draining, and the table in place. */
+static void ready(struct admin_conn *c)
+{
+	struct tpin_admin *a = c->a;
+	char why[128];
+	int ret;
+
+	if (a->draining) {
+		respond_text(c, 503, "Service Unavailable", "not ready: draining");
+		return;
+	}
+	if (!tpin_proxy_listening(a->proxy)) {
+		respond_text(c, 503, "Service Unavailable", "not ready: a listener is down");
+		return;
+	}
+	if (a->table_name) {
+		ret = tpin_probe_table(a->table_name);
+		if (ret) {
+			snprintf(why, sizeof(why), "not ready: nftables table inet %s: %s",
+				 a->table_name, ret == -ENOENT ? "missing" : strerror(-ret));
+			respond_text(c, 503, "Service Unavailable", why);
+			return;
+		}
+	}
+	respond_text(c, 200, "OK", "ready");
+}
+
+static void route(struct admin_conn *c, const struct tpin_http_request *req)
+{
+	struct tpin_strbuf body = { 0 };
+
+	if (strcmp(req->method, "GET") && strcmp(req->method, "HEAD")) {
+		respond_text(c, 405, "Method Not Allowed", "only GET");
+		return;
+	}
+	if (c->health) {
+		if (!strcmp(req->path, "/healthz/ready"))
+			ready(c);
+		else
+			respond_text(c, 404, "Not Found", "not found: try /healthz/ready");
+		return;
+	}
+	if (!strcmp(req->path, "/ready") || !strcmp(req->path, "/healthz/ready")) {
+		ready(c);
+	} else if (!strcmp(req->path, "/metrics")) {
+		tpin_metrics_render(tpin_proxy_metrics(c->a->proxy), &body);
+		respond(c, 200, "OK", "text/plain; version=0.0.4; charset=utf-8", &body);
+	} else if (!strcmp(req->path, "/connections")) {
+		tpin_proxy_connections(c->a->proxy, &body);
+		respond(c, 200, "OK", "text/plain; charset=utf-8", &body);
+	} else if (!strcmp(req->path, "/")) {
+		respond_text(c, 200, "OK", "/metrics /ready /connections");
+	} else {
+		respond_text(c, 404, "Not Found", "not found: try /metrics, /ready, /connections");
+	}
+	tpin_strbuf_free(&body);
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	struct admin_conn *c = h->data;
+
+	*buf = uv_buf_init(c->buf + c->len, (unsigned)(sizeof(c->buf) - c->len));
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+	struct admin_conn *c = s->data;
+	struct tpin_http_request req;
+	int ret;
+
+	if (nread < 0) {
+		conn_close(c);
+		return;
+	}
+	c->len += (size_t)nread;
+	ret = tpin_http_parse(&req, c->buf, c->len);
+	if (ret == -EAGAIN)
+		return;
+	if (ret == -E2BIG)
+		respond_text(c, 431, "Request Header Fields Too Large", "request too large");
+	else if (ret)
+		respond_text(c, 400, "Bad Request", "malformed request");
+	else
+		route(c, &req);
+}
+
+static void on_timeout(uv_timer_t *t)
+{
+	struct admin_conn *c = t->data;
+
+	if (!c->answered)
+		respond_text(c, 408, "Request Timeout", "request timeout");
+}
+
+static void on_connection(uv_stream_t *server, int status)
+{
+	struct admin_listener *l = server->data;
+	struct tpin_admin *a = l->a;
+	struct admin_conn *c;
+
+	if (status < 0)
+		return;
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return;
+	c->a = a;
+	c->health = l->health;
+	uv_tcp_init(server->loop, &c->tcp);
+	uv_timer_init(server->loop, &c->timer);
+	c->tcp.data = c->timer.data = c;
+	c->handles = 2;
+	a->handles++;
+	c->next = a->conns;
+	if (c->next)
+		c->next->prev = c;
+	a->conns = c;
+	if (uv_accept(server, (uv_stream_t *)&c->tcp) ||
+	    uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read)) {
+		conn_close(c);
+		return;
+	}
+	uv_timer_start(&c->timer, on_timeout, REQUEST_TIMEOUT_MS, 0);
+}
+
+static int listen_on(struct tpin_admin *a, uv_loop_t *loop, struct admin_listener *l,
+		     uint16_t port, char *err, size_t errlen)
+{
+	struct sockaddr_in sin;
+	int ret;
+
+	uv_ip4_addr("127.0.0.1", port, &sin);
+	uv_tcp_init(loop, &l->tcp);
+	l->tcp.data = l;
+	l->a = a;
+	l->open = true;
+	a->handles++;
+	ret = uv_tcp_bind(&l->tcp, (struct sockaddr *)&sin, 0);
+	if (!ret)
+		ret = uv_listen((uv_stream_t *)&l->tcp, 64, on_connection);
+	if (ret)
+		snprintf(err, errlen, "cannot listen on 127.0.0.1:%u for admin: %s", port,
+			 uv_strerror(ret));
+	return ret;
+}
+
+int tpin_admin_new(struct tpin_admin **out, uv_loop_t *loop, struct tpin_proxy *proxy,
+		   const struct tpin_admin_options *opt, char *err, size_t errlen)
+{
+	struct tpin_admin *a = calloc(1, sizeof(*a));
+	int ret = -ENOMEM;
+
+	if (!a)
+		goto nomem;
+	a->proxy = proxy;
+	if (opt->table_name) {
+		a->table_name = strdup(opt->table_name);
+		if (!a->table_name)
+			goto nomem;
+	}
+	a->listeners[1].health = true;
+	ret = listen_on(a, loop, &a->listeners[0], opt->port, err, errlen);
+	if (!ret && !opt->no_health)
+		ret = listen_on(a, loop, &a->listeners[1], opt->health_port, err, errlen);
+	if (ret) {
+		tpin_admin_close(a);
+		return ret;
+	}
+	*out = a;
+	return 0;
+nomem:
+	snprintf(err, errlen, "out of memory");
+	if (a)
+		free(a->table_name);
+	free(a);
+	return ret;
+}
+
+uint16_t tpin_admin_port(const struct tpin_admin *a, bool health)
+{
+	const struct admin_listener *l = &a->listeners[health ? 1 : 0];
+	struct sockaddr_in sin;
+	int len = sizeof(sin);
+
+	if (!l->open || uv_tcp_getsockname(&l->tcp, (struct sockaddr *)&sin, &len))
+		return 0;
+	return ntohs(sin.sin_port);
+}
+
+void tpin_admin_set_draining(struct tpin_admin *a)
+{
+	if (a)
+		a->draining = true;
+}
+
+static void close_listener(struct admin_listener *l)
+{
+	if (!l->open)
+		return;
+	l->open = false;
+	uv_close((uv_handle_t *)&l->tcp, on_listener_close);
+}
+
+void tpin_admin_close(struct tpin_admin *a)
+{
+	struct admin_conn *c;
+
+	if (!a || a->closing)
+		return;
+	/* Held while closing, so nothing frees @a before this returns. */
+	a->handles++;
+	a->closing = true;
+	close_listener(&a->listeners[0]);
+	close_listener(&a->listeners[1]);
+	for (c = a->conns; c; c = c->next)
+		conn_close(c);
+	admin_release(a);
+}

@@ -1,0 +1,92 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef TPIN_PROXY_INTERNAL_H
+#define TPIN_PROXY_INTERNAL_H
+
+/*
+ * What listener.c, relay.c and proxy.c share and nobody else sees. One
+ * worker is one event loop on one thread; everything a worker owns is
+ * touched only by its thread, except the fields marked otherwise.
+ */
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <uv.h>
+
+#include "tpin/proxy.h"
+
+#define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
+
+struct session;
+struct worker;
+
+struct listener {
+	uv_tcp_t tcp;
+	struct worker *w;
+	int family;
+	bool open;        /* the handle needs closing */
+	atomic_bool up;   /* accepting; read by the admin thread */
+};
+
+enum worker_cmd {
+	CMD_NONE,
+	CMD_DRAIN,
+	CMD_STOP,
+};
+
+struct worker {
+	struct tpin_proxy *p;
+	uv_loop_t loop;
+	bool loop_ready;
+	uv_thread_t thread;
+	bool thread_started;
+	uv_async_t async;
+	uv_timer_t drain_timer;
+	bool core_open; /* async and drain_timer need closing */
+	struct listener listeners[2];
+	unsigned n_listeners;
+	bool ending;  /* listeners closed: the loop ends with its last session */
+	bool drained; /* the drain deadline is running */
+	/*
+	 * Other threads post commands through cmd and async; lock keeps them
+	 * from sending to an async handle that is being closed, and guards the
+	 * session list that the admin thread reads.
+	 */
+	atomic_int cmd;
+	atomic_uint drain_ms;
+	uv_mutex_t lock;
+	bool lock_ready;
+	bool async_open;
+	struct session *sessions;
+	unsigned n_sessions;
+	/* A handle to accept and reset with when a session cannot be allocated. */
+	uv_tcp_t reject;
+	bool reject_busy;
+	uv_stream_t *reject_waiting;
+	atomic_uint_fast64_t queue_peak;
+	int close_result;
+};
+
+struct tpin_proxy {
+	struct tpin_proxy_options opt;
+	struct tpin_metrics *metrics;
+	struct worker *workers;
+	unsigned n_workers;
+	uint16_t port;
+	atomic_uint live;    /* sessions past the cap check, for --max-connections */
+	atomic_uint running; /* loops still running */
+	bool started;
+};
+
+/* listener.c */
+int listener_open(struct worker *w, int family, uint16_t *port, char *err, size_t errlen);
+void listener_close_all(struct worker *w);
+
+/* relay.c */
+void relay_accept(struct worker *w, uv_stream_t *server);
+void relay_close_all(struct worker *w, const char *why);
+void relay_describe(struct worker *w, struct tpin_strbuf *sb);
+
+/* proxy.c: the worker may end once it is ending and has no session left. */
+void worker_maybe_end(struct worker *w);
+
+#endif

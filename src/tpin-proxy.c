@@ -1,0 +1,477 @@
+// SPDX-License-Identifier: MIT
+/*
+ * tpin-proxy: receives what tpin-init diverts and relays it to the
+ * application. This file is the command line, signals and privileges; the
+ * proxy itself is src/proxy.c and friends.
+ */
+
+#include <arpa/inet.h>
+#include <cap-ng.h>
+#include <errno.h>
+#include <getopt.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "tpin/admin.h"
+#include "tpin/config.h"
+#include "tpin/log.h"
+#include "tpin/probe.h"
+#include "tpin/proxy.h"
+
+#define EXIT_USAGE 2
+
+static const char usage[] =
+	"Usage: tpin-proxy [options]\n"
+	"\n"
+	"Accepts the TCP connections that tpin-init diverts to the capture port and\n"
+	"relays each to the application, with no conntrack anywhere on the path.\n"
+	"\n"
+	"Interception:\n"
+	"  -z, --capture-port PORT     port the diverted connections arrive on (15006)\n"
+	"  -m, --mode MODE             tproxy (default): the original destination is the\n"
+	"                              accepted socket's own address; redirect: it is read\n"
+	"                              from netfilter (SO_ORIGINAL_DST). Match tpin-init.\n"
+	"\n"
+	"Upstream (the connection to the application):\n"
+	"      --upstream original     connect to the original destination (default, as\n"
+	"                              Istio >= 1.10), from the passthrough source\n"
+	"      --upstream localhost    connect to 127.0.0.1 or ::1 at the original port\n"
+	"                              (Istio 1.5); the app must listen on loopback\n"
+	"      --passthrough-source A  source address for upstream connections, once per\n"
+	"                              family (127.0.0.6 and ::6); \"none\" lets the kernel\n"
+	"                              choose. tpin-init adds ::6 to lo.\n"
+	"      --preserve-source       connect from the client's own address, so the app\n"
+	"                              sees it (needs tpin-init --preserve-source)\n"
+	"      --proxy-protocol        send a PROXY protocol v2 header first\n"
+	"\n"
+	"Limits and timeouts (durations: 500ms, 10s, 2m; a bare number is seconds):\n"
+	"      --connect-timeout D     give up connecting to the app (10s); the client\n"
+	"                              is reset\n"
+	"      --idle-timeout D        close connections quiet this long (0: never)\n"
+	"      --max-connections N     reset new connections beyond N live ones (0: no cap)\n"
+	"      --drain-timeout D       on SIGTERM, let connections finish this long (45s)\n"
+	"      --concurrency N         event loops, one listener each (number of CPUs)\n"
+	"\n"
+	"Operation:\n"
+	"      --admin-port PORT       metrics, readiness, connections on 127.0.0.1 (15000);\n"
+	"                              readiness is also on :15021/healthz/ready\n"
+	"      --table-name NAME       the nftables table readiness checks for (tpin)\n"
+	"      --log-format FMT        access log as plain (default) or json\n"
+	"      --log-file PATH         access log file (standard output); SIGHUP reopens it\n"
+	"      --user USER             after binding, run as USER keeping only CAP_NET_ADMIN\n"
+	"  -h, --help                  show this help\n"
+	"\n"
+	"Signals: SIGTERM drains (stop accepting, finish or close at the deadline),\n"
+	"SIGINT stops now, SIGHUP reopens the log file.\n"
+	"\n"
+	"Example (what the Kubernetes sidecar runs):\n"
+	"  tpin-init && tpin-proxy --user 1337 --log-format json\n";
+
+struct settings {
+	struct tpin_proxy_options proxy;
+	enum tpin_log_format log_format;
+	const char *log_file;
+	const char *user;
+	char table_name[TPIN_TABLE_NAME_MAX];
+	uint32_t drain_ms;
+	uint32_t route_table;
+	uint32_t mark;
+};
+
+enum {
+	OPT_UPSTREAM = 256,
+	OPT_PASSTHROUGH,
+	OPT_PRESERVE,
+	OPT_PROXY_PROTOCOL,
+	OPT_CONNECT_TIMEOUT,
+	OPT_IDLE_TIMEOUT,
+	OPT_MAX_CONNECTIONS,
+	OPT_DRAIN_TIMEOUT,
+	OPT_CONCURRENCY,
+	OPT_ADMIN_PORT,
+	OPT_TABLE_NAME,
+	OPT_LOG_FORMAT,
+	OPT_LOG_FILE,
+	OPT_USER,
+};
+
+static const struct option long_options[] = {
+	{ "capture-port", required_argument, NULL, 'z' },
+	{ "mode", required_argument, NULL, 'm' },
+	{ "upstream", required_argument, NULL, OPT_UPSTREAM },
+	{ "passthrough-source", required_argument, NULL, OPT_PASSTHROUGH },
+	{ "preserve-source", no_argument, NULL, OPT_PRESERVE },
+	{ "proxy-protocol", no_argument, NULL, OPT_PROXY_PROTOCOL },
+	{ "connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT },
+	{ "idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT },
+	{ "max-connections", required_argument, NULL, OPT_MAX_CONNECTIONS },
+	{ "drain-timeout", required_argument, NULL, OPT_DRAIN_TIMEOUT },
+	{ "concurrency", required_argument, NULL, OPT_CONCURRENCY },
+	{ "admin-port", required_argument, NULL, OPT_ADMIN_PORT },
+	{ "table-name", required_argument, NULL, OPT_TABLE_NAME },
+	{ "log-format", required_argument, NULL, OPT_LOG_FORMAT },
+	{ "log-file", required_argument, NULL, OPT_LOG_FILE },
+	{ "user", required_argument, NULL, OPT_USER },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
+/* "500ms", "10s", "2m", "1h" or a bare number of seconds, into milliseconds. */
+static int parse_duration(uint32_t *ms, const char *text, const char *flag, char *err,
+			  size_t errlen)
+{
+	unsigned long long v, scale = 1000;
+	char *end;
+
+	errno = 0;
+	if (text[0] < '0' || text[0] > '9')
+		goto bad;
+	v = strtoull(text, &end, 10);
+	if (errno)
+		goto bad;
+	if (!strcmp(end, "ms"))
+		scale = 1;
+	else if (!strcmp(end, "m"))
+		scale = 60000;
+	else if (!strcmp(end, "h"))
+		scale = 3600000;
+	else if (*end && strcmp(end, "s"))
+		goto bad;
+	if (v > UINT32_MAX / scale)
+		goto bad;
+	*ms = (uint32_t)(v * scale);
+	return 0;
+bad:
+	snprintf(err, errlen, "%s \"%s\" is not a duration such as 500ms, 10s or 2m", flag, text);
+	return -EINVAL;
+}
+
+static int parse_passthrough(struct tpin_proxy_options *opt, const char *text, char *err,
+			     size_t errlen)
+{
+	if (!strcmp(text, "none")) {
+		opt->passthrough4.sin_family = 0;
+		opt->passthrough6.sin6_family = 0;
+		return 0;
+	}
+	if (inet_pton(AF_INET, text, &opt->passthrough4.sin_addr) == 1) {
+		opt->passthrough4.sin_family = AF_INET;
+		return 0;
+	}
+	if (inet_pton(AF_INET6, text, &opt->passthrough6.sin6_addr) == 1) {
+		opt->passthrough6.sin6_family = AF_INET6;
+		return 0;
+	}
+	snprintf(err, errlen, "--passthrough-source \"%s\" is not an IPv4 or IPv6 address", text);
+	return -EINVAL;
+}
+
+static int parse_args(struct settings *st, int argc, char **argv, char *err, size_t errlen)
+{
+	struct tpin_proxy_options *opt = &st->proxy;
+	uint32_t v;
+	int c, ret = 0;
+
+	while (!ret && (c = getopt_long(argc, argv, "z:m:h", long_options, NULL)) != -1) {
+		switch (c) {
+		case 'z':
+			ret = tpin_port_parse(&opt->capture_port, optarg, err, errlen);
+			break;
+		case 'm':
+			ret = tpin_mode_parse(&opt->mode, optarg, err, errlen);
+			break;
+		case OPT_UPSTREAM:
+			if (!strcmp(optarg, "original")) {
+				opt->upstream = TPIN_UPSTREAM_ORIGINAL;
+			} else if (!strcmp(optarg, "localhost")) {
+				opt->upstream = TPIN_UPSTREAM_LOCALHOST;
+			} else {
+				snprintf(err, errlen,
+					 "--upstream \"%s\" is neither original nor localhost", optarg);
+				ret = -EINVAL;
+			}
+			break;
+		case OPT_PASSTHROUGH:
+			ret = parse_passthrough(opt, optarg, err, errlen);
+			break;
+		case OPT_PRESERVE:
+			opt->preserve_source = true;
+			break;
+		case OPT_PROXY_PROTOCOL:
+			opt->proxy_protocol = true;
+			break;
+		case OPT_CONNECT_TIMEOUT:
+			ret = parse_duration(&opt->connect_timeout_ms, optarg, "--connect-timeout",
+					     err, errlen);
+			if (!ret && !opt->connect_timeout_ms) {
+				snprintf(err, errlen, "--connect-timeout must be above 0");
+				ret = -EINVAL;
+			}
+			break;
+		case OPT_IDLE_TIMEOUT:
+			ret = parse_duration(&opt->idle_timeout_ms, optarg, "--idle-timeout", err,
+					     errlen);
+			break;
+		case OPT_DRAIN_TIMEOUT:
+			ret = parse_duration(&st->drain_ms, optarg, "--drain-timeout", err, errlen);
+			break;
+		case OPT_MAX_CONNECTIONS:
+			ret = tpin_u32_parse(&opt->max_connections, optarg, 0, 10000000, err,
+					     errlen);
+			break;
+		case OPT_CONCURRENCY:
+			ret = tpin_u32_parse(&v, optarg, 1, 1024, err, errlen);
+			opt->concurrency = v;
+			break;
+		case OPT_ADMIN_PORT:
+			ret = tpin_port_parse(&opt->admin_port, optarg, err, errlen);
+			break;
+		case OPT_TABLE_NAME:
+			ret = tpin_table_name_parse(st->table_name, optarg, err, errlen);
+			break;
+		case OPT_LOG_FORMAT:
+			ret = tpin_log_format_parse(&st->log_format, optarg, err, errlen);
+			break;
+		case OPT_LOG_FILE:
+			st->log_file = optarg;
+			break;
+		case OPT_USER:
+			st->user = optarg;
+			break;
+		case 'h':
+			fputs(usage, stdout);
+			exit(0);
+		default:
+			/* getopt has named the bad option already. */
+			snprintf(err, errlen, "see tpin-proxy --help");
+			ret = -EINVAL;
+		}
+	}
+	if (!ret && optind < argc) {
+		snprintf(err, errlen, "unexpected argument \"%s\"", argv[optind]);
+		ret = -EINVAL;
+	}
+	if (!ret && opt->capture_port == opt->admin_port) {
+		snprintf(err, errlen, "capture port and admin port are both %u", opt->admin_port);
+		ret = -EINVAL;
+	}
+	return ret;
+}
+
+/*
+ * After the listeners are bound, become @user keeping only CAP_NET_ADMIN,
+ * which transparent upstream sockets and SO_MARK need. libcap-ng keeps the
+ * capability across setuid and clears the bounding set.
+ */
+static int drop_privileges(const char *user, char *err, size_t errlen)
+{
+	struct passwd *pw = getpwnam(user);
+	char *end;
+	uid_t uid;
+	gid_t gid;
+
+	if (pw) {
+		uid = pw->pw_uid;
+		gid = pw->pw_gid;
+	} else {
+		errno = 0;
+		uid = (uid_t)strtoul(user, &end, 10);
+		if (errno || *end || !*user) {
+			snprintf(err, errlen, "--user \"%s\" is no user name or uid", user);
+			return -EINVAL;
+		}
+		gid = uid;
+	}
+	capng_clear(CAPNG_SELECT_BOTH);
+	if (capng_update(CAPNG_ADD, CAPNG_EFFECTIVE | CAPNG_PERMITTED, CAP_NET_ADMIN) ||
+	    capng_change_id((int)uid, (int)gid, CAPNG_DROP_SUPP_GRP | CAPNG_CLEAR_BOUNDING)) {
+		snprintf(err, errlen, "cannot become user %s with CAP_NET_ADMIN: %s", user,
+			 strerror(errno ? errno : EPERM));
+		return -EPERM;
+	}
+	return 0;
+}
+
+struct runtime {
+	uv_loop_t loop;
+	uv_signal_t sigterm, sigint, sighup;
+	uv_async_t finished;
+	struct tpin_proxy *proxy;
+	struct tpin_admin *admin;
+	struct tpin_log *log;
+	uint32_t drain_ms;
+};
+
+static void on_proxy_finished(void *arg)
+{
+	struct runtime *rt = arg;
+
+	uv_async_send(&rt->finished);
+}
+
+/* Every loop has ended: close what keeps the main loop running. */
+static void on_finished(uv_async_t *a)
+{
+	struct runtime *rt = a->data;
+
+	uv_close((uv_handle_t *)&rt->sigterm, NULL);
+	uv_close((uv_handle_t *)&rt->sigint, NULL);
+	uv_close((uv_handle_t *)&rt->sighup, NULL);
+	uv_close((uv_handle_t *)&rt->finished, NULL);
+	tpin_admin_close(rt->admin);
+}
+
+static void on_signal(uv_signal_t *sig, int signum)
+{
+	struct runtime *rt = sig->data;
+
+	switch (signum) {
+	case SIGTERM:
+		tpin_log_event(rt->log, "SIGTERM: draining for up to %u ms", rt->drain_ms);
+		tpin_admin_set_draining(rt->admin);
+		tpin_proxy_drain(rt->proxy, rt->drain_ms);
+		break;
+	case SIGINT:
+		tpin_log_event(rt->log, "SIGINT: stopping");
+		tpin_proxy_stop(rt->proxy);
+		break;
+	case SIGHUP:
+		if (tpin_log_reopen(rt->log))
+			tpin_log_event(rt->log, "SIGHUP: cannot reopen the log file");
+		break;
+	}
+}
+
+static int start_signal(struct runtime *rt, uv_signal_t *sig, int signum)
+{
+	sig->data = rt;
+	return uv_signal_start(sig, on_signal, signum);
+}
+
+static void self_check(const struct settings *st, struct tpin_proxy *proxy)
+{
+	bool ok = false;
+	int ret;
+
+	ret = tpin_proxy_transparent(proxy, &ok);
+	printf("self-check: listener on :%u transparent: %s\n", tpin_proxy_port(proxy),
+	       !ret && ok ? "ok" : "FAILED");
+	ret = tpin_probe_table(st->table_name);
+	printf("self-check: nftables table inet %s present: %s\n", st->table_name,
+	       ret == 0 ? "ok" : "FAILED");
+	ret = tpin_probe_rule(AF_INET, st->mark, st->route_table);
+	printf("self-check: IPv4 rule fwmark 0x%x lookup %u present: %s\n", st->mark,
+	       st->route_table, ret == 0 ? "ok" : "FAILED");
+	ret = tpin_probe_local_route(AF_INET, st->route_table);
+	printf("self-check: IPv4 local default route in table %u present: %s\n", st->route_table,
+	       ret == 0 ? "ok" : "FAILED");
+	if (st->proxy.ipv6) {
+		ret = tpin_probe_rule(AF_INET6, st->mark, st->route_table);
+		printf("self-check: IPv6 rule fwmark 0x%x lookup %u present: %s\n", st->mark,
+		       st->route_table, ret == 0 ? "ok" : "FAILED");
+		ret = tpin_probe_local_route(AF_INET6, st->route_table);
+		printf("self-check: IPv6 local default route in table %u present: %s\n",
+		       st->route_table, ret == 0 ? "ok" : "FAILED");
+	}
+	fflush(stdout);
+}
+
+int main(int argc, char **argv)
+{
+	struct runtime rt = { 0 };
+	struct settings st = { 0 };
+	struct tpin_admin_options aopt;
+	char err[256] = "";
+	int ret, status = 1;
+
+	tpin_proxy_options_init(&st.proxy);
+	st.drain_ms = 45000;
+	st.mark = TPIN_DEFAULT_MARK;
+	st.route_table = TPIN_DEFAULT_ROUTE_TABLE;
+	strcpy(st.table_name, TPIN_DEFAULT_TABLE_NAME);
+	if (parse_args(&st, argc, argv, err, sizeof(err))) {
+		fprintf(stderr, "tpin-proxy: %s\n", err);
+		return EXIT_USAGE;
+	}
+	rt.drain_ms = st.drain_ms;
+
+	ret = tpin_log_open(&rt.log, st.log_file, st.log_format);
+	if (ret) {
+		fprintf(stderr, "tpin-proxy: cannot open the log file %s: %s\n", st.log_file,
+			strerror(-ret));
+		return 1;
+	}
+	st.proxy.log = rt.log;
+	st.proxy.on_finished = on_proxy_finished;
+	st.proxy.on_finished_arg = &rt;
+	ret = uv_loop_init(&rt.loop);
+	if (ret) {
+		fprintf(stderr, "tpin-proxy: cannot set up the event loop: %s\n", uv_strerror(ret));
+		goto out_log;
+	}
+	ret = tpin_proxy_new(&rt.proxy, &st.proxy, err, sizeof(err));
+	if (ret) {
+		fprintf(stderr, "tpin-proxy: %s\n", err);
+		goto out_loop;
+	}
+	tpin_admin_options_init(&aopt);
+	aopt.port = st.proxy.admin_port;
+	aopt.table_name = st.table_name;
+	ret = tpin_admin_new(&rt.admin, &rt.loop, rt.proxy, &aopt, err, sizeof(err));
+	if (ret) {
+		fprintf(stderr, "tpin-proxy: %s\n", err);
+		goto out_proxy;
+	}
+	self_check(&st, rt.proxy);
+	if (st.user && drop_privileges(st.user, err, sizeof(err))) {
+		fprintf(stderr, "tpin-proxy: %s\n", err);
+		goto out_admin;
+	}
+
+	uv_async_init(&rt.loop, &rt.finished, on_finished);
+	rt.finished.data = &rt;
+	uv_signal_init(&rt.loop, &rt.sigterm);
+	uv_signal_init(&rt.loop, &rt.sigint);
+	uv_signal_init(&rt.loop, &rt.sighup);
+	if (start_signal(&rt, &rt.sigterm, SIGTERM) || start_signal(&rt, &rt.sigint, SIGINT) ||
+	    start_signal(&rt, &rt.sighup, SIGHUP)) {
+		fprintf(stderr, "tpin-proxy: cannot catch signals\n");
+		goto out_handles;
+	}
+	ret = tpin_proxy_start(rt.proxy);
+	if (ret) {
+		fprintf(stderr, "tpin-proxy: cannot start the event loops: %s\n",
+			uv_strerror(ret));
+		goto out_handles;
+	}
+	printf("tpin-proxy: relaying from port %u (%s mode, %s upstream)\n",
+	       tpin_proxy_port(rt.proxy), tpin_mode_name(st.proxy.mode),
+	       st.proxy.upstream == TPIN_UPSTREAM_LOCALHOST ? "localhost" : "original");
+	fflush(stdout);
+	uv_run(&rt.loop, UV_RUN_DEFAULT);
+	status = tpin_proxy_wait(rt.proxy) ? 1 : 0;
+	rt.admin = NULL; /* closed by on_finished */
+	goto out_proxy;
+
+out_handles:
+	/* Nothing ran yet: close the main loop's handles and let them finish. */
+	uv_close((uv_handle_t *)&rt.finished, NULL);
+	uv_close((uv_handle_t *)&rt.sigterm, NULL);
+	uv_close((uv_handle_t *)&rt.sigint, NULL);
+	uv_close((uv_handle_t *)&rt.sighup, NULL);
+out_admin:
+	tpin_admin_close(rt.admin);
+	rt.admin = NULL;
+out_proxy:
+	uv_run(&rt.loop, UV_RUN_DEFAULT);
+	tpin_proxy_free(rt.proxy);
+out_loop:
+	uv_loop_close(&rt.loop);
+out_log:
+	tpin_log_close(rt.log);
+	return status;
+}
