@@ -169,12 +169,11 @@ struct feature {
 };
 
 static const struct feature features[] = {
-	{ "chain inet tpin_probe p ", "nftables filter chains", "nf_tables", true, true, true },
+	{ "chain inet tpin_probe p", "nftables", "nf_tables", true, true, true },
 	{ "socket transparent", "nft socket expression", "nft_socket", true, false, true },
 	{ "tproxy ip to", "nft tproxy expression (IPv4)", "nft_tproxy", true, false, true },
 	{ "tproxy ip6 to", "nft tproxy expression (IPv6)", "nft_tproxy", true, false, true },
 	{ "fib daddr", "nft fib expression", "nft_fib_inet", false, false, true },
-	{ "chain inet tpin_probe n ", "nftables nat chains", "nft_chain_nat", false, true, false },
 	{ "redirect to", "nft redir expression", "nft_redir", false, true, false },
 };
 

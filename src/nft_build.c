@@ -348,14 +348,20 @@ static int put_chain(struct tpin_nft_batch *b, const char *table, const char *na
 	nftnl_chain_set_u32(c, NFTNL_CHAIN_FAMILY, NFPROTO_INET);
 	nftnl_chain_set_str(c, NFTNL_CHAIN_TABLE, table);
 	nftnl_chain_set_str(c, NFTNL_CHAIN_NAME, name);
-	nftnl_chain_set_str(c, NFTNL_CHAIN_TYPE, type);
-	nftnl_chain_set_u32(c, NFTNL_CHAIN_HOOKNUM, hook);
-	nftnl_chain_set_s32(c, NFTNL_CHAIN_PRIO, prio);
-	nftnl_chain_set_u32(c, NFTNL_CHAIN_POLICY, NF_ACCEPT);
+	if (type) {
+		nftnl_chain_set_str(c, NFTNL_CHAIN_TYPE, type);
+		nftnl_chain_set_u32(c, NFTNL_CHAIN_HOOKNUM, hook);
+		nftnl_chain_set_s32(c, NFTNL_CHAIN_PRIO, prio);
+		nftnl_chain_set_u32(c, NFTNL_CHAIN_POLICY, NF_ACCEPT);
+	}
 	nlh = msg_begin(b, NFT_MSG_NEWCHAIN, NLM_F_CREATE);
 	if (nlh) {
 		nftnl_chain_nlmsg_build_payload(nlh, c);
-		msg_end(b, nlh, "add chain inet %s %s { %s; policy accept; }", table, name, words);
+		if (type)
+			msg_end(b, nlh, "add chain inet %s %s { %s; policy accept; }", table, name,
+				words);
+		else
+			msg_end(b, nlh, "add chain inet %s %s", table, name);
 	}
 	nftnl_chain_free(c);
 	return nlh ? 0 : -ENOMEM;
@@ -862,10 +868,14 @@ int tpin_nft_build_probe(struct tpin_nft_batch *batch, const struct tpin_config 
 	struct rule r;
 	int ret, fam;
 
+	/*
+	 * A regular chain: the kernel looks every expression up when the rule
+	 * is added, and aborting a batch that registered a hook would cost an
+	 * RCU grace period (about 10 ms here) for nothing.
+	 */
 	ret = put_table(batch, NFT_MSG_NEWTABLE, t);
 	if (!ret)
-		ret = put_chain(batch, t, "p", "filter", NF_INET_PRE_ROUTING, PRIO_MANGLE,
-				"type filter hook prerouting priority mangle");
+		ret = put_chain(batch, t, "p", NULL, 0, 0, NULL);
 	if (!ret && !(ret = rule_begin(&r, t, "p"))) {
 		m_tcp(&r);
 		m_socket_transparent(&r);
@@ -885,10 +895,7 @@ int tpin_nft_build_probe(struct tpin_nft_batch *batch, const struct tpin_config 
 		m_daddr_not_local(&r);
 		ret = put_rule(batch, &r);
 	}
-	if (!ret)
-		ret = put_chain(batch, t, "n", "nat", NF_INET_PRE_ROUTING, PRIO_DSTNAT,
-				"type nat hook prerouting priority dstnat");
-	if (!ret && !(ret = rule_begin(&r, t, "n"))) {
+	if (!ret && !(ret = rule_begin(&r, t, "p"))) {
 		m_tcp(&r);
 		s_redirect(&r, cfg->capture_port);
 		ret = put_rule(batch, &r);
