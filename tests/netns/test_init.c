@@ -1,0 +1,1044 @@
+// SPDX-License-Identifier: MIT
+/*
+ * tpin-init driven through its CLI in throwaway network namespaces, with
+ * nft and ip as independent witnesses of what the kernel really holds.
+ * TPIN_INIT (set by meson) or argv[1] names the binary under test.
+ */
+
+#include <check.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "json.h"
+
+#define MARK 1337
+#define CAPTURE 15006
+
+static const char *tpin_init;
+static char last_cmd[1024];
+
+static void teardown(void)
+{
+	nh_cleanup();
+}
+
+/* Runs `tpin-init ARGS` from the host namespace; ARGS usually has --netns. */
+__attribute__((format(printf, 3, 4))) static int tpin(char **out, char **err, const char *fmt, ...)
+{
+	char args[768];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(args, sizeof(args), fmt, ap);
+	va_end(ap);
+	snprintf(last_cmd, sizeof(last_cmd), "%s %s", tpin_init, args);
+	return nh_sh(NULL, out, err, "%s", last_cmd);
+}
+
+/* Asserts that tpin-init ARGS exits 0, showing its stderr when not. */
+#define TPIN_OK(...)                                                                         \
+	do {                                                                                 \
+		char *e_ = NULL;                                                             \
+		int r_ = tpin(NULL, &e_, __VA_ARGS__);                                       \
+		ck_assert_msg(r_ == 0, "`%s` exited %d: %s", last_cmd, r_, e_ ? e_ : "");    \
+		free(e_);                                                                    \
+	} while (0)
+
+#define NH_OK(call) ck_assert_msg((call) == 0, "%s: %s", #call, nh_err())
+
+/* Output of a witness command that must succeed. */
+__attribute__((format(printf, 2, 3))) static char *witness(const char *ns, const char *fmt, ...)
+{
+	char cmd[512], *out = NULL, *err = NULL;
+	va_list ap;
+	int ret;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	ret = nh_sh(ns, &out, &err, "%s", cmd);
+	ck_assert_msg(ret == 0, "witness `%s` exited %d: %s", cmd, ret, err ? err : nh_err());
+	free(err);
+	return out;
+}
+
+/* Everything tpin-init may touch, as text, to compare before and after. */
+static char *snapshot(const char *ns)
+{
+	return witness(ns, "nft list ruleset; echo '-- ip -4 rule'; ip -4 rule; "
+			   "echo '-- ip -6 rule'; ip -6 rule; "
+			   "echo '-- ip -4 route'; ip -4 route show table all; "
+			   "echo '-- ip -6 route'; ip -6 route show table all; "
+			   "echo '-- lo'; ip addr show dev lo");
+}
+
+/*
+ * Check's messages are bounded (a longer one kills the test runner), so
+ * long texts are cut and the whole of them goes to stderr.
+ */
+#define MSG_MAX 2000
+
+static const char *cut(char *s)
+{
+	if (s && strlen(s) > MSG_MAX)
+		strcpy(s + MSG_MAX - 5, " ...");
+	return s ? s : "";
+}
+
+/* `diff -u` of two texts, for a readable failure. */
+static char *text_diff(const char *a, const char *b)
+{
+	char pa[64], pb[64], *out = NULL;
+	FILE *f;
+
+	snprintf(pa, sizeof(pa), "/tmp/tpin-test-%d.before", (int)getpid());
+	snprintf(pb, sizeof(pb), "/tmp/tpin-test-%d.after", (int)getpid());
+	if ((f = fopen(pa, "w"))) {
+		fputs(a, f);
+		fclose(f);
+	}
+	if ((f = fopen(pb, "w"))) {
+		fputs(b, f);
+		fclose(f);
+	}
+	nh_sh(NULL, &out, NULL, "diff -u %s %s", pa, pb);
+	unlink(pa);
+	unlink(pb);
+	return out;
+}
+
+static void assert_same(const char *what, const char *before, const char *after)
+{
+	char *d;
+
+	if (!strcmp(before, after))
+		return;
+	d = text_diff(before, after);
+	fprintf(stderr, "%s changed the state.\n--- before:\n%s\n--- after:\n%s\n", what, before,
+		after);
+	ck_abort_msg("%s changed the state:\n%s", what, cut(d));
+}
+
+static int count_substr(const char *hay, const char *needle)
+{
+	int n = 0;
+
+	for (const char *p = hay; (p = strstr(p, needle)); p += strlen(needle))
+		n++;
+	return n;
+}
+
+static int count_lines(const char *s)
+{
+	int n = 0;
+
+	for (; *s; s++)
+		n += *s == '\n';
+	return n;
+}
+
+static void fresh(char *name, const char *tag, bool lo_up)
+{
+	NH_OK(nh_ns_new(name, tag));
+	if (lo_up)
+		NH_OK(nh_lo_up(name));
+}
+
+/* ---- the nft -j witness ---------------------------------------------- */
+
+static struct js *ruleset(const char *ns)
+{
+	char *out = witness(ns, "nft -j list ruleset"), err[128];
+	struct js *root = js_parse(out, err, sizeof(err));
+
+	ck_assert_msg(root, "%s in: %s", err, out);
+	free(out);
+	ck_assert_msg(js_get(root, "nftables"), "no nftables array");
+	return root;
+}
+
+/* The object of kind ("table", "chain", "set") named name in table. */
+static struct js *find_obj(const struct js *root, const char *kind, const char *table,
+			   const char *name)
+{
+	struct js *list = js_get(root, "nftables");
+
+	for (size_t i = 0; i < (list ? list->n : 0); i++) {
+		struct js *o = js_get(js_at(list, i), kind);
+		const char *fam = js_str(js_get(o, "family"));
+		const char *t = js_str(js_get(o, strcmp(kind, "table") ? "table" : "name"));
+		const char *n = js_str(js_get(o, "name"));
+
+		if (o && fam && !strcmp(fam, "inet") && t && !strcmp(t, table) && n &&
+		    !strcmp(n, name))
+			return o;
+	}
+	return NULL;
+}
+
+/* Compact dumps of the expressions of each rule of a chain, in order. */
+static int chain_rules(const struct js *root, const char *table, const char *chain, char **dumps,
+		       int max)
+{
+	struct js *list = js_get(root, "nftables");
+	int n = 0;
+
+	for (size_t i = 0; i < (list ? list->n : 0); i++) {
+		struct js *r = js_get(js_at(list, i), "rule");
+		const char *t = js_str(js_get(r, "table")), *c = js_str(js_get(r, "chain"));
+
+		if (!r || !t || strcmp(t, table) || !c || strcmp(c, chain))
+			continue;
+		ck_assert_int_lt(n, max);
+		dumps[n++] = js_dump(js_get(r, "expr"));
+	}
+	return n;
+}
+
+static void free_dumps(char **d, int n)
+{
+	for (int i = 0; i < n; i++)
+		free(d[i]);
+}
+
+static void assert_chain(const struct js *root, const char *table, const char *name,
+			 const char *type, const char *hook, long prio)
+{
+	struct js *c = find_obj(root, "chain", table, name);
+	char *d = js_dump(c);
+	long p;
+
+	ck_assert_msg(c, "no chain %s in table inet %s", name, table);
+	ck_assert_msg(js_str(js_get(c, "type")) && !strcmp(js_str(js_get(c, "type")), type) &&
+			      js_str(js_get(c, "hook")) && !strcmp(js_str(js_get(c, "hook")), hook) &&
+			      js_long(js_get(c, "prio"), &p) && p == prio,
+		      "chain %s: want type %s hook %s prio %ld, got %s", name, type, hook, prio, d);
+	/* A drop policy would black-hole the pod; the chain only diverts. */
+	ck_assert_msg(js_str(js_get(c, "policy")) && !strcmp(js_str(js_get(c, "policy")), "accept"),
+		      "chain %s policy: %s", name, d);
+	free(d);
+}
+
+/*
+ * Ports an interval set of inet_service covers, as a 65536-entry bitmap;
+ * returns how many. Elements are numbers or {"range": [a, b]}.
+ */
+static int set_ports(const struct js *set, unsigned char *bits)
+{
+	struct js *elem = js_get(set, "elem");
+	size_t n = !elem ? 0 : elem->type == JS_ARR ? elem->n : 1;
+	int count = 0;
+
+	memset(bits, 0, 65536);
+	for (size_t i = 0; i < n; i++) {
+		struct js *e = elem->type == JS_ARR ? js_at(elem, i) : elem;
+		struct js *r = js_get(e, "range");
+		long a, b;
+
+		if (js_long(e, &a)) {
+			b = a;
+		} else {
+			ck_assert_msg(r && js_long(js_at(r, 0), &a) && js_long(js_at(r, 1), &b),
+				      "odd port element");
+		}
+		ck_assert(a >= 0 && b <= 65535 && a <= b);
+		for (long p = a; p <= b; p++)
+			count += !bits[p]++;
+	}
+	return count;
+}
+
+/* Asserts that set name in table covers exactly the ports listed. */
+static void assert_port_set(const struct js *root, const char *table, const char *name,
+			    const int *ports, int n)
+{
+	struct js *set = find_obj(root, "set", table, name);
+	unsigned char *bits = malloc(65536);
+	char *d = js_dump(set);
+
+	ck_assert_msg(set, "no set %s in table inet %s", name, table);
+	ck_assert_msg(set_ports(set, bits) == n, "set %s covers other ports than expected: %s", name, d);
+	for (int i = 0; i < n; i++)
+		ck_assert_msg(bits[ports[i]], "set %s lacks port %d: %s", name, ports[i], d);
+	free(bits);
+	free(d);
+}
+
+/* True when a set of addresses holds addr/len (prefix, or plain address). */
+static bool set_has_prefix(const struct js *set, const char *addr, long len)
+{
+	struct js *elem = js_get(set, "elem");
+	size_t n = !elem ? 0 : elem->type == JS_ARR ? elem->n : 1;
+	bool host = len == 32 || len == 128;
+
+	for (size_t i = 0; i < n; i++) {
+		struct js *e = elem->type == JS_ARR ? js_at(elem, i) : elem;
+		struct js *p = js_get(e, "prefix");
+		long l;
+
+		if (p && js_str(js_get(p, "addr")) && !strcmp(js_str(js_get(p, "addr")), addr) &&
+		    js_long(js_get(p, "len"), &l) && l == len)
+			return true;
+		if (host && js_str(e) && !strcmp(js_str(e), addr))
+			return true;
+	}
+	return false;
+}
+
+struct want {
+	const char *table;
+	bool inbound;	   /* -b given: rules match @inbound_ports */
+	bool src4, src6;   /* exclude_sources4/6 present */
+	long mark;
+	long port;
+};
+
+#define WANT_DEFAULT { .table = "tpin", .mark = MARK, .port = CAPTURE }
+
+static bool has(const char *rule, const char *s)
+{
+	return strstr(rule, s) != NULL;
+}
+
+static bool is_tcp_only(const char *rule)
+{
+	return (has(rule, "{\"meta\":{\"key\":\"l4proto\"}}") && has(rule, "\"right\":\"tcp\"")) ||
+	       has(rule, "\"protocol\":\"tcp\"");
+}
+
+/* The TPROXY prerouting chain of design.md section 2, rule by rule. */
+static void assert_tproxy_chain(const struct js *root, const struct want *w)
+{
+	char *r[16], mangle[96], tp4[64], tp6[64], port[32], *all;
+	int n, i = 0, want_n = 6 + w->src4 + w->src6;
+
+	snprintf(mangle, sizeof(mangle), "\"mangle\":{\"key\":{\"meta\":{\"key\":\"mark\"}},\"value\":%ld}",
+		 w->mark);
+	snprintf(tp4, sizeof(tp4), "\"tproxy\":{\"family\":\"ip\"");
+	snprintf(tp6, sizeof(tp6), "\"tproxy\":{\"family\":\"ip6\"");
+	snprintf(port, sizeof(port), "\"port\":%ld", w->port);
+	ck_assert_msg(find_obj(root, "table", w->table, w->table), "no table inet %s", w->table);
+	assert_chain(root, w->table, "prerouting", "filter", "prerouting", -150);
+	n = chain_rules(root, w->table, "prerouting", r, 16);
+	all = js_dump(root);
+	ck_assert_msg(n == want_n, "prerouting has %d rules, want %d: %s", n, want_n, cut(all));
+	/* Established flows of transparent sockets, never a new SYN (port reuse). */
+	ck_assert_msg(has(r[i], "\"socket\":{\"key\":\"transparent\"}") && has(r[i], "\"syn\"") &&
+			      has(r[i], "\"ack\"") && has(r[i], "\"op\":\"!=\"") &&
+			      has(r[i], mangle) && has(r[i], "\"accept\""),
+		      "rule %d is not the socket divert: %s", i, r[i]);
+	i++;
+	ck_assert_msg(has(r[i], "{\"meta\":{\"key\":\"iif\"}}") && has(r[i], "\"lo\"") &&
+			      has(r[i], "\"return\""),
+		      "rule %d is not `iif lo return`: %s", i, r[i]);
+	i++;
+	ck_assert_msg(has(r[i], "\"dport\"") && has(r[i], "\"@exclude_ports\"") &&
+			      has(r[i], "\"return\""),
+		      "rule %d is not the port exclusion: %s", i, r[i]);
+	i++;
+	if (w->src4) {
+		ck_assert_msg(has(r[i], "\"protocol\":\"ip\",\"field\":\"saddr\"") &&
+				      has(r[i], "\"@exclude_sources4\"") && has(r[i], "\"return\""),
+			      "rule %d is not the v4 source exclusion: %s", i, r[i]);
+		i++;
+	}
+	if (w->src6) {
+		ck_assert_msg(has(r[i], "\"protocol\":\"ip6\",\"field\":\"saddr\"") &&
+				      has(r[i], "\"@exclude_sources6\"") && has(r[i], "\"return\""),
+			      "rule %d is not the v6 source exclusion: %s", i, r[i]);
+		i++;
+	}
+	for (int f = 0; f < 2; f++, i++) {
+		/* TCP only: `meta l4proto tcp`, or implied by `tcp dport @inbound_ports`. */
+		ck_assert_msg(has(r[i], f ? tp6 : tp4) && has(r[i], port) && has(r[i], mangle) &&
+				      has(r[i], "\"accept\"") && is_tcp_only(r[i]),
+			      "rule %d is not the %s tproxy to %ld: %s", i, f ? "ip6" : "ip", w->port,
+			      r[i]);
+		ck_assert_msg(has(r[i], "\"@inbound_ports\"") == w->inbound,
+			      "rule %d and @inbound_ports: %s", i, r[i]);
+	}
+	/* nft's tproxy falls through without a listener: the last rule fails closed. */
+	ck_assert_msg(has(r[i], "\"drop\":null") && is_tcp_only(r[i]) &&
+			      has(r[i], "\"@inbound_ports\"") == w->inbound,
+		      "last rule is not the fail-closed drop: %s", r[i]);
+	/* No conntrack in TPROXY mode: nf_conntrack_count must stay 0. */
+	ck_assert_msg(!strstr(all, "\"ct\":"), "ct expression in TPROXY ruleset: %s", cut(all));
+	free(all);
+	free_dumps(r, n);
+}
+
+/* `ip -F route show table T`; a table that does not exist reads as empty. */
+static char *routes(const char *ns, int family, int table)
+{
+	char *out = NULL, *err = NULL;
+	int ret = nh_sh(ns, &out, &err, "ip -%d route show table %d", family, table);
+
+	ck_assert_msg(ret == 0 || (err && strstr(err, "does not exist")),
+		      "ip -%d route show table %d exited %d: %s", family, table, ret, err);
+	if (ret)
+		*out = '\0';
+	free(err);
+	return out;
+}
+
+/* ip rules, routes and ::6 of TPROXY mode. */
+static void assert_routing(const char *ns, const char *mark, int table, bool present)
+{
+	char rule[64], *s;
+	int want = present ? 1 : 0;
+
+	snprintf(rule, sizeof(rule), "fwmark %s lookup %d", mark, table);
+	s = witness(ns, "ip -4 rule");
+	ck_assert_msg(count_substr(s, rule) == want, "ip -4 rule: want %d x `%s`:\n%s", want, rule, s);
+	free(s);
+	s = witness(ns, "ip -6 rule");
+	ck_assert_msg(count_substr(s, rule) == want, "ip -6 rule: want %d x `%s`:\n%s", want, rule, s);
+	free(s);
+	s = routes(ns, 4, table);
+	ck_assert_msg(present ? !strcmp(s, "local default dev lo scope host \n") &&
+					count_lines(s) == 1 : !*s,
+		      "ip -4 route show table %d:\n%s", table, s);
+	free(s);
+	s = routes(ns, 6, table);
+	ck_assert_msg(present ? !strncmp(s, "local default dev lo ", 21) && count_lines(s) == 1 : !*s,
+		      "ip -6 route show table %d:\n%s", table, s);
+	free(s);
+}
+
+static void assert_addr6(const char *ns, bool present)
+{
+	char *s = witness(ns, "ip -6 addr show dev lo");
+
+	ck_assert_msg(has(s, "inet6 ::6/128 ") == present, "::6 on lo (want %s):\n%s",
+		      present ? "present" : "absent", s);
+	free(s);
+}
+
+static void assert_nothing(const char *ns)
+{
+	char *s = witness(ns, "nft list ruleset");
+
+	ck_assert_msg(!*s, "ruleset left behind:\n%s", s);
+	free(s);
+	assert_routing(ns, "0x539", 133, false);
+	assert_addr6(ns, false);
+}
+
+static const int default_excluded[] = { 15000, 15006, 15020, 15021, 15090 };
+
+/* ---- tests -------------------------------------------------------------- */
+
+START_TEST(test_install_tproxy)
+{
+	struct want w = WANT_DEFAULT;
+	char ns[NH_NAME_MAX], *s;
+	struct js *root;
+
+	/* lo down, as in a new pod: tpin-init must bring it up for the local routes. */
+	fresh(ns, "ins", false);
+	TPIN_OK("--netns %s", ns);
+	s = witness(ns, "ip -o link show lo");
+	ck_assert_msg(has(s, ",UP"), "lo still down: %s", s);
+	free(s);
+	root = ruleset(ns);
+	assert_tproxy_chain(root, &w);
+	assert_port_set(root, "tpin", "exclude_ports", default_excluded, 5);
+	ck_assert_msg(!find_obj(root, "set", "tpin", "inbound_ports"), "inbound_ports with '*'");
+	ck_assert_msg(!find_obj(root, "chain", "tpin", "output"), "output chain without --preserve-source");
+	js_free(root);
+	assert_routing(ns, "0x539", 133, true);
+	assert_addr6(ns, true);
+}
+END_TEST
+
+START_TEST(test_rerun_same_flags)
+{
+	char ns[NH_NAME_MAX], *a, *b, *r1, *r2;
+
+	fresh(ns, "same", true);
+	TPIN_OK("--netns %s -b 9080,9443 --exclude-sources 203.0.113.0/24", ns);
+	a = snapshot(ns);
+	r1 = witness(ns, "nft list ruleset");
+	TPIN_OK("--netns %s -b 9080,9443 --exclude-sources 203.0.113.0/24", ns);
+	b = snapshot(ns);
+	r2 = witness(ns, "nft list ruleset");
+	ck_assert_str_eq(r1, r2);
+	/* Also no second ip rule, route or address. */
+	assert_same("a second identical run", a, b);
+	assert_routing(ns, "0x539", 133, true);
+	free(a);
+	free(b);
+	free(r1);
+	free(r2);
+}
+END_TEST
+
+START_TEST(test_rerun_other_flags)
+{
+	static const int excl[] = { 8081, 15000, 15006, 15020, 15021, 15090 };
+	static const int inb[] = { 9080, 9443 };
+	struct want w = WANT_DEFAULT;
+	char ns[NH_NAME_MAX];
+	struct js *root, *s4, *s6;
+
+	fresh(ns, "oth", true);
+	TPIN_OK("--netns %s", ns);
+	TPIN_OK("--netns %s -b 9080,9443 -d 8081 --exclude-sources 203.0.113.0/24,2001:db8:2::/48",
+		ns);
+	root = ruleset(ns);
+	w.inbound = w.src4 = w.src6 = true;
+	assert_tproxy_chain(root, &w);
+	assert_port_set(root, "tpin", "exclude_ports", excl, 6);
+	assert_port_set(root, "tpin", "inbound_ports", inb, 2);
+	s4 = find_obj(root, "set", "tpin", "exclude_sources4");
+	s6 = find_obj(root, "set", "tpin", "exclude_sources6");
+	ck_assert_msg(s4 && set_has_prefix(s4, "203.0.113.0", 24), "exclude_sources4");
+	ck_assert_msg(s6 && set_has_prefix(s6, "2001:db8:2::", 48), "exclude_sources6");
+	js_free(root);
+
+	/* Back to the defaults: replaced whole, the old sets and elements gone. */
+	TPIN_OK("--netns %s", ns);
+	root = ruleset(ns);
+	w.inbound = w.src4 = w.src6 = false;
+	assert_tproxy_chain(root, &w);
+	assert_port_set(root, "tpin", "exclude_ports", default_excluded, 5);
+	ck_assert(!find_obj(root, "set", "tpin", "inbound_ports"));
+	ck_assert(!find_obj(root, "set", "tpin", "exclude_sources4"));
+	ck_assert(!find_obj(root, "set", "tpin", "exclude_sources6"));
+	js_free(root);
+	assert_routing(ns, "0x539", 133, true);
+}
+END_TEST
+
+START_TEST(test_cleanup_twice)
+{
+	char ns[NH_NAME_MAX], *pristine, *after;
+
+	fresh(ns, "cln", true);
+	pristine = snapshot(ns);
+	/* Nothing installed yet: still a success. */
+	TPIN_OK("--netns %s --cleanup", ns);
+	TPIN_OK("--netns %s --exclude-sources 203.0.113.0/24,2001:db8:2::/48", ns);
+	TPIN_OK("--netns %s --cleanup", ns);
+	assert_nothing(ns);
+	after = snapshot(ns);
+	assert_same("install + cleanup", pristine, after);
+	free(after);
+	TPIN_OK("--netns %s --cleanup", ns);
+	after = snapshot(ns);
+	assert_same("a second cleanup", pristine, after);
+	free(after);
+	free(pristine);
+}
+END_TEST
+
+/* --check exits 1 and its output names the drift; it changes nothing. */
+static void assert_drift(const char *ns, const char *flags, const char *what, const char *const *names)
+{
+	char *out = NULL, *err = NULL, *before = snapshot(ns), *after, *both;
+	int ret = tpin(&out, &err, "--netns %s %s --check", ns, flags);
+	bool named = false;
+
+	ck_assert_msg(ret == 1, "--check after %s exited %d (want 1): %s%s", what, ret, cut(out), cut(err));
+	ck_assert_int_ge(asprintf(&both, "%s%s", out, err), 0);
+	for (const char *const *n = names; *n && !named; n++)
+		named = strcasestr(both, *n) != NULL;
+	ck_assert_msg(named, "--check after %s does not name it (want one of \"%s\"...): %s", what,
+		      names[0], cut(both));
+	after = snapshot(ns);
+	assert_same("--check", before, after);
+	free(before);
+	free(after);
+	free(both);
+	free(out);
+	free(err);
+}
+
+START_TEST(test_check)
+{
+	static const char *const rule_names[] = { "rule", NULL };
+	static const char *const iprule_names[] = { "fwmark", "0x539", "1337", "ip rule", NULL };
+	static const char *const route_names[] = { "route", NULL };
+	static const char *const addr_names[] = { "::6", NULL };
+	static const char *const elem_names[] = { "15090", "exclude_ports", NULL };
+	static const char *const table_names[] = { "table", "tpin", NULL };
+	static const char *const ports_names[] = { "inbound_ports", "9080", NULL };
+	char ns[NH_NAME_MAX], *out = NULL, *err = NULL;
+	int ret;
+
+	fresh(ns, "chk", true);
+	assert_drift(ns, "", "no install", table_names);
+	TPIN_OK("--netns %s", ns);
+	ret = tpin(&out, &err, "--netns %s --check", ns);
+	ck_assert_msg(ret == 0, "--check right after install exited %d: %s%s", ret, cut(out), cut(err));
+	free(out);
+	free(err);
+
+	free(witness(ns, "nft flush table inet tpin"));
+	assert_drift(ns, "", "nft flush table inet tpin", rule_names);
+	TPIN_OK("--netns %s", ns);
+	TPIN_OK("--netns %s --check", ns);
+
+	free(witness(ns, "ip -4 rule del fwmark 0x539 lookup 133"));
+	assert_drift(ns, "", "deleting the v4 ip rule", iprule_names);
+	TPIN_OK("--netns %s", ns);
+	TPIN_OK("--netns %s --check", ns);
+
+	free(witness(ns, "ip -6 rule del fwmark 0x539 lookup 133"));
+	assert_drift(ns, "", "deleting the v6 ip rule", iprule_names);
+	TPIN_OK("--netns %s", ns);
+
+	free(witness(ns, "ip -4 route del local 0.0.0.0/0 dev lo table 133"));
+	assert_drift(ns, "", "deleting the v4 local route", route_names);
+	TPIN_OK("--netns %s", ns);
+
+	free(witness(ns, "ip -6 addr del ::6/128 dev lo"));
+	assert_drift(ns, "", "deleting ::6 from lo", addr_names);
+	TPIN_OK("--netns %s", ns);
+
+	free(witness(ns, "nft delete element inet tpin exclude_ports '{ 15090 }'"));
+	assert_drift(ns, "", "deleting port 15090 from exclude_ports", elem_names);
+	TPIN_OK("--netns %s", ns);
+	TPIN_OK("--netns %s --check", ns);
+
+	/* The live state is right, but for other flags. */
+	assert_drift(ns, "-b 9080", "asking for -b 9080 over a '*' install", ports_names);
+}
+END_TEST
+
+static const char *const fail_steps[] = { "rule4", "route4", "rule6", "route6", "addr6", "nft" };
+
+/*
+ * A failure injected before each install step leaves the state exactly as
+ * it was. Over an earlier install with another mark, table and ports, this
+ * run must remove the rules and routes it added but not the earlier ones,
+ * nor ::6 which it found there.
+ */
+START_TEST(test_fail_injection_over_install)
+{
+	const char *step = fail_steps[_i];
+	char ns[NH_NAME_MAX], *before, *after, *err = NULL;
+	int ret;
+
+	fresh(ns, "fi", true);
+	TPIN_OK("--netns %s -t 0x100 -r 200 -b 9080", ns);
+	before = snapshot(ns);
+	ret = nh_sh(NULL, NULL, &err, "TPIN_INIT_FAIL_AT=%s %s --netns %s", step, tpin_init, ns);
+	ck_assert_msg(ret == 1, "TPIN_INIT_FAIL_AT=%s over an install exited %d: %s", step, ret,
+		      cut(err));
+	free(err);
+	after = snapshot(ns);
+	assert_same(step, before, after);
+	free(before);
+	free(after);
+}
+END_TEST
+
+/* In a clean namespace everything the failed run added goes again. */
+START_TEST(test_fail_injection_clean)
+{
+	const char *step = fail_steps[_i];
+	char ns[NH_NAME_MAX], *before, *after, *err = NULL;
+	int ret;
+
+	fresh(ns, "fc", true);
+	before = snapshot(ns);
+	ret = nh_sh(NULL, NULL, &err, "TPIN_INIT_FAIL_AT=%s %s --netns %s", step, tpin_init, ns);
+	ck_assert_msg(ret == 1, "TPIN_INIT_FAIL_AT=%s on a clean netns exited %d: %s", step, ret,
+		      cut(err));
+	free(err);
+	after = snapshot(ns);
+	assert_same(step, before, after);
+	free(before);
+	free(after);
+	/* And nothing stale stops the next real install. */
+	TPIN_OK("--netns %s", ns);
+	TPIN_OK("--netns %s --check", ns);
+}
+END_TEST
+
+START_TEST(test_unprivileged)
+{
+	/* Root without CAP_NET_ADMIN, targeting the namespace from outside. */
+	static const char *const runs[] = { "", "--cleanup", "-b 9080" };
+	char ns[NH_NAME_MAX], *before, *after, *err = NULL;
+	int ret;
+
+	fresh(ns, "unp", false);
+	TPIN_OK("--netns %s -b 9443", ns);
+	before = snapshot(ns);
+	for (size_t i = 0; i < sizeof(runs) / sizeof(runs[0]); i++) {
+		char cmd[512];
+
+		snprintf(cmd, sizeof(cmd),
+			 "setpriv --inh-caps=-net_admin --bounding-set=-net_admin %s --netns %s %s",
+			 tpin_init, ns, runs[i]);
+		ret = nh_sh(NULL, NULL, &err, "%s", cmd);
+		ck_assert_msg(ret == 1, "`%s` exited %d (want 1): %s", cmd, ret, err);
+		ck_assert_msg(has(err, "CAP_NET_ADMIN"), "`%s`: message lacks CAP_NET_ADMIN: %s", cmd,
+			      err);
+		free(err);
+		after = snapshot(ns);
+		assert_same(cmd, before, after);
+		free(after);
+	}
+	/* As nobody, already inside the pod's namespace (no --netns). */
+	ret = nh_sh(ns, NULL, &err,
+		    "setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all "
+		    "--bounding-set=-all %s --cleanup",
+		    tpin_init);
+	ck_assert_msg(ret == 1, "--cleanup as uid 65534 exited %d: %s", ret, err);
+	ck_assert_msg(has(err, "CAP_NET_ADMIN"), "uid 65534: message lacks CAP_NET_ADMIN: %s", err);
+	free(err);
+	after = snapshot(ns);
+	assert_same("uid 65534", before, after);
+	free(after);
+	free(before);
+}
+END_TEST
+
+struct bad_case {
+	const char *args;
+	const char *value; /* the message must name it */
+};
+
+static const struct bad_case bad_cases[] = {
+	{ "-b 70000", "70000" },
+	{ "-b 10-5", "10-5" },
+	{ "--exclude-sources 10.0.0.0/33", "10.0.0.0/33" },
+	{ "--exclude-sources 2001:db8::/129", "2001:db8::/129" },
+	{ "-m foo", "foo" },
+	{ "-d 80,abc", "abc" },
+	{ "--preserve-source", "inbound-ports" },
+};
+
+START_TEST(test_bad_values)
+{
+	const struct bad_case *c = &bad_cases[_i];
+	char ns[NH_NAME_MAX], *before, *after, *out = NULL, *err = NULL;
+	int ret;
+
+	fresh(ns, "bad", true);
+	TPIN_OK("--netns %s", ns);
+	before = snapshot(ns);
+	ret = tpin(&out, &err, "--netns %s %s", ns, c->args);
+	ck_assert_msg(ret == 2, "`%s` exited %d (want 2): %s", last_cmd, ret, err);
+	ck_assert_msg(has(err, c->value), "`%s`: message does not name \"%s\": %s", last_cmd, c->value,
+		      err);
+	ck_assert_msg(count_lines(err) == 1, "`%s`: want one line on stderr, got: %s", last_cmd, err);
+	after = snapshot(ns);
+	assert_same(last_cmd, before, after);
+	free(before);
+	free(after);
+	free(out);
+	free(err);
+}
+END_TEST
+
+static const char *const dry_flags[] = {
+	"",
+	"-b 9080,9443,10000-10010 -d 8081 --exclude-sources 203.0.113.0/24,2001:db8:2::/48",
+	"-m redirect -b 9080 --exclude-sources 198.51.100.7",
+	"-b 9080 --preserve-source",
+};
+
+/*
+ * --dry-run prints the equivalent nft script and ip commands: replayed in a
+ * second namespace they give what a real install gives. It needs no
+ * privilege and touches nothing.
+ */
+START_TEST(test_dry_run)
+{
+	const char *flags = dry_flags[_i];
+	char real[NH_NAME_MAX], dry[NH_NAME_MAX], path[96], *script = NULL, *err = NULL;
+	char *a, *b, *before, *after, *nft_part, *ip_part;
+	size_t nl = 0, il = 0;
+	FILE *nf, *ipf;
+	int ret;
+
+	fresh(real, "dr", true);
+	fresh(dry, "dd", true);
+	TPIN_OK("--netns %s %s", real, flags);
+
+	/* As nobody, without --netns: no privilege, no namespace needed. */
+	before = snapshot(dry);
+	ret = nh_sh(NULL, &script, &err,
+		    "setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all "
+		    "--bounding-set=-all %s --dry-run %s",
+		    tpin_init, flags);
+	ck_assert_msg(ret == 0, "--dry-run %s as nobody exited %d: %s", flags, ret, err);
+	free(err);
+	ck_assert_msg(has(script, "table inet tpin"), "no nft script in: %s", script);
+	/* Root with --netns: still touches nothing. */
+	ret = tpin(NULL, &err, "--netns %s --dry-run %s", dry, flags);
+	ck_assert_msg(ret == 0, "--dry-run --netns exited %d: %s", ret, err);
+	free(err);
+	after = snapshot(dry);
+	assert_same("--dry-run", before, after);
+	free(before);
+	free(after);
+
+	/*
+	 * Lines starting with `ip ` (or `# ip `, commented so that the whole
+	 * output stays a valid nft script) are commands, the rest is nft's.
+	 */
+	nf = open_memstream(&nft_part, &nl);
+	ipf = open_memstream(&ip_part, &il);
+	ck_assert(nf && ipf);
+	for (char *save = NULL, *line = strtok_r(script, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		const char *t = line + strspn(line, " \t"), *c = t;
+
+		if (*c == '#')
+			c += 1 + strspn(c + 1, " \t");
+		if (!strncmp(c, "ip ", 3))
+			fprintf(ipf, "%s\n", c);
+		if (strncmp(t, "ip ", 3))
+			fprintf(nf, "%s\n", line);
+	}
+	fclose(nf);
+	fclose(ipf);
+	snprintf(path, sizeof(path), "/tmp/%s.nft", dry);
+	nf = fopen(path, "w");
+	ck_assert(nf);
+	fputs(nft_part, nf);
+	fclose(nf);
+	ret = nh_sh(dry, NULL, &err, "nft -f %s", path);
+	unlink(path);
+	ck_assert_msg(ret == 0, "nft -f of the dry-run script failed (%d): %s\n%s", ret, err, nft_part);
+	free(err);
+	ret = nh_sh(dry, NULL, &err, "set -e\n%s", ip_part);
+	ck_assert_msg(ret == 0, "the dry-run ip commands failed (%d): %s\n%s", ret, err, ip_part);
+	free(err);
+
+	a = snapshot(real);
+	b = snapshot(dry);
+	if (strcmp(a, b)) {
+		char *d = text_diff(a, b);
+
+		fprintf(stderr, "--dry-run %s: script:\n%s%s", flags, nft_part, ip_part);
+		ck_abort_msg("--dry-run %s replayed differs from the install:\n%s", flags, cut(d));
+	}
+	free(a);
+	free(b);
+	free(nft_part);
+	free(ip_part);
+	free(script);
+}
+END_TEST
+
+START_TEST(test_redirect)
+{
+	char ns[NH_NAME_MAX], *r[16], *a, *b, *s;
+	int n, lo = -1, excl = -1, redir = -1;
+	struct js *root;
+
+	fresh(ns, "red", false);
+	TPIN_OK("--netns %s -m redirect", ns);
+	root = ruleset(ns);
+	ck_assert_msg(find_obj(root, "table", "tpin", "tpin"), "no table inet tpin");
+	assert_chain(root, "tpin", "prerouting", "nat", "prerouting", -100);
+	assert_port_set(root, "tpin", "exclude_ports", default_excluded, 5);
+	n = chain_rules(root, "tpin", "prerouting", r, 16);
+	for (int i = 0; i < n; i++) {
+		if (has(r[i], "{\"meta\":{\"key\":\"iif\"}}") && has(r[i], "\"return\""))
+			lo = i;
+		if (has(r[i], "\"@exclude_ports\"") && has(r[i], "\"return\""))
+			excl = i;
+		if (has(r[i], "\"redirect\":{\"port\":15006}"))
+			redir = i;
+		ck_assert_msg(!has(r[i], "\"tproxy\"") && !has(r[i], "\"socket\""),
+			      "TPROXY expression in redirect mode: %s", r[i]);
+	}
+	ck_assert_msg(lo >= 0 && excl > lo && redir > excl && redir == n - 1,
+		      "redirect chain order: iif lo %d, exclusions %d, redirect %d of %d", lo, excl,
+		      redir, n);
+	free_dumps(r, n);
+	js_free(root);
+	s = witness(ns, "ip -o link show lo");
+	ck_assert_msg(has(s, ",UP"), "lo still down: %s", s);
+	free(s);
+	/* No policy routing in REDIRECT mode, but ::6 for the passthrough source. */
+	assert_routing(ns, "0x539", 133, false);
+	assert_addr6(ns, true);
+
+	a = snapshot(ns);
+	TPIN_OK("--netns %s -m redirect", ns);
+	b = snapshot(ns);
+	assert_same("a second redirect run", a, b);
+	free(a);
+	free(b);
+	TPIN_OK("--netns %s -m redirect --check", ns);
+	free(witness(ns, "nft flush table inet tpin"));
+	assert_drift(ns, "-m redirect", "nft flush table inet tpin",
+		     (const char *const[]){ "rule", NULL });
+	TPIN_OK("--netns %s -m redirect --cleanup", ns);
+	assert_nothing(ns);
+	TPIN_OK("--netns %s -m redirect --cleanup", ns);
+}
+END_TEST
+
+/* Switching modes replaces the table whole: no chain of the old mode survives. */
+START_TEST(test_mode_switch)
+{
+	struct want w = WANT_DEFAULT;
+	char ns[NH_NAME_MAX];
+	struct js *root;
+
+	fresh(ns, "sw", true);
+	TPIN_OK("--netns %s", ns);
+	TPIN_OK("--netns %s -m redirect", ns);
+	root = ruleset(ns);
+	assert_chain(root, "tpin", "prerouting", "nat", "prerouting", -100);
+	js_free(root);
+	TPIN_OK("--netns %s -m redirect --check", ns);
+	TPIN_OK("--netns %s", ns);
+	root = ruleset(ns);
+	assert_tproxy_chain(root, &w);
+	js_free(root);
+	assert_routing(ns, "0x539", 133, true);
+	TPIN_OK("--netns %s --check", ns);
+}
+END_TEST
+
+/* Every value flag, and --netns given as a path. */
+START_TEST(test_custom_values)
+{
+	static const int excl[] = { 15001, 15007, 15020, 15021, 15090 };
+	struct want w = { .table = "tpx", .mark = 0x100, .port = 15007 };
+	char ns[NH_NAME_MAX], path[128];
+	struct js *root;
+
+	fresh(ns, "cus", true);
+	nh_ns_path(ns, path, sizeof(path));
+	TPIN_OK("--netns %s --table-name tpx -t 0x100 -r 200 -z 15007 --admin-port 15001", path);
+	root = ruleset(ns);
+	assert_tproxy_chain(root, &w);
+	assert_port_set(root, "tpx", "exclude_ports", excl, 5);
+	ck_assert(!find_obj(root, "table", "tpin", "tpin"));
+	js_free(root);
+	assert_routing(ns, "0x100", 200, true);
+	assert_routing(ns, "0x539", 133, false);
+	assert_addr6(ns, true);
+	TPIN_OK("--netns %s --table-name tpx --mark 0x100 --table 200 --capture-port 15007 "
+		"--admin-port 15001 --check",
+		path);
+	TPIN_OK("--netns %s --table-name tpx -t 0x100 -r 200 -z 15007 --admin-port 15001 --cleanup",
+		path);
+	assert_nothing(ns);
+	assert_routing(ns, "0x100", 200, false);
+}
+END_TEST
+
+START_TEST(test_preserve_source)
+{
+	static const int inb[] = { 9080 };
+	struct want w = WANT_DEFAULT;
+	char ns[NH_NAME_MAX], *r[8];
+	struct js *root;
+	int n;
+
+	fresh(ns, "pre", true);
+	TPIN_OK("--netns %s -b 9080 --preserve-source", ns);
+	root = ruleset(ns);
+	w.inbound = true;
+	assert_tproxy_chain(root, &w);
+	assert_port_set(root, "tpin", "inbound_ports", inb, 1);
+	assert_chain(root, "tpin", "output", "route", "output", -150);
+	/* The app's replies go back to the proxy by mark, without conntrack. */
+	n = chain_rules(root, "tpin", "output", r, 8);
+	ck_assert_int_ge(n, 1);
+	ck_assert_msg(has(r[n - 1], "\"fib\"") && has(r[n - 1], "\"sport\"") &&
+			      has(r[n - 1], "\"mangle\":{\"key\":{\"meta\":{\"key\":\"mark\"}},\"value\":1337}"),
+		      "output rule: %s", r[n - 1]);
+	free_dumps(r, n);
+	js_free(root);
+	TPIN_OK("--netns %s -b 9080 --preserve-source --check", ns);
+	TPIN_OK("--netns %s --cleanup", ns);
+	assert_nothing(ns);
+}
+END_TEST
+
+/* tpin owns its table, its rules and routes; it leaves everyone else's alone. */
+START_TEST(test_foreign_state_untouched)
+{
+	char ns[NH_NAME_MAX], *before, *after;
+
+	fresh(ns, "for", true);
+	free(witness(ns, "nft add table inet other && "
+			 "nft add chain inet other pre '{ type filter hook prerouting priority 0; }' && "
+			 "nft add rule inet other pre tcp dport 22 accept && "
+			 "nft add table ip tpin && "
+			 "ip -4 rule add fwmark 0x99 lookup 99 && ip -6 rule add fwmark 0x99 lookup 99 && "
+			 "ip -4 route add local 203.0.113.0/24 dev lo table 99 && "
+			 "ip -6 addr add ::7/128 dev lo"));
+	before = snapshot(ns);
+	TPIN_OK("--netns %s", ns);
+	TPIN_OK("--netns %s --check", ns);
+	TPIN_OK("--netns %s --cleanup", ns);
+	after = snapshot(ns);
+	assert_same("install + cleanup beside foreign state", before, after);
+	free(before);
+	free(after);
+}
+END_TEST
+
+static Suite *init_suite(void)
+{
+	Suite *s = suite_create("netns_init");
+	TCase *tc = tcase_create("install");
+	TCase *tf = tcase_create("failures");
+
+	tcase_add_checked_fixture(tc, NULL, teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_install_tproxy);
+	tcase_add_test(tc, test_rerun_same_flags);
+	tcase_add_test(tc, test_rerun_other_flags);
+	tcase_add_test(tc, test_cleanup_twice);
+	tcase_add_test(tc, test_check);
+	tcase_add_loop_test(tc, test_dry_run, 0, sizeof(dry_flags) / sizeof(dry_flags[0]));
+	tcase_add_test(tc, test_redirect);
+	tcase_add_test(tc, test_mode_switch);
+	tcase_add_test(tc, test_custom_values);
+	tcase_add_test(tc, test_preserve_source);
+	tcase_add_test(tc, test_foreign_state_untouched);
+	suite_add_tcase(s, tc);
+
+	tcase_add_checked_fixture(tf, NULL, teardown);
+	tcase_set_timeout(tf, 60);
+	tcase_add_loop_test(tf, test_fail_injection_over_install, 0,
+			    sizeof(fail_steps) / sizeof(fail_steps[0]));
+	tcase_add_loop_test(tf, test_fail_injection_clean, 0,
+			    sizeof(fail_steps) / sizeof(fail_steps[0]));
+	tcase_add_test(tf, test_unprivileged);
+	tcase_add_loop_test(tf, test_bad_values, 0, sizeof(bad_cases) / sizeof(bad_cases[0]));
+	suite_add_tcase(s, tf);
+	return s;
+}
+
+int main(int argc, char **argv)
+{
+	SRunner *sr;
+	int failed;
+
+	nh_init();
+	tpin_init = getenv("TPIN_INIT");
+	if (argc > 1)
+		tpin_init = argv[1];
+	/* A missing binary is a broken build, not a reason to skip. */
+	if (!tpin_init || access(tpin_init, X_OK)) {
+		fprintf(stderr, "test_init: set TPIN_INIT or pass the tpin-init path\n");
+		return 1;
+	}
+	sr = srunner_create(init_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}
