@@ -20,9 +20,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#define NH_NETNS_DIR "/run/netns"
-#define NH_MAX_NS 64
-#define NH_MAX_SYSCTL 32
+#define NH_NETNS_DIR	 "/run/netns"
+#define NH_MAX_NS	 64
+#define NH_MAX_SYSCTL	 32
 #define NH_SH_TIMEOUT_MS 60000
 
 struct nh_ns_entry {
@@ -158,10 +158,10 @@ static int nh_buf_read(struct nh_buf *b, int fd)
 
 int nh_sh(const char *ns, char **out, char **err, const char *fmt, ...)
 {
-	struct nh_buf bufs[2] = { 0 };
-	int pout[2] = { -1, -1 }, perr[2] = { -1, -1 }, ws, ret;
+	struct nh_buf bufs[2] = {0};
+	int pout[2] = {-1, -1}, perr[2] = {-1, -1}, ws, ret;
 	long long deadline = nh_now_ms() + NH_SH_TIMEOUT_MS;
-	bool open_[2] = { true, true };
+	bool open_[2] = {true, true};
 	char *cmd;
 	va_list ap;
 	pid_t pid;
@@ -195,8 +195,8 @@ int nh_sh(const char *ns, char **out, char **err, const char *fmt, ...)
 	close(perr[1]);
 	pout[1] = perr[1] = -1;
 	while (open_[0] || open_[1]) {
-		struct pollfd pfd[2] = { { .fd = open_[0] ? pout[0] : -1, .events = POLLIN },
-					 { .fd = open_[1] ? perr[0] : -1, .events = POLLIN } };
+		struct pollfd pfd[2] = {{.fd = open_[0] ? pout[0] : -1, .events = POLLIN},
+					{.fd = open_[1] ? perr[0] : -1, .events = POLLIN}};
 		long long left = deadline - nh_now_ms();
 
 		if (left <= 0) {
@@ -374,14 +374,15 @@ int nh_pair_new(struct nh_pair *p, const char *tag)
 	 * Links go up before the addresses are added: a v6 address added on a
 	 * down link costs the first SYN (a 1 s retransmit) for ~300 ms after up.
 	 */
-	ret = nh_sh(p->client, NULL, &err,
-		    "ip link set lo up && ip link add eth0 type veth peer name eth0 netns %s && "
-		    "ip link set eth0 up && ip -n %s link set lo up && ip -n %s link set eth0 up && "
-		    "ip addr add " NH_CLIENT4 "/24 dev eth0 && "
-		    "ip addr add " NH_CLIENT6 "/64 dev eth0 nodad && "
-		    "ip -n %s addr add " NH_POD4 "/24 dev eth0 && "
-		    "ip -n %s addr add " NH_POD6 "/64 dev eth0 nodad",
-		    p->pod, p->pod, p->pod, p->pod, p->pod);
+	ret =
+	    nh_sh(p->client, NULL, &err,
+		  "ip link set lo up && ip link add eth0 type veth peer name eth0 netns %s && "
+		  "ip link set eth0 up && ip -n %s link set lo up && ip -n %s link set eth0 up && "
+		  "ip addr add " NH_CLIENT4 "/24 dev eth0 && "
+		  "ip addr add " NH_CLIENT6 "/64 dev eth0 nodad && "
+		  "ip -n %s addr add " NH_POD4 "/24 dev eth0 && "
+		  "ip -n %s addr add " NH_POD6 "/64 dev eth0 nodad",
+		  p->pod, p->pod, p->pod, p->pod, p->pod);
 	if (ret) {
 		ret = nh_fail(EIO, "veth setup: status %d: %s", ret, err ? err : "");
 		free(err);
@@ -631,7 +632,8 @@ int nh_listen(const char *ns, const char *ip, uint16_t port, bool transparent)
 		return fd;
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)))
 		goto fail;
-	if (ss.ss_family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)))
+	if (ss.ss_family == AF_INET6 &&
+	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)))
 		goto fail;
 	/* Before bind: the kernel hands TPROXY'd packets only to transparent sockets. */
 	if (transparent && ss.ss_family == AF_INET &&
@@ -670,7 +672,7 @@ int nh_connect_start(const char *ns, const char *ip, uint16_t port)
 
 int nh_connect_wait(int fd, int timeout_ms)
 {
-	struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+	struct pollfd pfd = {.fd = fd, .events = POLLOUT};
 	long long deadline = nh_now_ms() + timeout_ms;
 	socklen_t len = sizeof(int);
 	int soerr = 0, n;
@@ -688,7 +690,8 @@ int nh_connect_wait(int fd, int timeout_ms)
 		return nh_fail(errno, "SO_ERROR: %m");
 	if (soerr)
 		return nh_fail(soerr, "connect: %s", strerror(soerr));
-	return fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) ? nh_fail(errno, "fcntl: %m") : 0;
+	return fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) ? nh_fail(errno, "fcntl: %m")
+								    : 0;
 }
 
 int nh_connect(const char *ns, const char *ip, uint16_t port, int timeout_ms)
@@ -710,7 +713,7 @@ int nh_accept(int lfd, int timeout_ms)
 	long long deadline = nh_now_ms() + timeout_ms;
 
 	for (;;) {
-		struct pollfd pfd = { .fd = lfd, .events = POLLIN };
+		struct pollfd pfd = {.fd = lfd, .events = POLLIN};
 		long long left = deadline - nh_now_ms();
 		int fd;
 

@@ -30,9 +30,9 @@
 
 /* Documentation addresses of the veth pair made by nh_pair_new(). */
 #define NH_CLIENT4 "198.51.100.1"
-#define NH_POD4 "198.51.100.2"
+#define NH_POD4	   "198.51.100.2"
 #define NH_CLIENT6 "2001:db8:1::1"
-#define NH_POD6 "2001:db8:1::2"
+#define NH_POD6	   "2001:db8:1::2"
 
 /* Exit status that meson (and tools/test) count as a skipped test. */
 #define NH_SKIP 77
@@ -77,7 +77,7 @@ void nh_pair_del(struct nh_pair *p);
  * malloc'd NUL-terminated copies of stdout and stderr; free them.
  */
 int nh_sh(const char *ns, char **out, char **err, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 
 /* Runs fn(arg) in a forked child inside ns; returns its exit status. */
 int nh_call(const char *ns, int (*fn)(void *), void *arg);

@@ -102,18 +102,31 @@ static char *js_string(struct js_parser *p)
 		}
 		c = p->s[++i];
 		switch (c) {
-		case 'n': out[len++] = '\n'; break;
-		case 't': out[len++] = '\t'; break;
-		case 'r': out[len++] = '\r'; break;
-		case 'b': out[len++] = '\b'; break;
-		case 'f': out[len++] = '\f'; break;
+		case 'n':
+			out[len++] = '\n';
+			break;
+		case 't':
+			out[len++] = '\t';
+			break;
+		case 'r':
+			out[len++] = '\r';
+			break;
+		case 'b':
+			out[len++] = '\b';
+			break;
+		case 'f':
+			out[len++] = '\f';
+			break;
 		case 'u': {
 			unsigned int cp = 0;
 			int k;
 
 			for (k = 1; k <= 4 && isxdigit((unsigned char)p->s[i + k]); k++)
-				cp = cp * 16 + (unsigned int)(isdigit((unsigned char)p->s[i + k]) ?
-					p->s[i + k] - '0' : (tolower((unsigned char)p->s[i + k]) - 'a' + 10));
+				cp = cp * 16 +
+				     (unsigned int)(isdigit((unsigned char)p->s[i + k])
+							? p->s[i + k] - '0'
+							: (tolower((unsigned char)p->s[i + k]) -
+							   'a' + 10));
 			if (k != 5) {
 				free(out);
 				p->fail = "bad \\u escape";
@@ -123,7 +136,9 @@ static char *js_string(struct js_parser *p)
 			len += js_utf8(out + len, cp);
 			break;
 		}
-		default: out[len++] = c; break;
+		default:
+			out[len++] = c;
+			break;
 		}
 	}
 	out[len] = '\0';
@@ -233,7 +248,7 @@ static struct js *js_value(struct js_parser *p, int depth)
 
 struct js *js_parse(const char *text, char *err, size_t errlen)
 {
-	struct js_parser p = { .s = text };
+	struct js_parser p = {.s = text};
 	struct js *v = js_value(&p, 0);
 
 	if (v) {
@@ -244,8 +259,8 @@ struct js *js_parse(const char *text, char *err, size_t errlen)
 		p.fail = "trailing text";
 	}
 	if (err && errlen)
-		snprintf(err, errlen, "json: %s at offset %zu",
-			 p.fail ? p.fail : "out of memory", p.pos);
+		snprintf(err, errlen, "json: %s at offset %zu", p.fail ? p.fail : "out of memory",
+			 p.pos);
 	return NULL;
 }
 
@@ -329,8 +344,12 @@ static void js_dump_to(struct js_buf *b, const struct js *v)
 	char num[32];
 
 	switch (v->type) {
-	case JS_NULL: js_put(b, "null"); break;
-	case JS_BOOL: js_put(b, v->b ? "true" : "false"); break;
+	case JS_NULL:
+		js_put(b, "null");
+		break;
+	case JS_BOOL:
+		js_put(b, v->b ? "true" : "false");
+		break;
 	case JS_NUM:
 		snprintf(num, sizeof(num), "%.17g", v->num);
 		js_put(b, num);
@@ -361,7 +380,7 @@ static void js_dump_to(struct js_buf *b, const struct js *v)
 
 char *js_dump(const struct js *v)
 {
-	struct js_buf b = { 0 };
+	struct js_buf b = {0};
 
 	if (!v)
 		return strdup("(none)");

@@ -23,8 +23,8 @@
 #define IP6T_SO_ORIGINAL_DST 80 /* linux/netfilter_ipv6/ip6_tables.h */
 #endif
 
-#define CAPTURE 15006
-#define APP 9080
+#define CAPTURE	 15006
+#define APP	 9080
 #define EXCLUDED 15021
 
 static const char *tpin_init;
@@ -333,7 +333,7 @@ struct reuse_result {
  */
 static void port_reuse(int lfd, int app, bool stop_at_app, struct reuse_result *r)
 {
-	struct timeval tv = { .tv_sec = 1 };
+	struct timeval tv = {.tv_sec = 1};
 	unsigned char *seen = calloc(65536, 1);
 
 	memset(r, 0, sizeof(*r));
@@ -348,7 +348,8 @@ static void port_reuse(int lfd, int app, bool stop_at_app, struct reuse_result *
 
 		if (cfd < 0) {
 			if (!r->failed++)
-				snprintf(r->first_error, sizeof(r->first_error), "%d: %s", i, nh_err());
+				snprintf(r->first_error, sizeof(r->first_error), "%d: %s", i,
+					 nh_err());
 			continue;
 		}
 		if (!getsockname(cfd, (struct sockaddr *)&sin, &sl))
@@ -399,12 +400,12 @@ END_TEST
 START_TEST(test_port_reuse_control)
 {
 	static const char ruleset[] =
-		"table inet ctl {\n chain pre {\n"
-		"  type filter hook prerouting priority mangle;\n"
-		"  meta l4proto tcp socket transparent 1 meta mark set 0x539 accept\n"
-		"  iif lo return\n"
-		"  meta l4proto tcp tproxy ip to :15006 meta mark set 0x539 accept\n"
-		" }\n}\n";
+	    "table inet ctl {\n chain pre {\n"
+	    "  type filter hook prerouting priority mangle;\n"
+	    "  meta l4proto tcp socket transparent 1 meta mark set 0x539 accept\n"
+	    "  iif lo return\n"
+	    "  meta l4proto tcp tproxy ip to :15006 meta mark set 0x539 accept\n"
+	    " }\n}\n";
 	struct reuse_result r;
 	char *err = NULL;
 	int lfd, app, ret;
@@ -419,8 +420,9 @@ START_TEST(test_port_reuse_control)
 	app = listen_ok("0.0.0.0", APP, false);
 	port_reuse(lfd, app, true, &r);
 	ck_assert_int_le(r.ports, 100);
-	ck_assert_msg(r.via_app > 0, "the SYN-taking divert sent no connection to the app "
-				     "(proxy %d, failed %d): the port-reuse test lost its power",
+	ck_assert_msg(r.via_app > 0,
+		      "the SYN-taking divert sent no connection to the app "
+		      "(proxy %d, failed %d): the port-reuse test lost its power",
 		      r.via_proxy, r.failed);
 	close(lfd);
 	close(app);

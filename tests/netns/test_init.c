@@ -17,7 +17,7 @@
 #include "harness.h"
 #include "json.h"
 
-#define MARK 1337
+#define MARK	1337
 #define CAPTURE 15006
 
 static const char *tpin_init;
@@ -42,12 +42,12 @@ __attribute__((format(printf, 3, 4))) static int tpin(char **out, char **err, co
 }
 
 /* Asserts that tpin-init ARGS exits 0, showing its stderr when not. */
-#define TPIN_OK(...)                                                                         \
-	do {                                                                                 \
-		char *e_ = NULL;                                                             \
-		int r_ = tpin(NULL, &e_, __VA_ARGS__);                                       \
-		ck_assert_msg(r_ == 0, "`%s` exited %d: %s", last_cmd, r_, e_ ? e_ : "");    \
-		free(e_);                                                                    \
+#define TPIN_OK(...)                                                                      \
+	do {                                                                              \
+		char *e_ = NULL;                                                          \
+		int r_ = tpin(NULL, &e_, __VA_ARGS__);                                    \
+		ck_assert_msg(r_ == 0, "`%s` exited %d: %s", last_cmd, r_, e_ ? e_ : ""); \
+		free(e_);                                                                 \
 	} while (0)
 
 #define NH_OK(call) ck_assert_msg((call) == 0, "%s: %s", #call, nh_err())
@@ -216,8 +216,8 @@ static void assert_chain(const struct js *root, const char *table, const char *n
 
 	ck_assert_msg(c, "no chain %s in table inet %s", name, table);
 	ck_assert_msg(js_str(js_get(c, "type")) && !strcmp(js_str(js_get(c, "type")), type) &&
-			      js_str(js_get(c, "hook")) && !strcmp(js_str(js_get(c, "hook")), hook) &&
-			      js_long(js_get(c, "prio"), &p) && p == prio,
+			  js_str(js_get(c, "hook")) && !strcmp(js_str(js_get(c, "hook")), hook) &&
+			  js_long(js_get(c, "prio"), &p) && p == prio,
 		      "chain %s: want type %s hook %s prio %ld, got %s", name, type, hook, prio, d);
 	/* A drop policy would black-hole the pod; the chain only diverts. */
 	ck_assert_msg(js_str(js_get(c, "policy")) && !strcmp(js_str(js_get(c, "policy")), "accept"),
@@ -263,7 +263,8 @@ static void assert_port_set(const struct js *root, const char *table, const char
 	char *d = js_dump(set);
 
 	ck_assert_msg(set, "no set %s in table inet %s", name, table);
-	ck_assert_msg(set_ports(set, bits) == n, "set %s covers other ports than expected: %s", name, d);
+	ck_assert_msg(set_ports(set, bits) == n, "set %s covers other ports than expected: %s",
+		      name, d);
 	for (int i = 0; i < n; i++)
 		ck_assert_msg(bits[ports[i]], "set %s lacks port %d: %s", name, ports[i], d);
 	free(bits);
@@ -293,13 +294,16 @@ static bool set_has_prefix(const struct js *set, const char *addr, long len)
 
 struct want {
 	const char *table;
-	bool inbound;	   /* -b given: rules match @inbound_ports */
-	bool src4, src6;   /* exclude_sources4/6 present */
+	bool inbound;	 /* -b given: rules match @inbound_ports */
+	bool src4, src6; /* exclude_sources4/6 present */
 	long mark;
 	long port;
 };
 
-#define WANT_DEFAULT { .table = "tpin", .mark = MARK, .port = CAPTURE }
+#define WANT_DEFAULT                                           \
+	{                                                      \
+		.table = "tpin", .mark = MARK, .port = CAPTURE \
+	}
 
 static bool has(const char *rule, const char *s)
 {
@@ -318,8 +322,8 @@ static void assert_tproxy_chain(const struct js *root, const struct want *w)
 	char *r[16], mangle[96], tp4[64], tp6[64], port[32], *all;
 	int n, i = 0, want_n = 6 + w->src4 + w->src6;
 
-	snprintf(mangle, sizeof(mangle), "\"mangle\":{\"key\":{\"meta\":{\"key\":\"mark\"}},\"value\":%ld}",
-		 w->mark);
+	snprintf(mangle, sizeof(mangle),
+		 "\"mangle\":{\"key\":{\"meta\":{\"key\":\"mark\"}},\"value\":%ld}", w->mark);
 	snprintf(tp4, sizeof(tp4), "\"tproxy\":{\"family\":\"ip\"");
 	snprintf(tp6, sizeof(tp6), "\"tproxy\":{\"family\":\"ip6\"");
 	snprintf(port, sizeof(port), "\"port\":%ld", w->port);
@@ -330,42 +334,42 @@ static void assert_tproxy_chain(const struct js *root, const struct want *w)
 	ck_assert_msg(n == want_n, "prerouting has %d rules, want %d: %s", n, want_n, cut(all));
 	/* Established flows of transparent sockets, never a new SYN (port reuse). */
 	ck_assert_msg(has(r[i], "\"socket\":{\"key\":\"transparent\"}") && has(r[i], "\"syn\"") &&
-			      has(r[i], "\"ack\"") && has(r[i], "\"op\":\"!=\"") &&
-			      has(r[i], mangle) && has(r[i], "\"accept\""),
+			  has(r[i], "\"ack\"") && has(r[i], "\"op\":\"!=\"") && has(r[i], mangle) &&
+			  has(r[i], "\"accept\""),
 		      "rule %d is not the socket divert: %s", i, r[i]);
 	i++;
 	ck_assert_msg(has(r[i], "{\"meta\":{\"key\":\"iif\"}}") && has(r[i], "\"lo\"") &&
-			      has(r[i], "\"return\""),
+			  has(r[i], "\"return\""),
 		      "rule %d is not `iif lo return`: %s", i, r[i]);
 	i++;
 	ck_assert_msg(has(r[i], "\"dport\"") && has(r[i], "\"@exclude_ports\"") &&
-			      has(r[i], "\"return\""),
+			  has(r[i], "\"return\""),
 		      "rule %d is not the port exclusion: %s", i, r[i]);
 	i++;
 	if (w->src4) {
 		ck_assert_msg(has(r[i], "\"protocol\":\"ip\",\"field\":\"saddr\"") &&
-				      has(r[i], "\"@exclude_sources4\"") && has(r[i], "\"return\""),
+				  has(r[i], "\"@exclude_sources4\"") && has(r[i], "\"return\""),
 			      "rule %d is not the v4 source exclusion: %s", i, r[i]);
 		i++;
 	}
 	if (w->src6) {
 		ck_assert_msg(has(r[i], "\"protocol\":\"ip6\",\"field\":\"saddr\"") &&
-				      has(r[i], "\"@exclude_sources6\"") && has(r[i], "\"return\""),
+				  has(r[i], "\"@exclude_sources6\"") && has(r[i], "\"return\""),
 			      "rule %d is not the v6 source exclusion: %s", i, r[i]);
 		i++;
 	}
 	for (int f = 0; f < 2; f++, i++) {
 		/* TCP only: `meta l4proto tcp`, or implied by `tcp dport @inbound_ports`. */
 		ck_assert_msg(has(r[i], f ? tp6 : tp4) && has(r[i], port) && has(r[i], mangle) &&
-				      has(r[i], "\"accept\"") && is_tcp_only(r[i]),
-			      "rule %d is not the %s tproxy to %ld: %s", i, f ? "ip6" : "ip", w->port,
-			      r[i]);
+				  has(r[i], "\"accept\"") && is_tcp_only(r[i]),
+			      "rule %d is not the %s tproxy to %ld: %s", i, f ? "ip6" : "ip",
+			      w->port, r[i]);
 		ck_assert_msg(has(r[i], "\"@inbound_ports\"") == w->inbound,
 			      "rule %d and @inbound_ports: %s", i, r[i]);
 	}
 	/* nft's tproxy falls through without a listener: the last rule fails closed. */
 	ck_assert_msg(has(r[i], "\"drop\":null") && is_tcp_only(r[i]) &&
-			      has(r[i], "\"@inbound_ports\"") == w->inbound,
+			  has(r[i], "\"@inbound_ports\"") == w->inbound,
 		      "last rule is not the fail-closed drop: %s", r[i]);
 	/* No conntrack in TPROXY mode: nf_conntrack_count must stay 0. */
 	ck_assert_msg(!strstr(all, "\"ct\":"), "ct expression in TPROXY ruleset: %s", cut(all));
@@ -395,18 +399,21 @@ static void assert_routing(const char *ns, const char *mark, int table, bool pre
 
 	snprintf(rule, sizeof(rule), "fwmark %s lookup %d", mark, table);
 	s = witness(ns, "ip -4 rule");
-	ck_assert_msg(count_substr(s, rule) == want, "ip -4 rule: want %d x `%s`:\n%s", want, rule, s);
+	ck_assert_msg(count_substr(s, rule) == want, "ip -4 rule: want %d x `%s`:\n%s", want, rule,
+		      s);
 	free(s);
 	s = witness(ns, "ip -6 rule");
-	ck_assert_msg(count_substr(s, rule) == want, "ip -6 rule: want %d x `%s`:\n%s", want, rule, s);
+	ck_assert_msg(count_substr(s, rule) == want, "ip -6 rule: want %d x `%s`:\n%s", want, rule,
+		      s);
 	free(s);
 	s = routes(ns, 4, table);
-	ck_assert_msg(present ? !strcmp(s, "local default dev lo scope host \n") &&
-					count_lines(s) == 1 : !*s,
-		      "ip -4 route show table %d:\n%s", table, s);
+	ck_assert_msg(
+	    present ? !strcmp(s, "local default dev lo scope host \n") && count_lines(s) == 1 : !*s,
+	    "ip -4 route show table %d:\n%s", table, s);
 	free(s);
 	s = routes(ns, 6, table);
-	ck_assert_msg(present ? !strncmp(s, "local default dev lo ", 21) && count_lines(s) == 1 : !*s,
+	ck_assert_msg(present ? !strncmp(s, "local default dev lo ", 21) && count_lines(s) == 1
+			      : !*s,
 		      "ip -6 route show table %d:\n%s", table, s);
 	free(s);
 }
@@ -430,7 +437,7 @@ static void assert_nothing(const char *ns)
 	assert_addr6(ns, false);
 }
 
-static const int default_excluded[] = { 15000, 15006, 15020, 15021, 15090 };
+static const int default_excluded[] = {15000, 15006, 15020, 15021, 15090};
 
 /* ---- tests -------------------------------------------------------------- */
 
@@ -450,7 +457,8 @@ START_TEST(test_install_tproxy)
 	assert_tproxy_chain(root, &w);
 	assert_port_set(root, "tpin", "exclude_ports", default_excluded, 5);
 	ck_assert_msg(!find_obj(root, "set", "tpin", "inbound_ports"), "inbound_ports with '*'");
-	ck_assert_msg(!find_obj(root, "chain", "tpin", "output"), "output chain without --preserve-source");
+	ck_assert_msg(!find_obj(root, "chain", "tpin", "output"),
+		      "output chain without --preserve-source");
 	js_free(root);
 	assert_routing(ns, "0x539", 133, true);
 	assert_addr6(ns, true);
@@ -481,8 +489,8 @@ END_TEST
 
 START_TEST(test_rerun_other_flags)
 {
-	static const int excl[] = { 8081, 15000, 15006, 15020, 15021, 15090 };
-	static const int inb[] = { 9080, 9443 };
+	static const int excl[] = {8081, 15000, 15006, 15020, 15021, 15090};
+	static const int inb[] = {9080, 9443};
 	struct want w = WANT_DEFAULT;
 	char ns[NH_NAME_MAX];
 	struct js *root, *s4, *s6;
@@ -539,13 +547,15 @@ START_TEST(test_cleanup_twice)
 END_TEST
 
 /* --check exits 1 and its output names the drift; it changes nothing. */
-static void assert_drift(const char *ns, const char *flags, const char *what, const char *const *names)
+static void assert_drift(const char *ns, const char *flags, const char *what,
+			 const char *const *names)
 {
 	char *out = NULL, *err = NULL, *before = snapshot(ns), *after, *both;
 	int ret = tpin(&out, &err, "--netns %s %s --check", ns, flags);
 	bool named = false;
 
-	ck_assert_msg(ret == 1, "--check after %s exited %d (want 1): %s%s", what, ret, cut(out), cut(err));
+	ck_assert_msg(ret == 1, "--check after %s exited %d (want 1): %s%s", what, ret, cut(out),
+		      cut(err));
 	ck_assert_int_ge(asprintf(&both, "%s%s", out, err), 0);
 	for (const char *const *n = names; *n && !named; n++)
 		named = strcasestr(both, *n) != NULL;
@@ -562,13 +572,13 @@ static void assert_drift(const char *ns, const char *flags, const char *what, co
 
 START_TEST(test_check)
 {
-	static const char *const rule_names[] = { "rule", NULL };
-	static const char *const iprule_names[] = { "fwmark", "0x539", "1337", "ip rule", NULL };
-	static const char *const route_names[] = { "route", NULL };
-	static const char *const addr_names[] = { "::6", NULL };
-	static const char *const elem_names[] = { "15090", "exclude_ports", NULL };
-	static const char *const table_names[] = { "table", "tpin", NULL };
-	static const char *const ports_names[] = { "inbound_ports", "9080", NULL };
+	static const char *const rule_names[] = {"rule", NULL};
+	static const char *const iprule_names[] = {"fwmark", "0x539", "1337", "ip rule", NULL};
+	static const char *const route_names[] = {"route", NULL};
+	static const char *const addr_names[] = {"::6", NULL};
+	static const char *const elem_names[] = {"15090", "exclude_ports", NULL};
+	static const char *const table_names[] = {"table", "tpin", NULL};
+	static const char *const ports_names[] = {"inbound_ports", "9080", NULL};
 	char ns[NH_NAME_MAX], *out = NULL, *err = NULL;
 	int ret;
 
@@ -576,7 +586,8 @@ START_TEST(test_check)
 	assert_drift(ns, "", "no install", table_names);
 	TPIN_OK("--netns %s", ns);
 	ret = tpin(&out, &err, "--netns %s --check", ns);
-	ck_assert_msg(ret == 0, "--check right after install exited %d: %s%s", ret, cut(out), cut(err));
+	ck_assert_msg(ret == 0, "--check right after install exited %d: %s%s", ret, cut(out),
+		      cut(err));
 	free(out);
 	free(err);
 
@@ -612,7 +623,7 @@ START_TEST(test_check)
 }
 END_TEST
 
-static const char *const fail_steps[] = { "rule4", "route4", "rule6", "route6", "addr6", "nft" };
+static const char *const fail_steps[] = {"rule4", "route4", "rule6", "route6", "addr6", "nft"};
 
 /*
  * A failure injected before each install step leaves the state exactly as
@@ -666,7 +677,7 @@ END_TEST
 START_TEST(test_unprivileged)
 {
 	/* Root without CAP_NET_ADMIN, targeting the namespace from outside. */
-	static const char *const runs[] = { "", "--cleanup", "-b 9080" };
+	static const char *const runs[] = {"", "--cleanup", "-b 9080"};
 	char ns[NH_NAME_MAX], *before, *after, *err = NULL;
 	int ret;
 
@@ -681,8 +692,8 @@ START_TEST(test_unprivileged)
 			 tpin_init, ns, runs[i]);
 		ret = nh_sh(NULL, NULL, &err, "%s", cmd);
 		ck_assert_msg(ret == 1, "`%s` exited %d (want 1): %s", cmd, ret, err);
-		ck_assert_msg(has(err, "CAP_NET_ADMIN"), "`%s`: message lacks CAP_NET_ADMIN: %s", cmd,
-			      err);
+		ck_assert_msg(has(err, "CAP_NET_ADMIN"), "`%s`: message lacks CAP_NET_ADMIN: %s",
+			      cmd, err);
 		free(err);
 		after = snapshot(ns);
 		assert_same(cmd, before, after);
@@ -709,13 +720,13 @@ struct bad_case {
 };
 
 static const struct bad_case bad_cases[] = {
-	{ "-b 70000", "70000" },
-	{ "-b 10-5", "10-5" },
-	{ "--exclude-sources 10.0.0.0/33", "10.0.0.0/33" },
-	{ "--exclude-sources 2001:db8::/129", "2001:db8::/129" },
-	{ "-m foo", "foo" },
-	{ "-d 80,abc", "abc" },
-	{ "--preserve-source", "inbound-ports" },
+    {"-b 70000", "70000"},
+    {"-b 10-5", "10-5"},
+    {"--exclude-sources 10.0.0.0/33", "10.0.0.0/33"},
+    {"--exclude-sources 2001:db8::/129", "2001:db8::/129"},
+    {"-m foo", "foo"},
+    {"-d 80,abc", "abc"},
+    {"--preserve-source", "inbound-ports"},
 };
 
 START_TEST(test_bad_values)
@@ -729,9 +740,10 @@ START_TEST(test_bad_values)
 	before = snapshot(ns);
 	ret = tpin(&out, &err, "--netns %s %s", ns, c->args);
 	ck_assert_msg(ret == 2, "`%s` exited %d (want 2): %s", last_cmd, ret, err);
-	ck_assert_msg(has(err, c->value), "`%s`: message does not name \"%s\": %s", last_cmd, c->value,
+	ck_assert_msg(has(err, c->value), "`%s`: message does not name \"%s\": %s", last_cmd,
+		      c->value, err);
+	ck_assert_msg(count_lines(err) == 1, "`%s`: want one line on stderr, got: %s", last_cmd,
 		      err);
-	ck_assert_msg(count_lines(err) == 1, "`%s`: want one line on stderr, got: %s", last_cmd, err);
 	after = snapshot(ns);
 	assert_same(last_cmd, before, after);
 	free(before);
@@ -742,10 +754,10 @@ START_TEST(test_bad_values)
 END_TEST
 
 static const char *const dry_flags[] = {
-	"",
-	"-b 9080,9443,10000-10010 -d 8081 --exclude-sources 203.0.113.0/24,2001:db8:2::/48",
-	"-m redirect -b 9080 --exclude-sources 198.51.100.7",
-	"-b 9080 --preserve-source",
+    "",
+    "-b 9080,9443,10000-10010 -d 8081 --exclude-sources 203.0.113.0/24,2001:db8:2::/48",
+    "-m redirect -b 9080 --exclude-sources 198.51.100.7",
+    "-b 9080 --preserve-source",
 };
 
 /*
@@ -811,7 +823,8 @@ START_TEST(test_dry_run)
 	fclose(nf);
 	ret = nh_sh(dry, NULL, &err, "nft -f %s", path);
 	unlink(path);
-	ck_assert_msg(ret == 0, "nft -f of the dry-run script failed (%d): %s\n%s", ret, err, nft_part);
+	ck_assert_msg(ret == 0, "nft -f of the dry-run script failed (%d): %s\n%s", ret, err,
+		      nft_part);
 	free(err);
 	ret = nh_sh(dry, NULL, &err, "set -e\n%s", ip_part);
 	ck_assert_msg(ret == 0, "the dry-run ip commands failed (%d): %s\n%s", ret, err, ip_part);
@@ -877,7 +890,7 @@ START_TEST(test_redirect)
 	TPIN_OK("--netns %s -m redirect --check", ns);
 	free(witness(ns, "nft flush table inet tpin"));
 	assert_drift(ns, "-m redirect", "nft flush table inet tpin",
-		     (const char *const[]){ "rule", NULL });
+		     (const char *const[]){"rule", NULL});
 	TPIN_OK("--netns %s -m redirect --cleanup", ns);
 	assert_nothing(ns);
 	TPIN_OK("--netns %s -m redirect --cleanup", ns);
@@ -910,8 +923,8 @@ END_TEST
 /* Every value flag, and --netns given as a path. */
 START_TEST(test_custom_values)
 {
-	static const int excl[] = { 15001, 15007, 15020, 15021, 15090 };
-	struct want w = { .table = "tpx", .mark = 0x100, .port = 15007 };
+	static const int excl[] = {15001, 15007, 15020, 15021, 15090};
+	struct want w = {.table = "tpx", .mark = 0x100, .port = 15007};
 	char ns[NH_NAME_MAX], path[128];
 	struct js *root;
 
@@ -938,7 +951,7 @@ END_TEST
 
 START_TEST(test_preserve_source)
 {
-	static const int inb[] = { 9080 };
+	static const int inb[] = {9080};
 	struct want w = WANT_DEFAULT;
 	char ns[NH_NAME_MAX], *r[8];
 	struct js *root;
@@ -954,9 +967,10 @@ START_TEST(test_preserve_source)
 	/* The app's replies go back to the proxy by mark, without conntrack. */
 	n = chain_rules(root, "tpin", "output", r, 8);
 	ck_assert_int_ge(n, 1);
-	ck_assert_msg(has(r[n - 1], "\"fib\"") && has(r[n - 1], "\"sport\"") &&
-			      has(r[n - 1], "\"mangle\":{\"key\":{\"meta\":{\"key\":\"mark\"}},\"value\":1337}"),
-		      "output rule: %s", r[n - 1]);
+	ck_assert_msg(
+	    has(r[n - 1], "\"fib\"") && has(r[n - 1], "\"sport\"") &&
+		has(r[n - 1], "\"mangle\":{\"key\":{\"meta\":{\"key\":\"mark\"}},\"value\":1337}"),
+	    "output rule: %s", r[n - 1]);
 	free_dumps(r, n);
 	js_free(root);
 	TPIN_OK("--netns %s -b 9080 --preserve-source --check", ns);
@@ -971,13 +985,14 @@ START_TEST(test_foreign_state_untouched)
 	char ns[NH_NAME_MAX], *before, *after;
 
 	fresh(ns, "for", true);
-	free(witness(ns, "nft add table inet other && "
-			 "nft add chain inet other pre '{ type filter hook prerouting priority 0; }' && "
-			 "nft add rule inet other pre tcp dport 22 accept && "
-			 "nft add table ip tpin && "
-			 "ip -4 rule add fwmark 0x99 lookup 99 && ip -6 rule add fwmark 0x99 lookup 99 && "
-			 "ip -4 route add local 203.0.113.0/24 dev lo table 99 && "
-			 "ip -6 addr add ::7/128 dev lo"));
+	free(witness(
+	    ns, "nft add table inet other && "
+		"nft add chain inet other pre '{ type filter hook prerouting priority 0; }' && "
+		"nft add rule inet other pre tcp dport 22 accept && "
+		"nft add table ip tpin && "
+		"ip -4 rule add fwmark 0x99 lookup 99 && ip -6 rule add fwmark 0x99 lookup 99 && "
+		"ip -4 route add local 203.0.113.0/24 dev lo table 99 && "
+		"ip -6 addr add ::7/128 dev lo"));
 	before = snapshot(ns);
 	TPIN_OK("--netns %s", ns);
 	TPIN_OK("--netns %s --check", ns);
