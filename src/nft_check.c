@@ -206,7 +206,8 @@ static int elems_parse(const struct nlmsghdr *nlh, struct elems *el)
 	const struct nlattr *attr, *elem, *a, *v;
 
 	mnl_attr_for_each(attr, nlh, sizeof(struct nfgenmsg)) {
-		if (mnl_attr_get_type(attr) == NFTA_SET_ELEM_LIST_SET)
+		if (mnl_attr_get_type(attr) == NFTA_SET_ELEM_LIST_SET &&
+		    !mnl_attr_validate(attr, MNL_TYPE_NUL_STRING))
 			snprintf(el->name, sizeof(el->name), "%s", mnl_attr_get_str(attr));
 		if (mnl_attr_get_type(attr) != NFTA_SET_ELEM_LIST_ELEMENTS)
 			continue;
@@ -216,7 +217,8 @@ static int elems_parse(const struct nlmsghdr *nlh, struct elems *el)
 			uint32_t flags = 0;
 
 			mnl_attr_for_each_nested(a, elem) {
-				if (mnl_attr_get_type(a) == NFTA_SET_ELEM_FLAGS)
+				if (mnl_attr_get_type(a) == NFTA_SET_ELEM_FLAGS &&
+				    !mnl_attr_validate(a, MNL_TYPE_U32))
 					flags = ntohl(mnl_attr_get_u32(a));
 				if (mnl_attr_get_type(a) != NFTA_SET_ELEM_KEY)
 					continue;
