@@ -137,7 +137,7 @@ static void step_command(const struct tpin_config *cfg, const struct step *s, bo
 			 v == 4 ? "0.0.0.0/0" : "::/0", cfg->route_table);
 		break;
 	default:
-		snprintf(buf, len, "ip -6 addr %s ::6/128 dev lo", verb);
+		snprintf(buf, len, "ip -6 addr %s ::6/128 dev lo%s", verb, add ? " nodad" : "");
 	}
 }
 
@@ -331,7 +331,8 @@ int tpin_install(const struct tpin_config *cfg, const struct tpin_out *out)
 		if (!step_applies(cfg, s))
 			continue;
 		step_command(cfg, s, true, cmd, sizeof(cmd));
-		state = step_state(rt, cfg, s);
+		/* Before the state is read, so a test can stop at any step. */
+		state = injected_fault(s->name) ? -ECANCELED : step_state(rt, cfg, s);
 		if (state == TPIN_RTNL_PRESENT)
 			continue;
 		if (state == TPIN_RTNL_DIFFERENT && s->kind == STEP_RULE) {
@@ -346,8 +347,6 @@ int tpin_install(const struct tpin_config *cfg, const struct tpin_out *out)
 			ret = -EEXIST;
 		} else if (state < 0) {
 			ret = state;
-		} else if (injected_fault(s->name)) {
-			ret = -ECANCELED;
 		} else {
 			ret = step_run(rt, cfg, s, true);
 			if (!ret)

@@ -144,13 +144,20 @@ static int render_chain(const struct nlmsghdr *nlh, char *buf, size_t len)
 	ret = -EBADMSG;
 	if (nftnl_chain_nlmsg_parse(nlh, c) < 0)
 		goto out;
-	ret = cat(buf, len, &off, "chain %s type %s hook %u prio %d policy %u",
-		  nftnl_chain_get_str(c, NFTNL_CHAIN_NAME),
-		  nftnl_chain_is_set(c, NFTNL_CHAIN_TYPE) ? nftnl_chain_get_str(c, NFTNL_CHAIN_TYPE)
-							    : "-",
-		  nftnl_chain_get_u32(c, NFTNL_CHAIN_HOOKNUM),
-		  nftnl_chain_get_s32(c, NFTNL_CHAIN_PRIO),
-		  nftnl_chain_get_u32(c, NFTNL_CHAIN_POLICY));
+	if (!nftnl_chain_is_set(c, NFTNL_CHAIN_TYPE)) {
+		ret = cat(buf, len, &off, "chain %s (regular)", nftnl_chain_get_str(c, NFTNL_CHAIN_NAME));
+	} else {
+		static const char *const hooks[] = { "prerouting", "input", "forward", "output",
+						     "postrouting" };
+		uint32_t hook = nftnl_chain_get_u32(c, NFTNL_CHAIN_HOOKNUM);
+		uint32_t policy = nftnl_chain_get_u32(c, NFTNL_CHAIN_POLICY);
+
+		ret = cat(buf, len, &off, "chain %s type %s hook %s priority %d policy %s",
+			  nftnl_chain_get_str(c, NFTNL_CHAIN_NAME),
+			  nftnl_chain_get_str(c, NFTNL_CHAIN_TYPE), hook < 5 ? hooks[hook] : "?",
+			  nftnl_chain_get_s32(c, NFTNL_CHAIN_PRIO),
+			  policy == NF_ACCEPT ? "accept" : policy == NF_DROP ? "drop" : "?");
+	}
 	if (!ret)
 		ret = (int)off;
 out:
@@ -322,14 +329,33 @@ struct dump {
 };
 
 struct dump_ctx {
+	const char *table; /* dumps cover the whole family: keep only this table */
 	struct items *items;
 	struct elems *elems; /* set elements accumulate here across messages */
 	int err;
 };
 
+/*
+ * Whether @nlh (a chain, rule, set or set elements message) belongs to
+ * @table: attribute 1 is the table's name in all four.
+ */
+static bool in_table(const struct nlmsghdr *nlh, const char *table)
+{
+	const struct nlattr *attr;
+
+	mnl_attr_for_each(attr, nlh, sizeof(struct nfgenmsg))
+		if (mnl_attr_get_type(attr) == NFTA_CHAIN_TABLE)
+			return !mnl_attr_validate(attr, MNL_TYPE_NUL_STRING) &&
+			       !strcmp(mnl_attr_get_str(attr), table);
+	return false;
+}
+
 static int dump_cb(const struct nlmsghdr *nlh, void *data)
 {
 	struct dump_ctx *ctx = data;
+
+	if (NFNL_MSG_TYPE(nlh->nlmsg_type) != NFT_MSG_NEWTABLE && !in_table(nlh, ctx->table))
+		return MNL_CB_OK;
 
 	if (ctx->elems) {
 		if (!ctx->err)
@@ -412,7 +438,7 @@ static int table_query(struct dump *d, const char *table, struct dump_ctx *ctx)
 int tpin_nft_table_exists(const char *table)
 {
 	struct items items = { 0 };
-	struct dump_ctx ctx = { &items, NULL, 0 };
+	struct dump_ctx ctx = { table, &items, NULL, 0 };
 	struct dump *d = calloc(1, sizeof(*d));
 	int ret;
 
@@ -433,7 +459,7 @@ int tpin_nft_table_exists(const char *table)
 /* Read the live sets (with elements), chains and rules of @table. */
 static int read_live(struct dump *d, const char *table, struct items *live)
 {
-	struct dump_ctx ctx = { live, NULL, 0 };
+	struct dump_ctx ctx = { table, live, NULL, 0 };
 	struct items sets = { 0 };
 	struct elems el = { 0 };
 	struct nftnl_chain *c = nftnl_chain_alloc();
@@ -499,7 +525,7 @@ int tpin_nft_diff(const struct tpin_nft_batch *expected, const char *table, tpin
 		  void *ctx)
 {
 	struct items want = { 0 }, live = { 0 };
-	struct dump_ctx dctx = { &live, NULL, 0 };
+	struct dump_ctx dctx = { table, &live, NULL, 0 };
 	struct dump *d = calloc(1, sizeof(*d));
 	size_t i, j;
 	int ret, diffs = 0;

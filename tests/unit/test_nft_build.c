@@ -43,7 +43,7 @@
 static const char *const want_default[] = {
 	TABLE,
 	S_EXCL,
-	"chain prerouting type filter hook 0 prio -150 policy 1",
+	"chain prerouting type filter hook prerouting priority -150 policy accept",
 	R_DIVERT,
 	R_LO,
 	R_EXCL,
@@ -63,7 +63,7 @@ static const char *const want_ports_sources_preserve[] = {
 	"set exclude_sources6 key type 8 len 16 flags 0x4",
 	"set exclude_sources6 elements: 00000000000000000000000000000000/end "
 	"20010db8000000000000000000000000 20010db9000000000000000000000000/end",
-	"chain prerouting type filter hook 0 prio -150 policy 1",
+	"chain prerouting type filter hook prerouting priority -150 policy accept",
 	R_DIVERT,
 	R_LO,
 	R_EXCL,
@@ -76,7 +76,7 @@ static const char *const want_ports_sources_preserve[] = {
 	"rule prerouting: " INBOUND TPROXY("ip"),
 	"rule prerouting: " INBOUND TPROXY("ip6"),
 	"rule prerouting: " INBOUND "[immediate reg 0 drop ] ",
-	"chain output type route hook 3 prio -150 policy 1",
+	"chain output type route hook output priority -150 policy accept",
 	"rule output: [meta load mark => reg 1 ] [cmp eq reg 1 0x00000000 ] " TCP
 	"[payload load 2b @ transport header + 0 => reg 1 ] [lookup reg 1 set inbound_ports 0x0 ] "
 	"[fib daddr type => reg 1 ] [cmp neq reg 1 0x00000002 ] "
@@ -87,7 +87,7 @@ static const char *const want_ports_sources_preserve[] = {
 static const char *const want_ipv4_only[] = {
 	TABLE,
 	S_EXCL,
-	"chain prerouting type filter hook 0 prio -150 policy 1",
+	"chain prerouting type filter hook prerouting priority -150 policy accept",
 	R_DIVERT,
 	R_LO,
 	R_EXCL,
@@ -101,7 +101,7 @@ static const char *const want_ipv4_only[] = {
 static const char *const want_redirect[] = {
 	TABLE,
 	S_EXCL,
-	"chain prerouting type nat hook 0 prio -100 policy 1",
+	"chain prerouting type nat hook prerouting priority -100 policy accept",
 	R_LO,
 	R_EXCL,
 	"rule prerouting: " TCP REDIR,
@@ -113,7 +113,7 @@ static const char *const want_redirect_ports[] = {
 	S_EXCL,
 	"set inbound_ports key type 13 len 2 flags 0x4",
 	"set inbound_ports elements: 0000/end 2378 2379/end",
-	"chain prerouting type nat hook 0 prio -100 policy 1",
+	"chain prerouting type nat hook prerouting priority -100 policy accept",
 	R_LO,
 	R_EXCL,
 	"rule prerouting: " INBOUND REDIR,
