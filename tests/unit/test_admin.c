@@ -1,0 +1,271 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The admin side, unprivileged: the HTTP request parser on good and hostile
+ * input, the access log's JSON escaping, and the endpoint itself over
+ * loopback, answered by a client on another thread.
+ */
+
+#include <arpa/inet.h>
+#include <check.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "tpin/admin.h"
+#include "tpin/http.h"
+#include "tpin/log.h"
+#include "tpin/proxy.h"
+
+struct http_case {
+	const char *in;
+	int ret;
+	const char *path;
+};
+
+static const struct http_case http_cases[] = {
+	{ "GET / HTTP/1.1\r\n\r\n", 0, "/" },
+	{ "GET /metrics HTTP/1.0\r\nHost: x\r\nAccept: */*\r\n\r\n", 0, "/metrics" },
+	{ "GET /ready?verbose=1 HTTP/1.1\r\n\r\n", 0, "/ready" },
+	{ "GET /ready HTTP/1.1\r\nX-Tab:\ta\tb\r\n\r\n", 0, "/ready" },
+	{ "", -EAGAIN, NULL },
+	{ "GET / HTTP/1.1\r", -EAGAIN, NULL },
+	{ "GET / HTTP/1.1\r\nHost: x\r\n", -EAGAIN, NULL },
+	{ "GET / HTTP/1.1\n\n", -EINVAL, NULL },
+	{ "GET / HTTP/1.1\r\nHost: x\n\r\n", -EINVAL, NULL },
+	{ "GET / HTTP/1.1\rX\n\r\n", -EINVAL, NULL },
+	{ "GET /\r\n\r\n", -EINVAL, NULL },
+	{ "GET / HTTP/2.0\r\n\r\n", -EINVAL, NULL },
+	{ "GET  / HTTP/1.1\r\n\r\n", -EINVAL, NULL },
+	{ "GET x HTTP/1.1\r\n\r\n", -EINVAL, NULL },
+	{ " GET / HTTP/1.1\r\n\r\n", -EINVAL, NULL },
+	{ "GET / HTTP/1.1 \r\n\r\n", -EINVAL, NULL },
+	{ "TOOLONGMETHOD / HTTP/1.1\r\n\r\n", -EINVAL, NULL },
+	{ "GET /\x01 HTTP/1.1\r\n\r\n", -EINVAL, NULL },
+	{ "GET / HTTP/1.1\r\nNoColon\r\n\r\n", -EINVAL, NULL },
+	{ "GET / HTTP/1.1\r\n: empty name\r\n\r\n", -EINVAL, NULL },
+	{ "GET / HTTP/1.1\r\nBad Name: x\r\n\r\n", -EINVAL, NULL },
+	{ "GET / HTTP/1.1\r\nX: a\x7f\r\n\r\n", -EINVAL, NULL },
+};
+
+START_TEST(test_http_table)
+{
+	const struct http_case *c = &http_cases[_i];
+	struct tpin_http_request req;
+	int ret = tpin_http_parse(&req, c->in, strlen(c->in));
+
+	ck_assert_msg(ret == c->ret, "case %d: got %d want %d", _i, ret, c->ret);
+	if (!ret) {
+		ck_assert_str_eq(req.path, c->path);
+		ck_assert_uint_eq(req.head_len, strlen(c->in));
+	}
+}
+END_TEST
+
+START_TEST(test_http_oversized)
+{
+	struct tpin_http_request req;
+	char *buf = malloc(TPIN_HTTP_HEAD_MAX + 16);
+	size_t n;
+
+	ck_assert_ptr_nonnull(buf);
+	/* A path longer than the limit. */
+	n = (size_t)snprintf(buf, TPIN_HTTP_HEAD_MAX, "GET /%0*d HTTP/1.1\r\n\r\n",
+			     TPIN_HTTP_PATH_MAX, 0);
+	ck_assert_int_eq(tpin_http_parse(&req, buf, n), -E2BIG);
+	/* A head that never ends within the limit. */
+	n = (size_t)snprintf(buf, 64, "GET / HTTP/1.1\r\nX: ");
+	memset(buf + n, 'a', TPIN_HTTP_HEAD_MAX - n);
+	ck_assert_int_eq(tpin_http_parse(&req, buf, TPIN_HTTP_HEAD_MAX), -E2BIG);
+	free(buf);
+}
+END_TEST
+
+START_TEST(test_log_json_escaping)
+{
+	const struct tpin_log_entry e = {
+		.client = "a\"b\\c\nd\x01",
+		.original_dst = "198.51.100.2:9080",
+		.upstream = "-",
+		.bytes_up = 1,
+		.bytes_down = 2,
+		.duration_ms = 3,
+		.result = "ok",
+	};
+	char buf[512];
+
+	tpin_log_format_access(buf, sizeof(buf), TPIN_LOG_JSON, 0, &e);
+	ck_assert_str_eq(buf, "{\"time\":\"1970-01-01T00:00:00.000Z\",\"client\":\"a\\\"b\\\\c\\nd"
+			      "\\u0001\",\"original_dst\":\"198.51.100.2:9080\",\"upstream\":\"-\","
+			      "\"bytes_up\":1,\"bytes_down\":2,\"duration_ms\":3,\"result\":\"ok\"}\n");
+	tpin_log_format_access(buf, sizeof(buf), TPIN_LOG_PLAIN, 1500, &e);
+	ck_assert_ptr_nonnull(strstr(buf, "1970-01-01T00:00:01.500Z client="));
+	ck_assert_ptr_nonnull(strstr(buf, " result=ok\n"));
+}
+END_TEST
+
+/* The admin endpoint, asked by a blocking client on its own thread. */
+
+static uv_loop_t loop;
+static uv_async_t done;
+static struct tpin_admin *admin;
+static struct tpin_proxy *proxy;
+static uint16_t admin_port, health_port;
+
+#define NREQ 8
+static struct {
+	const char *request;
+	bool health;
+	size_t pad; /* bytes of header filler, to go over the limit */
+	char response[8192];
+} reqs[NREQ] = {
+	{ "GET /metrics HTTP/1.1\r\nHost: a\r\n\r\n", false, 0, "" },
+	{ "GET /ready HTTP/1.1\r\n\r\n", false, 0, "" },
+	{ "GET /connections HTTP/1.1\r\n\r\n", false, 0, "" },
+	{ "GET /nope HTTP/1.1\r\n\r\n", false, 0, "" },
+	{ "GARBAGE\r\n\r\n", false, 0, "" },
+	{ "GET / HTTP/1.1\r\nX: ", false, 9000, "" },
+	{ "GET /healthz/ready HTTP/1.1\r\n\r\n", true, 0, "" },
+	{ "GET /ready HTTP/1.1\r\n\r\n", false, 0, "" }, /* after draining */
+};
+
+static void ask(unsigned i)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET };
+	size_t got = 0;
+	ssize_t n;
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sin.sin_port = htons(reqs[i].health ? health_port : admin_port);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sin, sizeof(sin)))
+		goto out;
+	if (write(fd, reqs[i].request, strlen(reqs[i].request)) < 0)
+		goto out;
+	if (reqs[i].pad) {
+		char *pad = malloc(reqs[i].pad);
+
+		memset(pad, 'a', reqs[i].pad);
+		/* The server may answer and close before all of it is sent. */
+		n = send(fd, pad, reqs[i].pad, MSG_NOSIGNAL);
+		(void)n;
+		free(pad);
+	}
+	while (got + 1 < sizeof(reqs[i].response) &&
+	       (n = read(fd, reqs[i].response + got, sizeof(reqs[i].response) - 1 - got)) > 0)
+		got += (size_t)n;
+	reqs[i].response[got] = '\0';
+out:
+	if (fd >= 0)
+		close(fd);
+}
+
+static void on_draining(uv_async_t *a);
+static uv_async_t drain_now;
+static uv_sem_t drained;
+
+static void client_thread(void *arg)
+{
+	unsigned i;
+
+	for (i = 0; i < NREQ - 1; i++)
+		ask(i);
+	uv_async_send(&drain_now);
+	uv_sem_wait(&drained);
+	ask(NREQ - 1);
+	uv_async_send(&done);
+}
+
+static void on_draining(uv_async_t *a)
+{
+	tpin_admin_set_draining(admin);
+	uv_sem_post(&drained);
+}
+
+static void on_done(uv_async_t *a)
+{
+	tpin_admin_close(admin);
+	uv_close((uv_handle_t *)&done, NULL);
+	uv_close((uv_handle_t *)&drain_now, NULL);
+}
+
+START_TEST(test_admin_endpoints)
+{
+	struct tpin_proxy_options popt;
+	struct tpin_admin_options aopt;
+	uv_thread_t t;
+	char err[256];
+
+	ck_assert_int_eq(uv_loop_init(&loop), 0);
+	tpin_proxy_options_init(&popt);
+	popt.capture_port = 0;
+	popt.transparent = false;
+	popt.proxy_mark = 0;
+	popt.loopback_only = true;
+	popt.ipv6 = false;
+	popt.concurrency = 1;
+	ck_assert_int_eq(tpin_proxy_new(&proxy, &popt, err, sizeof(err)), 0);
+	ck_assert_int_eq(tpin_proxy_start(proxy), 0);
+	tpin_admin_options_init(&aopt);
+	aopt.port = 0;
+	aopt.health_port = 0;
+	aopt.table_name = NULL; /* no nftables without privilege */
+	ck_assert_int_eq(tpin_admin_new(&admin, &loop, proxy, &aopt, err, sizeof(err)), 0);
+	admin_port = tpin_admin_port(admin, false);
+	health_port = tpin_admin_port(admin, true);
+	ck_assert_uint_ne(admin_port, 0);
+	ck_assert_uint_ne(health_port, 0);
+	uv_async_init(&loop, &done, on_done);
+	uv_async_init(&loop, &drain_now, on_draining);
+	uv_sem_init(&drained, 0);
+	ck_assert_int_eq(uv_thread_create(&t, client_thread, NULL), 0);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	uv_thread_join(&t);
+	uv_sem_destroy(&drained);
+	tpin_proxy_stop(proxy);
+	ck_assert_int_eq(tpin_proxy_wait(proxy), 0);
+	tpin_proxy_free(proxy);
+	ck_assert_int_eq(uv_loop_close(&loop), 0);
+
+	ck_assert_ptr_nonnull(strstr(reqs[0].response, "HTTP/1.1 200 OK\r\n"));
+	ck_assert_ptr_nonnull(strstr(reqs[0].response, "\ntpin_connections_accepted_total 0\n"));
+	ck_assert_ptr_nonnull(strstr(reqs[0].response, "# TYPE tpin_bytes_total counter\n"));
+	ck_assert_ptr_nonnull(strstr(reqs[1].response, "HTTP/1.1 200 OK\r\n"));
+	ck_assert_ptr_nonnull(strstr(reqs[1].response, "\r\n\r\nready\n"));
+	ck_assert_ptr_nonnull(strstr(reqs[2].response, "HTTP/1.1 200 OK\r\n"));
+	ck_assert_ptr_nonnull(strstr(reqs[3].response, "HTTP/1.1 404 "));
+	ck_assert_ptr_nonnull(strstr(reqs[4].response, "HTTP/1.1 400 "));
+	ck_assert_ptr_nonnull(strstr(reqs[5].response, "HTTP/1.1 431 "));
+	ck_assert_ptr_nonnull(strstr(reqs[6].response, "HTTP/1.1 200 OK\r\n"));
+	ck_assert_ptr_nonnull(strstr(reqs[7].response, "HTTP/1.1 503 "));
+	ck_assert_ptr_nonnull(strstr(reqs[7].response, "draining"));
+}
+END_TEST
+
+static Suite *admin_suite(void)
+{
+	Suite *s = suite_create("admin");
+	TCase *tc = tcase_create("admin");
+
+	tcase_add_loop_test(tc, test_http_table, 0, sizeof(http_cases) / sizeof(http_cases[0]));
+	tcase_add_test(tc, test_http_oversized);
+	tcase_add_test(tc, test_log_json_escaping);
+	tcase_add_test(tc, test_admin_endpoints);
+	tcase_set_timeout(tc, 30);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(admin_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}
