@@ -259,7 +259,8 @@ static int elems_render(struct elems *el, char *buf, size_t len)
 	size_t i, off = 0;
 	int ret;
 
-	qsort(el->keys, el->n, sizeof(*el->keys), key_cmp);
+	if (el->n) /* keys is NULL when there are none */
+		qsort(el->keys, el->n, sizeof(*el->keys), key_cmp);
 	ret = cat(buf, len, &off, "set %s elements:", el->name);
 	for (i = 0; !ret && i < el->n; i++)
 		ret = cat(buf, len, &off, " %s", el->keys[i]);
