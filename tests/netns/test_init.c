@@ -729,6 +729,39 @@ static const struct bad_case bad_cases[] = {
     {"--preserve-source", "inbound-ports"},
 };
 
+/*
+ * tpin-init needs CAP_NET_ADMIN and nothing else: as uid 65534 holding only
+ * that capability (ambient, so it survives the exec), inside the pod's
+ * namespace, it installs, checks and cleans up.
+ */
+START_TEST(test_only_net_admin)
+{
+	static const char *const only =
+		"setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all,+net_admin "
+		"--ambient-caps=-all,+net_admin --bounding-set=-all,+net_admin";
+	struct want w = WANT_DEFAULT;
+	char ns[NH_NAME_MAX], *err = NULL;
+	struct js *root;
+	int ret;
+
+	fresh(ns, "cap", true);
+	ret = nh_sh(ns, NULL, &err, "%s %s", only, tpin_init);
+	ck_assert_msg(ret == 0, "install with only CAP_NET_ADMIN exited %d: %s", ret, err);
+	free(err);
+	root = ruleset(ns);
+	assert_tproxy_chain(root, &w);
+	js_free(root);
+	assert_routing(ns, "0x539", 133, true);
+	ret = nh_sh(ns, NULL, &err, "%s %s --check", only, tpin_init);
+	ck_assert_msg(ret == 0, "--check with only CAP_NET_ADMIN exited %d: %s", ret, err);
+	free(err);
+	ret = nh_sh(ns, NULL, &err, "%s %s --cleanup", only, tpin_init);
+	ck_assert_msg(ret == 0, "--cleanup with only CAP_NET_ADMIN exited %d: %s", ret, err);
+	free(err);
+	assert_nothing(ns);
+}
+END_TEST
+
 START_TEST(test_bad_values)
 {
 	const struct bad_case *c = &bad_cases[_i];
@@ -1032,6 +1065,7 @@ static Suite *init_suite(void)
 	tcase_add_loop_test(tf, test_fail_injection_clean, 0,
 			    sizeof(fail_steps) / sizeof(fail_steps[0]));
 	tcase_add_test(tf, test_unprivileged);
+	tcase_add_test(tf, test_only_net_admin);
 	tcase_add_loop_test(tf, test_bad_values, 0, sizeof(bad_cases) / sizeof(bad_cases[0]));
 	suite_add_tcase(s, tf);
 	return s;
