@@ -187,6 +187,8 @@ START_TEST(test_tproxy_has_no_conntrack)
 	size_t i;
 
 	for (i = 0; i < tpin_nft_batch_count(b); i++) {
+		/* Tables render to nothing and leave the buffer as it was. */
+		text[0] = '\0';
 		ck_assert_int_ge(tpin_nft_render(tpin_nft_batch_msg(b, i), text, sizeof(text)), 0);
 		ck_assert_msg(!strstr(text, "[ct "), "conntrack in %s", text);
 		ck_assert_msg(!strstr(tpin_nft_batch_command(b, i), " ct "), "conntrack in %s",
