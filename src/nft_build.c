@@ -49,7 +49,7 @@
 struct command {
 	uint32_t seq;
 	size_t offset; /* of its nlmsghdr in buf */
-	char text[COMMAND_MAX];
+	char *text;    /* as long as the command is: a set may hold hundreds of elements */
 };
 
 struct tpin_nft_batch {
@@ -109,6 +109,8 @@ void tpin_nft_batch_free(struct tpin_nft_batch *batch)
 {
 	if (!batch)
 		return;
+	while (batch->ncmds--)
+		free(batch->cmds[batch->ncmds].text);
 	free(batch->buf);
 	free(batch->cmds);
 	free(batch);
@@ -126,26 +128,33 @@ static struct nlmsghdr *msg_begin(struct tpin_nft_batch *b, uint16_t type, uint1
 				     b->seq);
 }
 
-static void msg_end(struct tpin_nft_batch *b, struct nlmsghdr *nlh, const char *fmt, ...)
+static int msg_end(struct tpin_nft_batch *b, struct nlmsghdr *nlh, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
-static void msg_end(struct tpin_nft_batch *b, struct nlmsghdr *nlh, const char *fmt, ...)
+/* Commit the message begun at msg_begin() with its nft text. 0 or -ENOMEM. */
+static int msg_end(struct tpin_nft_batch *b, struct nlmsghdr *nlh, const char *fmt, ...)
 {
-	struct command *c = &b->cmds[b->ncmds++];
+	struct command *c = &b->cmds[b->ncmds];
 	va_list ap;
+	int n;
 
+	va_start(ap, fmt);
+	n = vasprintf(&c->text, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return -ENOMEM;
 	c->seq = b->seq++;
 	c->offset = b->len;
-	va_start(ap, fmt);
-	vsnprintf(c->text, sizeof(c->text), fmt, ap);
-	va_end(ap);
+	b->ncmds++;
 	b->len += NLMSG_ALIGN(nlh->nlmsg_len);
+	return 0;
 }
 
 static int put_table(struct tpin_nft_batch *b, uint16_t type, const char *name)
 {
 	struct nftnl_table *t = nftnl_table_alloc();
 	struct nlmsghdr *nlh;
+	int ret = -ENOMEM;
 
 	if (!t)
 		return -ENOMEM;
@@ -154,11 +163,11 @@ static int put_table(struct tpin_nft_batch *b, uint16_t type, const char *name)
 	nlh = msg_begin(b, type, type == NFT_MSG_NEWTABLE ? NLM_F_CREATE : 0);
 	if (nlh) {
 		nftnl_table_nlmsg_build_payload(nlh, t);
-		msg_end(b, nlh, "%s table inet %s", type == NFT_MSG_NEWTABLE ? "add" : "delete",
-			name);
+		ret = msg_end(b, nlh, "%s table inet %s",
+			      type == NFT_MSG_NEWTABLE ? "add" : "delete", name);
 	}
 	nftnl_table_free(t);
-	return nlh ? 0 : -ENOMEM;
+	return ret;
 }
 
 /* The netlink form of an nftables set and its elements, plus its nft words. */
@@ -174,6 +183,7 @@ static int put_set(struct tpin_nft_batch *b, const char *table, const struct set
 {
 	struct nftnl_set *s = nftnl_set_alloc();
 	struct nlmsghdr *nlh;
+	int ret = -ENOMEM;
 
 	if (!s)
 		return -ENOMEM;
@@ -187,11 +197,11 @@ static int put_set(struct tpin_nft_batch *b, const char *table, const struct set
 	nlh = msg_begin(b, NFT_MSG_NEWSET, NLM_F_CREATE);
 	if (nlh) {
 		nftnl_set_nlmsg_build_payload(nlh, s);
-		msg_end(b, nlh, "add set inet %s %s { type %s; flags interval; }", table,
-			spec->name, spec->type);
+		ret = msg_end(b, nlh, "add set inet %s %s { type %s; flags interval; }", table,
+			      spec->name, spec->type);
 	}
 	nftnl_set_free(s);
-	return nlh ? 0 : -ENOMEM;
+	return ret;
 }
 
 /* Elements of an interval set are collected here before they are sent. */
@@ -199,7 +209,7 @@ struct interval_list {
 	struct nftnl_set *set;
 	size_t key_len;
 	bool any;
-	char text[COMMAND_MAX];
+	char *text; /* the elements in nft's words, "80, 8000-8080" */
 	size_t text_len;
 };
 
@@ -246,9 +256,16 @@ static int interval_add(struct interval_list *l, const uint8_t *first, const uin
 	memcpy(past, last, l->key_len);
 	if (!ret && !key_next(past, l->key_len))
 		ret = interval_elem(l, past, true);
-	if (!ret && l->text_len < sizeof(l->text))
-		l->text_len += (size_t)snprintf(l->text + l->text_len, sizeof(l->text) - l->text_len,
-						"%s%s", l->text_len ? ", " : "", words);
+	if (!ret) {
+		size_t add = strlen(words) + 2;
+		char *text = realloc(l->text, l->text_len + add + 1);
+
+		if (!text)
+			return -ENOMEM;
+		l->text = text;
+		l->text_len += (size_t)sprintf(text + l->text_len, "%s%s", l->text_len ? ", " : "",
+					       words);
+	}
 	return ret;
 }
 
@@ -264,10 +281,7 @@ static int put_elements(struct tpin_nft_batch *b, const char *table, const char 
 	if (!nlh)
 		return -ENOMEM;
 	nftnl_set_elems_nlmsg_build_payload(nlh, l->set);
-	/* A long list is cut in the text only; the message carries all of it. */
-	msg_end(b, nlh, "add element inet %s %s { %s%s }", table, set_name, l->text,
-		l->text_len >= sizeof(l->text) ? " ..." : "");
-	return 0;
+	return msg_end(b, nlh, "add element inet %s %s { %s }", table, set_name, l->text);
 }
 
 static int put_port_set(struct tpin_nft_batch *b, const char *table, const char *name,
@@ -297,6 +311,7 @@ static int put_port_set(struct tpin_nft_batch *b, const char *table, const char 
 	if (!ret)
 		ret = put_elements(b, table, name, &l);
 	nftnl_set_free(l.set);
+	free(l.text);
 	return ret;
 }
 
@@ -334,6 +349,7 @@ static int put_cidr_set(struct tpin_nft_batch *b, const char *table, const char 
 	if (!ret)
 		ret = put_elements(b, table, name, &l);
 	nftnl_set_free(l.set);
+	free(l.text);
 	return ret;
 }
 
@@ -342,6 +358,7 @@ static int put_chain(struct tpin_nft_batch *b, const char *table, const char *na
 {
 	struct nftnl_chain *c = nftnl_chain_alloc();
 	struct nlmsghdr *nlh;
+	int ret = -ENOMEM;
 
 	if (!c)
 		return -ENOMEM;
@@ -358,13 +375,13 @@ static int put_chain(struct tpin_nft_batch *b, const char *table, const char *na
 	if (nlh) {
 		nftnl_chain_nlmsg_build_payload(nlh, c);
 		if (type)
-			msg_end(b, nlh, "add chain inet %s %s { %s; policy accept; }", table, name,
-				words);
+			ret = msg_end(b, nlh, "add chain inet %s %s { %s; policy accept; }", table,
+				      name, words);
 		else
-			msg_end(b, nlh, "add chain inet %s %s", table, name);
+			ret = msg_end(b, nlh, "add chain inet %s %s", table, name);
 	}
 	nftnl_chain_free(c);
-	return nlh ? 0 : -ENOMEM;
+	return ret;
 }
 
 /*
@@ -481,6 +498,13 @@ static void m_nfproto(struct rule *r, int family)
 	e_cmp(r, NFT_CMP_EQ, &proto, sizeof(proto));
 }
 
+/* meta nfproto ipv4, spelled out */
+static void m_ipv4_only(struct rule *r)
+{
+	m_nfproto(r, AF_INET);
+	words(r, "meta nfproto ipv4");
+}
+
 /* tcp flags & (syn | ack) != syn: anything but a connection's first SYN. */
 static void m_not_syn(struct rule *r)
 {
@@ -500,18 +524,17 @@ static void m_not_syn(struct rule *r)
 	words(r, "tcp flags & (syn | ack) != syn");
 }
 
-/* socket transparent 1 */
-static void m_socket_transparent(struct rule *r)
+/* socket transparent 0|1: a local socket owns the packet, and is it transparent? */
+static void m_socket_transparent(struct rule *r, uint8_t value)
 {
-	const uint8_t one = 1;
 	struct nftnl_expr *e = expr(r, "socket");
 
 	if (e) {
 		nftnl_expr_set_u32(e, NFTNL_EXPR_SOCKET_KEY, NFT_SOCKET_TRANSPARENT);
 		nftnl_expr_set_u32(e, NFTNL_EXPR_SOCKET_DREG, NFT_REG_1);
 	}
-	e_cmp(r, NFT_CMP_EQ, &one, sizeof(one));
-	words(r, "socket transparent 1");
+	e_cmp(r, NFT_CMP_EQ, &value, sizeof(value));
+	words(r, "socket transparent %u", value);
 }
 
 /* iif lo */
@@ -656,9 +679,9 @@ static int put_rule(struct tpin_nft_batch *b, struct rule *r)
 		nlh = msg_begin(b, NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND);
 		if (nlh) {
 			nftnl_rule_nlmsg_build_payload(nlh, r->r);
-			msg_end(b, nlh, "add rule inet %s %s %s",
-				nftnl_rule_get_str(r->r, NFTNL_RULE_TABLE),
-				nftnl_rule_get_str(r->r, NFTNL_RULE_CHAIN), r->text);
+			ret = msg_end(b, nlh, "add rule inet %s %s %s",
+				      nftnl_rule_get_str(r->r, NFTNL_RULE_TABLE),
+				      nftnl_rule_get_str(r->r, NFTNL_RULE_CHAIN), r->text);
 		} else {
 			ret = -ENOMEM;
 		}
@@ -708,9 +731,14 @@ static int put_exclusions(struct tpin_nft_batch *b, const struct tpin_config *cf
 	return ret;
 }
 
-/* The match for "a TCP packet to an intercepted port". */
-static void m_intercepted(struct rule *r, const struct sets *ids)
+/*
+ * The match for "a TCP packet to an intercepted port". With IPv6 left out,
+ * IPv6 traffic is left alone, not dropped.
+ */
+static void m_intercepted(struct rule *r, const struct tpin_config *cfg, const struct sets *ids)
 {
+	if (!cfg->ipv6)
+		m_ipv4_only(r);
 	if (ids->inbound)
 		m_port_in_set(r, true, "inbound_ports", ids->inbound, true);
 	else
@@ -734,10 +762,23 @@ static int put_tproxy_rules(struct tpin_nft_batch *b, const struct tpin_config *
 		return ret;
 	m_tcp(&r);
 	m_not_syn(&r);
-	m_socket_transparent(&r);
+	m_socket_transparent(&r, 1);
 	s_mark(&r, cfg->mark);
 	s_verdict(&r, NF_ACCEPT);
 	ret = put_rule(b, &r);
+	/*
+	 * Packets of the pod's own established sockets (the answers to
+	 * connections the app opened) leave the chain too: tproxy would find
+	 * their socket, see it is not transparent, and let them fall through
+	 * to the drop.
+	 */
+	if (!ret && !(ret = rule_begin(&r, t, "prerouting"))) {
+		m_tcp(&r);
+		m_not_syn(&r);
+		m_socket_transparent(&r, 0);
+		s_verdict(&r, NFT_RETURN);
+		ret = put_rule(b, &r);
+	}
 	if (!ret)
 		ret = put_exclusions(b, cfg, "prerouting", ids);
 	for (fam = AF_INET; !ret && fam <= AF_INET6; fam += AF_INET6 - AF_INET) {
@@ -746,7 +787,7 @@ static int put_tproxy_rules(struct tpin_nft_batch *b, const struct tpin_config *
 		ret = rule_begin(&r, t, "prerouting");
 		if (ret)
 			break;
-		m_intercepted(&r, ids);
+		m_intercepted(&r, cfg, ids);
 		s_tproxy(&r, fam, cfg->capture_port);
 		s_mark(&r, cfg->mark);
 		s_verdict(&r, NF_ACCEPT);
@@ -759,7 +800,7 @@ static int put_tproxy_rules(struct tpin_nft_batch *b, const struct tpin_config *
 	 * client over a proxy restart.
 	 */
 	if (!ret && !(ret = rule_begin(&r, t, "prerouting"))) {
-		m_intercepted(&r, ids);
+		m_intercepted(&r, cfg, ids);
 		s_verdict(&r, NF_DROP);
 		ret = put_rule(b, &r);
 	}
@@ -803,7 +844,7 @@ static int put_redirect_rules(struct tpin_nft_batch *b, const struct tpin_config
 		ret = rule_begin(&r, cfg->table_name, "prerouting");
 	if (ret)
 		return ret;
-	m_intercepted(&r, ids);
+	m_intercepted(&r, cfg, ids);
 	s_redirect(&r, cfg->capture_port);
 	return put_rule(b, &r);
 }
@@ -876,9 +917,22 @@ int tpin_nft_build_probe(struct tpin_nft_batch *batch, const struct tpin_config 
 	ret = put_table(batch, NFT_MSG_NEWTABLE, t);
 	if (!ret)
 		ret = put_chain(batch, t, "p", NULL, 0, 0, NULL);
+	/*
+	 * Only what this configuration uses: even an aborted redir rule
+	 * registers conntrack in the namespace for a moment, which TPROXY
+	 * mode must never do.
+	 */
+	if (cfg->mode == TPIN_MODE_REDIRECT) {
+		if (!ret && !(ret = rule_begin(&r, t, "p"))) {
+			m_tcp(&r);
+			s_redirect(&r, cfg->capture_port);
+			ret = put_rule(batch, &r);
+		}
+		goto out;
+	}
 	if (!ret && !(ret = rule_begin(&r, t, "p"))) {
 		m_tcp(&r);
-		m_socket_transparent(&r);
+		m_socket_transparent(&r, 1);
 		ret = put_rule(batch, &r);
 	}
 	for (fam = AF_INET; !ret && fam <= AF_INET6; fam += AF_INET6 - AF_INET) {
@@ -891,15 +945,11 @@ int tpin_nft_build_probe(struct tpin_nft_batch *batch, const struct tpin_config 
 		s_tproxy(&r, fam, cfg->capture_port);
 		ret = put_rule(batch, &r);
 	}
-	if (!ret && !(ret = rule_begin(&r, t, "p"))) {
+	if (!ret && cfg->preserve_source && !(ret = rule_begin(&r, t, "p"))) {
 		m_daddr_not_local(&r);
 		ret = put_rule(batch, &r);
 	}
-	if (!ret && !(ret = rule_begin(&r, t, "p"))) {
-		m_tcp(&r);
-		s_redirect(&r, cfg->capture_port);
-		ret = put_rule(batch, &r);
-	}
+out:
 	/* Deleting a table nobody made fails, so the kernel commits nothing. */
 	return ret ? ret : put_table(batch, NFT_MSG_DELTABLE, "tpin_probe_absent");
 }

@@ -429,6 +429,52 @@ START_TEST(test_port_reuse_control)
 }
 END_TEST
 
+/*
+ * The pod's own outbound connections keep working: the answers to them are
+ * not SYNs, belong to no transparent socket, and must not fall through the
+ * tproxy rule to the fail-closed drop.
+ */
+START_TEST(test_pod_outbound)
+{
+	static const uint16_t remote = 5432;
+	int l4, l6;
+
+	install("");
+	l4 = nh_listen(pair.client, NH_CLIENT4, remote, false);
+	l6 = nh_listen(pair.client, NH_CLIENT6, remote, false);
+	ck_assert_msg(l4 >= 0 && l6 >= 0, "%s", nh_err());
+	for (int f = 0; f < 2; f++) {
+		const char *dst = f ? NH_CLIENT6 : NH_CLIENT4;
+		int cfd = nh_connect(pair.pod, dst, remote, 2000), afd;
+
+		ck_assert_msg(cfd >= 0, "pod -> %s port %u: %s", dst, remote, nh_err());
+		afd = nh_accept(f ? l6 : l4, 2000);
+		ck_assert_msg(afd >= 0, "pod -> %s: %s", dst, nh_err());
+		/* Data both ways: the established flow's packets pass too. */
+		exchange(afd, cfd);
+		close(afd);
+		close(cfd);
+	}
+	close(l4);
+	close(l6);
+}
+END_TEST
+
+/* --no-ipv6 leaves IPv6 alone: it reaches the app, neither diverted nor dropped. */
+START_TEST(test_no_ipv6_leaves_ipv6_alone)
+{
+	int l4, app6;
+
+	install("--no-ipv6");
+	l4 = listen_ok("0.0.0.0", CAPTURE, true);
+	app6 = listen_ok("::", APP, false);
+	assert_reaches(NH_POD4, APP, l4, -1, NH_POD4 ":9080", NH_CLIENT4 ":");
+	assert_reaches(NH_POD6, APP, app6, -1, "[" NH_POD6 "]:9080", "[" NH_CLIENT6 "]:");
+	close(l4);
+	close(app6);
+}
+END_TEST
+
 static Suite *e2e_suite(void)
 {
 	Suite *s = suite_create("netns_e2e");
@@ -443,6 +489,8 @@ static Suite *e2e_suite(void)
 	tcase_add_test(tc, test_exclusions);
 	tcase_add_test(tc, test_port_reuse);
 	tcase_add_test(tc, test_port_reuse_control);
+	tcase_add_test(tc, test_pod_outbound);
+	tcase_add_test(tc, test_no_ipv6_leaves_ipv6_alone);
 	suite_add_tcase(s, tc);
 	return s;
 }

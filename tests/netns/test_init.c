@@ -320,7 +320,7 @@ static bool is_tcp_only(const char *rule)
 static void assert_tproxy_chain(const struct js *root, const struct want *w)
 {
 	char *r[16], mangle[96], tp4[64], tp6[64], port[32], *all;
-	int n, i = 0, want_n = 6 + w->src4 + w->src6;
+	int n, i = 0, want_n = 7 + w->src4 + w->src6;
 
 	snprintf(mangle, sizeof(mangle),
 		 "\"mangle\":{\"key\":{\"meta\":{\"key\":\"mark\"}},\"value\":%ld}", w->mark);
@@ -337,6 +337,12 @@ static void assert_tproxy_chain(const struct js *root, const struct want *w)
 			  has(r[i], "\"ack\"") && has(r[i], "\"op\":\"!=\"") && has(r[i], mangle) &&
 			  has(r[i], "\"accept\""),
 		      "rule %d is not the socket divert: %s", i, r[i]);
+	i++;
+	/* The pod's own (non-transparent) established sockets are left alone. */
+	ck_assert_msg(has(r[i], "\"socket\":{\"key\":\"transparent\"}},\"right\":0") &&
+			  has(r[i], "\"op\":\"!=\"") && has(r[i], "\"return\"") &&
+			  !has(r[i], mangle),
+		      "rule %d is not the pass for the pod's own sockets: %s", i, r[i]);
 	i++;
 	ck_assert_msg(has(r[i], "{\"meta\":{\"key\":\"iif\"}}") && has(r[i], "\"lo\"") &&
 			  has(r[i], "\"return\""),
@@ -408,7 +414,9 @@ static void assert_routing(const char *ns, const char *mark, int table, bool pre
 	free(s);
 	s = routes(ns, 4, table);
 	ck_assert_msg(
-	    present ? !strcmp(s, "local default dev lo scope host \n") && count_lines(s) == 1 : !*s,
+	    present ? !strcmp(s, "local default dev lo proto 116 scope host \n") &&
+			      count_lines(s) == 1
+		    : !*s,
 	    "ip -4 route show table %d:\n%s", table, s);
 	free(s);
 	s = routes(ns, 6, table);

@@ -22,6 +22,11 @@
 	"[bitwise reg 1 = ( reg 1 & 0x00000012 ) ^ 0x00000000 ] [cmp neq reg 1 0x00000002 ] "    \
 	"[socket load transparent => reg 1 ] [cmp eq reg 1 0x00000001 ] "                         \
 	"[immediate reg 1 0x00000539 ] [meta set mark with reg 1 ] [immediate reg 0 accept ] "
+#define R_OWN                                                                                      \
+	"rule prerouting: [meta load l4proto => reg 1 ] [cmp eq reg 1 0x00000006 ] "             \
+	"[payload load 1b @ transport header + 13 => reg 1 ] "                                     \
+	"[bitwise reg 1 = ( reg 1 & 0x00000012 ) ^ 0x00000000 ] [cmp neq reg 1 0x00000002 ] "    \
+	"[socket load transparent => reg 1 ] [cmp eq reg 1 0x00000000 ] [immediate reg 0 return ] "
 #define R_LO                                                                                       \
 	"rule prerouting: [meta load iif => reg 1 ] [cmp eq reg 1 0x00000001 ] "                  \
 	"[immediate reg 0 return ] "
@@ -30,6 +35,8 @@
 	"[payload load 2b @ transport header + 2 => reg 1 ] "                                      \
 	"[lookup reg 1 set exclude_ports 0x0 ] [immediate reg 0 return ] "
 #define TCP "[meta load l4proto => reg 1 ] [cmp eq reg 1 0x00000006 ] "
+/* With IPv6 left out, IPv6 packets are left alone rather than dropped. */
+#define IPV4 "[meta load nfproto => reg 1 ] [cmp eq reg 1 0x00000002 ] "
 #define INBOUND TCP "[payload load 2b @ transport header + 2 => reg 1 ] [lookup reg 1 set inbound_ports 0x0 ] "
 #define TPROXY(fam)                                                                                \
 	"[immediate reg 1 0x00009e3a ] [tproxy " fam " port reg 1 ] "                             \
@@ -45,6 +52,7 @@ static const char *const want_default[] = {
 	S_EXCL,
 	"chain prerouting type filter hook prerouting priority -150 policy accept",
 	R_DIVERT,
+	R_OWN,
 	R_LO,
 	R_EXCL,
 	"rule prerouting: " TCP TPROXY("ip"),
@@ -65,6 +73,7 @@ static const char *const want_ports_sources_preserve[] = {
 	"20010db8000000000000000000000000 20010db9000000000000000000000000/end",
 	"chain prerouting type filter hook prerouting priority -150 policy accept",
 	R_DIVERT,
+	R_OWN,
 	R_LO,
 	R_EXCL,
 	"rule prerouting: [meta load nfproto => reg 1 ] [cmp eq reg 1 0x00000002 ] "
@@ -89,10 +98,11 @@ static const char *const want_ipv4_only[] = {
 	S_EXCL,
 	"chain prerouting type filter hook prerouting priority -150 policy accept",
 	R_DIVERT,
+	R_OWN,
 	R_LO,
 	R_EXCL,
-	"rule prerouting: " TCP TPROXY("ip"),
-	"rule prerouting: " TCP "[immediate reg 0 drop ] ",
+	"rule prerouting: " IPV4 TCP TPROXY("ip"),
+	"rule prerouting: " IPV4 TCP "[immediate reg 0 drop ] ",
 	NULL,
 };
 
