@@ -129,12 +129,12 @@ static void step_command(const struct tpin_config *cfg, const struct step *s, bo
 
 	switch (s->kind) {
 	case STEP_RULE:
-		snprintf(buf, len, "ip -%d rule %s fwmark 0x%x lookup %u", v, verb, cfg->mark,
-			 cfg->route_table);
+		snprintf(buf, len, "ip -%d rule %s fwmark 0x%x lookup %u proto %d", v, verb,
+			 cfg->mark, cfg->route_table, TPIN_RTPROT);
 		break;
 	case STEP_ROUTE:
-		snprintf(buf, len, "ip -%d route %s local %s dev lo table %u", v, verb,
-			 v == 4 ? "0.0.0.0/0" : "::/0", cfg->route_table);
+		snprintf(buf, len, "ip -%d route %s local %s dev lo table %u proto %d", v, verb,
+			 v == 4 ? "0.0.0.0/0" : "::/0", cfg->route_table, TPIN_RTPROT);
 		break;
 	default:
 		snprintf(buf, len, "ip -6 addr %s ::6/128 dev lo%s", verb, add ? " nodad" : "");
@@ -233,10 +233,23 @@ out:
 	return ret;
 }
 
+int tpin_ipv6_detect(struct tpin_config *cfg)
+{
+	int fd = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	if (fd >= 0) {
+		close(fd);
+		return 1;
+	}
+	cfg->ipv6 = false;
+	return -errno;
+}
+
 int tpin_preflight(struct tpin_config *cfg, const struct tpin_out *out)
 {
 	struct tpin_rtnl *rt = NULL;
-	int fd, ret;
+	bool wanted = cfg->ipv6;
+	int ret;
 
 	if (!has_net_admin()) {
 		say_error(out, "preflight: CAP_NET_ADMIN: MISSING; tpin-init needs CAP_NET_ADMIN: run it "
@@ -244,15 +257,12 @@ int tpin_preflight(struct tpin_config *cfg, const struct tpin_out *out)
 		return -EPERM;
 	}
 	say_info(out, "preflight: CAP_NET_ADMIN: ok");
-	fd = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 && cfg->ipv6) {
-		cfg->ipv6 = false;
+	ret = tpin_ipv6_detect(cfg);
+	if (ret < 0 && wanted)
 		say_info(out, "preflight: IPv6: not in this kernel (%s); installing IPv4 only",
-		     strerror(errno));
-	} else if (fd >= 0) {
-		say_info(out, "preflight: IPv6: %s", cfg->ipv6 ? "ok" : "present, not used");
-		close(fd);
-	}
+			 strerror(-ret));
+	else if (ret > 0)
+		say_info(out, "preflight: IPv6: %s", wanted ? "ok" : "present, left alone (--no-ipv6)");
 	ret = probe_nftables(cfg, out);
 	if (ret || cfg->mode != TPIN_MODE_TPROXY)
 		return ret;
@@ -284,7 +294,11 @@ static int send_install_batch(const struct tpin_config *cfg, const struct tpin_o
 		goto out;
 	}
 	ret = tpin_nft_send(b, &err);
-	if (ret)
+	if (ret == -ETIMEDOUT || ret == -ENOBUFS)
+		say_error(out, "nftables: the kernel's answers were lost (%s): the table may or may "
+			       "not have been replaced; run tpin-init --check",
+			  strerror(-ret));
+	else if (ret)
 		say_error(out, "nftables: %s%s%s%s%s: the kernel refused the batch, nothing changed",
 		      err.command[0] ? "\"" : "", err.command, err.command[0] ? "\": " : "",
 		      strerror(-ret), err.message[0] ? " ... " : "");
@@ -295,18 +309,25 @@ out:
 	return ret;
 }
 
-static int ensure_lo_up(struct tpin_rtnl *rt, const struct tpin_out *out)
+/*
+ * Local routes on a down lo are refused ("Nexthop device is not up"): bring
+ * it up, and say in *@raised whether this run did, so a rollback can undo it.
+ */
+static int ensure_lo_up(struct tpin_rtnl *rt, const struct tpin_out *out, bool *raised)
 {
 	int up = tpin_rtnl_lo_is_up(rt), ret;
 
+	*raised = false;
+	if (up < 0)
+		say_error(out, "reading the state of lo: %s", strerror(-up));
 	if (up)
 		return up < 0 ? up : 0;
-	/* Local routes on a down lo are refused: "Nexthop device is not up". */
-	ret = tpin_rtnl_lo_set_up(rt);
+	ret = tpin_rtnl_lo_set(rt, true);
 	if (ret)
 		say_error(out, "lo is down and could not be brought up: %s", strerror(-ret));
 	else
 		say_info(out, "lo was down: brought it up (local routes need it)");
+	*raised = !ret;
 	return ret;
 }
 
@@ -314,6 +335,7 @@ int tpin_install(const struct tpin_config *cfg, const struct tpin_out *out)
 {
 	const struct step *done[NSTEPS];
 	struct tpin_rtnl *rt = NULL;
+	bool raised_lo = false;
 	char cmd[128];
 	size_t i, ndone = 0;
 	int ret;
@@ -323,7 +345,7 @@ int tpin_install(const struct tpin_config *cfg, const struct tpin_out *out)
 		say_error(out, "rtnetlink: %s", strerror(-ret));
 		return ret;
 	}
-	ret = ensure_lo_up(rt, out);
+	ret = ensure_lo_up(rt, out, &raised_lo);
 	for (i = 0; !ret && i < NSTEPS; i++) {
 		const struct step *s = &steps[i];
 		int state;
@@ -333,11 +355,12 @@ int tpin_install(const struct tpin_config *cfg, const struct tpin_out *out)
 		step_command(cfg, s, true, cmd, sizeof(cmd));
 		/* Before the state is read, so a test can stop at any step. */
 		state = injected_fault(s->name) ? -ECANCELED : step_state(rt, cfg, s);
-		if (state == TPIN_RTNL_PRESENT)
+		/* Someone else's identical piece serves as well; it stays theirs. */
+		if (state == TPIN_RTNL_PRESENT || state == TPIN_RTNL_FOREIGN)
 			continue;
 		if (state == TPIN_RTNL_DIFFERENT && s->kind == STEP_RULE) {
-			say_error(out, "an ip rule already sends fwmark 0x%x elsewhere: run tpin-init "
-				   "--cleanup with the earlier flags, or pick another --mark",
+			say_error(out, "an ip rule already sends fwmark 0x%x elsewhere before ours: "
+				   "run tpin-init --cleanup with the earlier flags, or pick another --mark",
 			      cfg->mark);
 			ret = -EEXIST;
 		} else if (state == TPIN_RTNL_DIFFERENT && s->kind == STEP_ROUTE) {
@@ -374,6 +397,8 @@ int tpin_install(const struct tpin_config *cfg, const struct tpin_out *out)
 			else
 				say_info(out, "rolled back: %s", cmd);
 		}
+		if (raised_lo && !tpin_rtnl_lo_set(rt, false))
+			say_info(out, "rolled back: ip link set lo down");
 	}
 	tpin_rtnl_close(rt);
 	return ret;
@@ -384,7 +409,6 @@ int tpin_cleanup(const struct tpin_config *cfg, const struct tpin_out *out)
 	struct tpin_nft_batch *b = tpin_nft_batch_new((uint32_t)time(NULL));
 	struct tpin_rtnl *rt = NULL;
 	struct tpin_nft_error err;
-	struct tpin_config any = *cfg;
 	char cmd[128];
 	size_t i;
 	int ret, first = 0;
@@ -405,18 +429,24 @@ int tpin_cleanup(const struct tpin_config *cfg, const struct tpin_out *out)
 		say_error(out, "rtnetlink: %s", strerror(-ret));
 		return ret;
 	}
-	/* Whatever mode installed them, the routing pieces go. */
-	any.mode = TPIN_MODE_TPROXY;
+	/* Whatever mode installed them, tpin's routing pieces go; others' stay. */
 	for (i = NSTEPS; i--;) {
 		const struct step *s = &steps[i];
 		int state;
 
-		if (!step_applies(&any, s))
+		if (s->family == AF_INET6 && !cfg->ipv6)
 			continue;
-		state = step_state(rt, cfg, s);
-		if (state == -EAFNOSUPPORT)
-			continue;
+		/*
+		 * Rules and routes are deleted by tpin's protocol tag, so only
+		 * ours go whatever else sits beside them; an address cannot be
+		 * deleted by tag, so its state is read first.
+		 */
+		state = s->kind == STEP_ADDR ? step_state(rt, cfg, s) : TPIN_RTNL_PRESENT;
 		ret = state == TPIN_RTNL_PRESENT ? step_run(rt, cfg, s, false) : state < 0 ? state : 0;
+		if (ret == -ENOENT || ret == -ESRCH || ret == -EAFNOSUPPORT) {
+			ret = 0;
+			state = TPIN_RTNL_ABSENT;
+		}
 		step_command(cfg, s, false, cmd, sizeof(cmd));
 		if (ret)
 			say_error(out, "%s: %s", cmd, strerror(-ret));
@@ -468,7 +498,7 @@ int tpin_check(const struct tpin_config *cfg, const struct tpin_out *out)
 		if (!step_applies(cfg, s))
 			continue;
 		state = step_state(rt, cfg, s);
-		if (state == TPIN_RTNL_PRESENT)
+		if (state == TPIN_RTNL_PRESENT || state == TPIN_RTNL_FOREIGN)
 			continue;
 		step_command(cfg, s, true, cmd, sizeof(cmd));
 		if (state < 0)

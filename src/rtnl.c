@@ -84,8 +84,50 @@ static struct nlmsghdr *request(struct tpin_rtnl *rt, uint16_t type, uint16_t fl
  * Send @nlh and run @cb on every answer until the ACK or the end of the dump.
  * Returns 0 or -errno (the kernel's error for the request).
  */
+/*
+ * A dump the kernel cannot do (a family without policy routing) ends with
+ * an NLMSG_DONE that carries the error; libmnl's default ignores it.
+ */
+static int done_cb(const struct nlmsghdr *nlh, void *data)
+{
+	if (nlh->nlmsg_len >= mnl_nlmsg_size(sizeof(int))) {
+		int err = *(const int *)mnl_nlmsg_get_payload(nlh);
+
+		if (err < 0) {
+			errno = -err;
+			return MNL_CB_ERROR;
+		}
+	}
+	return MNL_CB_STOP;
+}
+
+/* An ACK ends the exchange; an error ends it with errno set, as libmnl's own. */
+static int error_cb(const struct nlmsghdr *nlh, void *data)
+{
+	const struct nlmsgerr *e = mnl_nlmsg_get_payload(nlh);
+
+	if (nlh->nlmsg_len < mnl_nlmsg_size(sizeof(*e))) {
+		errno = EBADMSG;
+		return MNL_CB_ERROR;
+	}
+	errno = e->error < 0 ? -e->error : e->error;
+	return e->error ? MNL_CB_ERROR : MNL_CB_STOP;
+}
+
+static int noop_cb(const struct nlmsghdr *nlh, void *data)
+{
+	return MNL_CB_OK;
+}
+
 static int talk(struct tpin_rtnl *rt, struct nlmsghdr *nlh, mnl_cb_t cb, void *data)
 {
+	/* With a control array, libmnl calls no default for the types it leaves out. */
+	static mnl_cb_t ctl[NLMSG_MIN_TYPE] = {
+		[NLMSG_NOOP] = noop_cb,
+		[NLMSG_ERROR] = error_cb,
+		[NLMSG_DONE] = done_cb,
+		[NLMSG_OVERRUN] = noop_cb,
+	};
 	uint32_t seq = nlh->nlmsg_seq;
 	ssize_t n;
 	int ret;
@@ -96,7 +138,8 @@ static int talk(struct tpin_rtnl *rt, struct nlmsghdr *nlh, mnl_cb_t cb, void *d
 		n = mnl_socket_recvfrom(rt->nl, rt->buf, sizeof(rt->buf));
 		if (n < 0)
 			return errno == EAGAIN ? -ETIMEDOUT : -errno;
-		ret = mnl_cb_run(rt->buf, (size_t)n, seq, rt->portid, cb, data);
+		ret = mnl_cb_run2(rt->buf, (size_t)n, seq, rt->portid, cb, data, ctl,
+				  NLMSG_MIN_TYPE);
 	} while (ret == MNL_CB_OK);
 	return ret < 0 ? -errno : 0;
 }
@@ -113,10 +156,12 @@ static struct nlmsghdr *rule_msg(struct tpin_rtnl *rt, uint16_t type, uint16_t f
 	frh->table = table < 256 ? (uint8_t)table : RT_TABLE_UNSPEC;
 	mnl_attr_put_u32(nlh, FRA_FWMARK, mark);
 	mnl_attr_put_u32(nlh, FRA_TABLE, table);
+	mnl_attr_put_u8(nlh, FRA_PROTOCOL, TPIN_RTPROT);
 	return nlh;
 }
 
 struct rule_query {
+	int family;
 	uint32_t mark, table;
 	int state;
 };
@@ -127,6 +172,7 @@ static int rule_cb(const struct nlmsghdr *nlh, void *data)
 	struct rule_query *q = data;
 	const struct nlattr *attr;
 	uint32_t mark = 0, mask = 0xffffffff, table = frh->table;
+	uint8_t proto = 0;
 	bool has_mark = false;
 
 	mnl_attr_for_each(attr, nlh, sizeof(*frh)) {
@@ -141,13 +187,22 @@ static int rule_cb(const struct nlmsghdr *nlh, void *data)
 		case FRA_TABLE:
 			table = mnl_attr_get_u32(attr);
 			break;
+		case FRA_PROTOCOL:
+			proto = mnl_attr_get_u8(attr);
+			break;
 		}
 	}
-	if (!has_mark || mark != q->mark || frh->action != FR_ACT_TO_TBL)
+	/*
+	 * The dump is in priority order and the first rule that takes the
+	 * mark decides where marked packets go: ours, or something else
+	 * (another table, an inverted match, a narrower selector).
+	 */
+	if (frh->family != q->family || !has_mark || mark != q->mark || q->state != TPIN_RTNL_ABSENT)
 		return MNL_CB_OK;
-	if (table == q->table && mask == 0xffffffff && !frh->src_len && !frh->dst_len)
-		q->state = TPIN_RTNL_PRESENT;
-	else if (q->state == TPIN_RTNL_ABSENT)
+	if (table == q->table && mask == 0xffffffff && !frh->src_len && !frh->dst_len &&
+	    frh->action == FR_ACT_TO_TBL && !(frh->flags & FIB_RULE_INVERT))
+		q->state = proto == TPIN_RTPROT ? TPIN_RTNL_PRESENT : TPIN_RTNL_FOREIGN;
+	else
 		q->state = TPIN_RTNL_DIFFERENT;
 	return MNL_CB_OK;
 }
@@ -156,7 +211,7 @@ int tpin_rtnl_rule_state(struct tpin_rtnl *rt, int family, uint32_t mark, uint32
 {
 	struct nlmsghdr *nlh = request(rt, RTM_GETRULE, NLM_F_DUMP);
 	struct fib_rule_hdr *frh = mnl_nlmsg_put_extra_header(nlh, sizeof(*frh));
-	struct rule_query q = { mark, table, TPIN_RTNL_ABSENT };
+	struct rule_query q = { family, mark, table, TPIN_RTNL_ABSENT };
 	int ret;
 
 	frh->family = (uint8_t)family;
@@ -184,7 +239,7 @@ static struct nlmsghdr *route_msg(struct tpin_rtnl *rt, uint16_t type, uint16_t 
 
 	rtm->rtm_family = (uint8_t)family;
 	rtm->rtm_table = table < 256 ? (uint8_t)table : RT_TABLE_UNSPEC;
-	rtm->rtm_protocol = RTPROT_BOOT;
+	rtm->rtm_protocol = TPIN_RTPROT;
 	rtm->rtm_scope = RT_SCOPE_HOST;
 	rtm->rtm_type = RTN_LOCAL;
 	mnl_attr_put_u32(nlh, RTA_TABLE, table);
@@ -193,6 +248,7 @@ static struct nlmsghdr *route_msg(struct tpin_rtnl *rt, uint16_t type, uint16_t 
 }
 
 struct route_query {
+	int family;
 	uint32_t table;
 	int state;
 };
@@ -210,10 +266,11 @@ static int route_cb(const struct nlmsghdr *nlh, void *data)
 		else if (mnl_attr_get_type(attr) == RTA_OIF)
 			oif = mnl_attr_get_u32(attr);
 	}
-	if (table != q->table || rtm->rtm_dst_len)
+	/* Without a GETROUTE handler for the family the kernel dumps them all. */
+	if (rtm->rtm_family != q->family || table != q->table || rtm->rtm_dst_len)
 		return MNL_CB_OK;
 	if (rtm->rtm_type == RTN_LOCAL && oif == LOOPBACK_IFINDEX)
-		q->state = TPIN_RTNL_PRESENT;
+		q->state = rtm->rtm_protocol == TPIN_RTPROT ? TPIN_RTNL_PRESENT : TPIN_RTNL_FOREIGN;
 	else if (q->state == TPIN_RTNL_ABSENT)
 		q->state = TPIN_RTNL_DIFFERENT;
 	return MNL_CB_OK;
@@ -223,7 +280,7 @@ int tpin_rtnl_route_state(struct tpin_rtnl *rt, int family, uint32_t table)
 {
 	struct nlmsghdr *nlh = request(rt, RTM_GETROUTE, NLM_F_DUMP);
 	struct rtmsg *rtm = mnl_nlmsg_put_extra_header(nlh, sizeof(*rtm));
-	struct route_query q = { table, TPIN_RTNL_ABSENT };
+	struct route_query q = { family, table, TPIN_RTNL_ABSENT };
 	int ret;
 
 	rtm->rtm_family = (uint8_t)family;
@@ -260,6 +317,8 @@ static struct nlmsghdr *addr_msg(struct tpin_rtnl *rt, uint16_t type, uint16_t f
 	ifa->ifa_index = LOOPBACK_IFINDEX;
 	mnl_attr_put(nlh, IFA_LOCAL, addr_len(family), addr);
 	mnl_attr_put(nlh, IFA_ADDRESS, addr_len(family), addr);
+	if (type == RTM_NEWADDR)
+		mnl_attr_put_u8(nlh, IFA_PROTO, TPIN_RTPROT);
 	return nlh;
 }
 
@@ -276,6 +335,9 @@ static int addr_cb(const struct nlmsghdr *nlh, void *data)
 	struct addr_query *q = data;
 	const struct nlattr *attr;
 
+	uint8_t proto = 0;
+	bool match = false;
+
 	if (ifa->ifa_index != LOOPBACK_IFINDEX || ifa->ifa_family != q->family)
 		return MNL_CB_OK;
 	mnl_attr_for_each(attr, nlh, sizeof(*ifa)) {
@@ -284,9 +346,14 @@ static int addr_cb(const struct nlmsghdr *nlh, void *data)
 		if ((type == IFA_ADDRESS || type == IFA_LOCAL) &&
 		    mnl_attr_get_payload_len(attr) == addr_len(q->family) &&
 		    !memcmp(mnl_attr_get_payload(attr), q->addr, addr_len(q->family)))
-			q->state = ifa->ifa_prefixlen == q->plen ? TPIN_RTNL_PRESENT
-								 : TPIN_RTNL_DIFFERENT;
+			match = true;
+		else if (type == IFA_PROTO)
+			proto = mnl_attr_get_u8(attr);
 	}
+	if (match && ifa->ifa_prefixlen != q->plen)
+		q->state = TPIN_RTNL_DIFFERENT;
+	else if (match)
+		q->state = proto == TPIN_RTPROT ? TPIN_RTNL_PRESENT : TPIN_RTNL_FOREIGN;
 	return MNL_CB_OK;
 }
 
@@ -332,13 +399,13 @@ int tpin_rtnl_lo_is_up(struct tpin_rtnl *rt)
 	return ret ? ret : up;
 }
 
-int tpin_rtnl_lo_set_up(struct tpin_rtnl *rt)
+int tpin_rtnl_lo_set(struct tpin_rtnl *rt, bool up)
 {
 	struct nlmsghdr *nlh = request(rt, RTM_NEWLINK, 0);
 	struct ifinfomsg *ifi = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifi));
 
 	ifi->ifi_index = LOOPBACK_IFINDEX;
-	ifi->ifi_flags = IFF_UP;
+	ifi->ifi_flags = up ? IFF_UP : 0;
 	ifi->ifi_change = IFF_UP;
 	return talk(rt, nlh, NULL, NULL);
 }

@@ -24,6 +24,12 @@ struct tpin_out {
 int tpin_netns_enter(const char *spec);
 
 /*
+ * tpin_ipv6_detect - whether the kernel has IPv6: 1, or -errno after
+ * clearing cfg->ipv6. Check and cleanup call it; preflight does too.
+ */
+int tpin_ipv6_detect(struct tpin_config *cfg);
+
+/*
  * tpin_preflight - check, before touching anything, what @cfg needs of the
  * system: CAP_NET_ADMIN, nftables and the expressions of the mode, policy
  * routing, IPv6. Writes one line per check. Without IPv6 in the kernel it

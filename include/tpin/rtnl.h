@@ -18,11 +18,20 @@ int tpin_rtnl_open(struct tpin_rtnl **out);
 
 void tpin_rtnl_close(struct tpin_rtnl *rt);
 
-/* What a lookup found: nothing, exactly what was asked, or something else. */
+/*
+ * tpin tags what it adds (route protocol, FRA_PROTOCOL, IFA_PROTO) so that
+ * cleanup removes only its own pieces, never istio-init's or an operator's.
+ */
+#define TPIN_RTPROT 116
+
+/* What a lookup found. */
 enum tpin_rtnl_state {
 	TPIN_RTNL_ABSENT,
-	TPIN_RTNL_PRESENT,
-	TPIN_RTNL_DIFFERENT, /* e.g. a default route in the table that is not local via lo */
+	TPIN_RTNL_PRESENT,   /* exactly what was asked, added by tpin */
+	TPIN_RTNL_FOREIGN,   /* exactly what was asked, added by someone else */
+	TPIN_RTNL_DIFFERENT, /* something else holds the place: a default route in the
+				table that is not local via lo, a rule that sends the mark
+				elsewhere first */
 };
 
 /*
@@ -57,10 +66,10 @@ int tpin_rtnl_addr_state(struct tpin_rtnl *rt, int family, const void *addr, uin
 int tpin_rtnl_addr_add(struct tpin_rtnl *rt, int family, const void *addr, uint8_t plen);
 int tpin_rtnl_addr_del(struct tpin_rtnl *rt, int family, const void *addr, uint8_t plen);
 
-/* tpin_rtnl_lo_up - whether lo is up: 1, 0, or -errno. */
+/* tpin_rtnl_lo_is_up - whether lo is up: 1, 0, or -errno. */
 int tpin_rtnl_lo_is_up(struct tpin_rtnl *rt);
 
-/* tpin_rtnl_lo_set_up - bring lo up. Returns 0 or -errno. */
-int tpin_rtnl_lo_set_up(struct tpin_rtnl *rt);
+/* tpin_rtnl_lo_set - bring lo up or down. Returns 0 or -errno. */
+int tpin_rtnl_lo_set(struct tpin_rtnl *rt, bool up);
 
 #endif
