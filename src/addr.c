@@ -117,6 +117,10 @@ int tpin_ports_parse(struct tpin_ports *ports, const char *text, char *err, size
 			return -EINVAL;
 		}
 		dash = strchr(tok, '-');
+		if (dash && (dash == tok || !dash[1])) {
+			snprintf(err, errlen, "\"%s\" is not a port range (a-b)", tok);
+			return -EINVAL;
+		}
 		if (dash)
 			*dash = '\0';
 		ret = tpin_port_parse(&first, tok, err, errlen);
@@ -164,11 +168,13 @@ int tpin_ports_format(const struct tpin_ports *ports, char *buf, size_t len)
 		const struct tpin_port_range *r = &ports->r[i];
 		const char *sep = i ? "," : "";
 
+		char *at = off < len ? buf + off : NULL;
+		size_t room = off < len ? len - off : 0;
+
 		if (r->first == r->last)
-			n = snprintf(buf + off, off < len ? len - off : 0, "%s%u", sep, r->first);
+			n = snprintf(at, room, "%s%u", sep, r->first);
 		else
-			n = snprintf(buf + off, off < len ? len - off : 0, "%s%u-%u", sep, r->first,
-				     r->last);
+			n = snprintf(at, room, "%s%u-%u", sep, r->first, r->last);
 		off += (size_t)n;
 	}
 	return (int)off;

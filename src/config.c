@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "tpin/config.h"
 
@@ -52,10 +53,6 @@ int tpin_config_finish(struct tpin_config *cfg, char *err, size_t errlen)
 		snprintf(err, errlen, "--preserve-source works only in tproxy mode");
 		return -EINVAL;
 	}
-	if (cfg->mark == 0) {
-		snprintf(err, errlen, "--mark 0 cannot be told apart from unmarked packets");
-		return -EINVAL;
-	}
 	return 0;
 }
 
@@ -86,7 +83,8 @@ int tpin_u32_parse(uint32_t *out, const char *text, uint32_t min, uint32_t max, 
 	errno = 0;
 	if (!isdigit((unsigned char)text[0]))
 		goto bad;
-	v = strtoull(text, &end, 0);
+	/* Decimal, or hex with 0x: a leading 0 is not octal ("010" is ten). */
+	v = strtoull(text, &end, strncasecmp(text, "0x", 2) ? 10 : 16);
 	if (errno || *end || v < min || v > max)
 		goto bad;
 	*out = (uint32_t)v;

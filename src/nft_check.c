@@ -133,6 +133,25 @@ out:
 	return ret;
 }
 
+/*
+ * A table renders to nothing unless it is dormant: then every rule in it is
+ * switched off, which --check must report, though each rule matches.
+ */
+static int render_table(const struct nlmsghdr *nlh, char *buf, size_t len)
+{
+	const struct nlattr *attr;
+	size_t off = 0;
+
+	mnl_attr_for_each(attr, nlh, sizeof(struct nfgenmsg)) {
+		if (mnl_attr_get_type(attr) == NFTA_TABLE_FLAGS &&
+		    !mnl_attr_validate(attr, MNL_TYPE_U32) &&
+		    (ntohl(mnl_attr_get_u32(attr)) & NFT_TABLE_F_DORMANT))
+			return cat(buf, len, &off, "table is dormant (flags dormant): no rule applies")
+				       ?: (int)off;
+	}
+	return 0;
+}
+
 static int render_chain(const struct nlmsghdr *nlh, char *buf, size_t len)
 {
 	struct nftnl_chain *c = nftnl_chain_alloc();
@@ -273,6 +292,8 @@ int tpin_nft_render(const struct nlmsghdr *nlh, char *buf, size_t len)
 	int ret;
 
 	switch (NFNL_MSG_TYPE(nlh->nlmsg_type)) {
+	case NFT_MSG_NEWTABLE:
+		return render_table(nlh, buf, len);
 	case NFT_MSG_NEWRULE:
 		return render_rule(nlh, buf, len);
 	case NFT_MSG_NEWCHAIN:
@@ -502,9 +523,13 @@ static int read_live(struct dump *d, const char *table, struct items *live)
 out:
 	free(el.keys);
 	items_free(&sets);
-	nftnl_chain_free(c);
-	nftnl_set_free(s);
-	nftnl_rule_free(r);
+	/* libnftnl's free functions do not take NULL. */
+	if (c)
+		nftnl_chain_free(c);
+	if (s)
+		nftnl_set_free(s);
+	if (r)
+		nftnl_rule_free(r);
 	return ret;
 }
 

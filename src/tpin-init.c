@@ -137,6 +137,10 @@ static int parse_option(struct tpin_config *cfg, int opt, const char *arg, char 
 	case OPT_ADMIN_PORT:
 		return tpin_port_parse(&cfg->admin_port, arg, err, len);
 	case 'b':
+		if (!*arg) {
+			snprintf(err, len, "an empty list intercepts nothing: name ports, or \"*\" for all");
+			return -EINVAL;
+		}
 		return tpin_ports_parse(&cfg->inbound, arg, err, len);
 	case 'd':
 		return tpin_ports_parse(&cfg->excluded, arg, err, len);
@@ -189,13 +193,18 @@ int main(int argc, char **argv)
 			puts("tpin-init " TPIN_VERSION);
 			return 0;
 		case OPT_DRY_RUN:
-			action = ACT_DRY_RUN;
-			break;
 		case OPT_CHECK:
-			action = ACT_CHECK;
-			break;
 		case OPT_CLEANUP:
-			action = ACT_CLEANUP;
+			/* "--dry-run --cleanup" must not quietly clean up. */
+			if (action != ACT_INSTALL) {
+				fprintf(stderr, "tpin-init: --%s: only one of --dry-run, --check and "
+						"--cleanup at a time\n",
+					option_name(opt));
+				return EXIT_USAGE;
+			}
+			action = opt == OPT_DRY_RUN ? ACT_DRY_RUN
+				 : opt == OPT_CHECK ? ACT_CHECK
+						    : ACT_CLEANUP;
 			break;
 		case OPT_NETNS:
 			netns = optarg;
@@ -228,6 +237,8 @@ int main(int argc, char **argv)
 			return ret == -ENOENT ? EXIT_USAGE : EXIT_FAILURE;
 		}
 	}
+	if (action != ACT_INSTALL)
+		tpin_ipv6_detect(&cfg);
 	switch (action) {
 	case ACT_CHECK:
 		ret = tpin_check(&cfg, &out);
