@@ -28,6 +28,7 @@
 #include <libnftnl/table.h>
 
 #include "tpin/nft.h"
+#include "tpin/nl.h"
 
 #define ITEM_MAX 8192
 #define DUMP_BUF 32768
@@ -346,7 +347,7 @@ out:
 
 struct dump {
 	struct mnl_socket *nl;
-	uint32_t seq, portid;
+	uint32_t seq;
 	char buf[DUMP_BUF] __attribute__((aligned(NLMSG_ALIGNTO)));
 };
 
@@ -395,7 +396,6 @@ static int dump_run(struct dump *d, uint16_t type, uint16_t flags, void *obj,
 {
 	struct nlmsghdr *nlh =
 		nftnl_nlmsg_build_hdr(d->buf, type, NFPROTO_INET, NLM_F_ACK | flags, ++d->seq);
-	ssize_t n;
 	int ret;
 
 	switch (type) {
@@ -415,32 +415,14 @@ static int dump_run(struct dump *d, uint16_t type, uint16_t flags, void *obj,
 		nftnl_rule_nlmsg_build_payload(nlh, obj);
 		break;
 	}
-	if (mnl_socket_sendto(d->nl, nlh, nlh->nlmsg_len) < 0)
-		return -errno;
-	do {
-		n = mnl_socket_recvfrom(d->nl, d->buf, sizeof(d->buf));
-		if (n < 0)
-			return errno == EAGAIN ? -ETIMEDOUT : -errno;
-		ret = mnl_cb_run(d->buf, (size_t)n, d->seq, d->portid, dump_cb, ctx);
-	} while (ret == MNL_CB_OK);
-	if (ret < 0)
-		return -errno;
-	return ctx->err;
+	ret = tpin_nl_talk(d->nl, nlh, d->buf, sizeof(d->buf), dump_cb, ctx);
+	return ret ? ret : ctx->err;
 }
 
 static int dump_open(struct dump *d)
 {
-	const struct timeval timeout = { .tv_sec = 5 };
-
-	d->nl = mnl_socket_open(NETLINK_NETFILTER);
-	if (!d->nl)
-		return -errno;
-	setsockopt(mnl_socket_get_fd(d->nl), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
-	if (mnl_socket_bind(d->nl, 0, MNL_SOCKET_AUTOPID) < 0)
-		return -errno;
-	d->portid = mnl_socket_get_portid(d->nl);
 	d->seq = (uint32_t)time(NULL);
-	return 0;
+	return tpin_nl_open(NETLINK_NETFILTER, &d->nl);
 }
 
 /* A throwaway table/set/chain/rule object naming @table, for GET requests. */

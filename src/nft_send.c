@@ -15,6 +15,7 @@
 #include <libmnl/libmnl.h>
 
 #include "tpin/nft.h"
+#include "tpin/nl.h"
 
 static int extack_cb(const struct nlattr *attr, void *data)
 {
@@ -55,25 +56,14 @@ static int send_batch(const struct tpin_nft_batch *batch, struct tpin_nft_error 
 {
 	char buf[32768] __attribute__((aligned(NLMSG_ALIGNTO)));
 	size_t len, pending = tpin_nft_batch_count(batch);
-	const struct timeval timeout = { .tv_sec = 5 };
-	struct mnl_socket *nl;
+	struct mnl_socket *nl = NULL;
 	const void *data;
-	int one = 1, ret = 0;
+	int ret;
 
 	memset(err, 0, sizeof(*err));
-	nl = mnl_socket_open(NETLINK_NETFILTER);
-	if (!nl) {
-		ret = -errno;
+	ret = tpin_nl_open(NETLINK_NETFILTER, &nl);
+	if (ret)
 		goto out;
-	}
-	/* Short ACKs with the kernel's explanation; never wait forever. */
-	mnl_socket_setsockopt(nl, NETLINK_CAP_ACK, &one, sizeof(one));
-	mnl_socket_setsockopt(nl, NETLINK_EXT_ACK, &one, sizeof(one));
-	setsockopt(mnl_socket_get_fd(nl), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
-	if (mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0) {
-		ret = -errno;
-		goto out;
-	}
 	data = tpin_nft_batch_data(batch, &len);
 	if (mnl_socket_sendto(nl, data, len) < 0) {
 		ret = -errno;

@@ -14,6 +14,7 @@
 
 #include <libmnl/libmnl.h>
 
+#include "tpin/nl.h"
 #include "tpin/rtnl.h"
 
 #define LOOPBACK_IFINDEX 1
@@ -22,38 +23,25 @@
 
 struct tpin_rtnl {
 	struct mnl_socket *nl;
-	uint32_t portid;
 	uint32_t seq;
 	char buf[RTNL_BUF_SIZE] __attribute__((aligned(NLMSG_ALIGNTO)));
 };
 
 int tpin_rtnl_open(struct tpin_rtnl **out)
 {
-	const struct timeval timeout = { .tv_sec = 5 };
 	struct tpin_rtnl *rt = calloc(1, sizeof(*rt));
-	int one = 1, ret;
+	int ret;
 
 	if (!rt)
 		return -ENOMEM;
-	rt->nl = mnl_socket_open(NETLINK_ROUTE);
-	if (!rt->nl) {
-		ret = -errno;
-		goto fail;
+	ret = tpin_nl_open(NETLINK_ROUTE, &rt->nl);
+	if (ret) {
+		free(rt);
+		return ret;
 	}
-	mnl_socket_setsockopt(rt->nl, NETLINK_CAP_ACK, &one, sizeof(one));
-	mnl_socket_setsockopt(rt->nl, NETLINK_EXT_ACK, &one, sizeof(one));
-	setsockopt(mnl_socket_get_fd(rt->nl), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
-	if (mnl_socket_bind(rt->nl, 0, MNL_SOCKET_AUTOPID) < 0) {
-		ret = -errno;
-		goto fail;
-	}
-	rt->portid = mnl_socket_get_portid(rt->nl);
 	rt->seq = (uint32_t)time(NULL);
 	*out = rt;
 	return 0;
-fail:
-	tpin_rtnl_close(rt);
-	return ret;
 }
 
 void tpin_rtnl_close(struct tpin_rtnl *rt)
@@ -84,64 +72,9 @@ static struct nlmsghdr *request(struct tpin_rtnl *rt, uint16_t type, uint16_t fl
  * Send @nlh and run @cb on every answer until the ACK or the end of the dump.
  * Returns 0 or -errno (the kernel's error for the request).
  */
-/*
- * A dump the kernel cannot do (a family without policy routing) ends with
- * an NLMSG_DONE that carries the error; libmnl's default ignores it.
- */
-static int done_cb(const struct nlmsghdr *nlh, void *data)
-{
-	if (nlh->nlmsg_len >= mnl_nlmsg_size(sizeof(int))) {
-		int err = *(const int *)mnl_nlmsg_get_payload(nlh);
-
-		if (err < 0) {
-			errno = -err;
-			return MNL_CB_ERROR;
-		}
-	}
-	return MNL_CB_STOP;
-}
-
-/* An ACK ends the exchange; an error ends it with errno set, as libmnl's own. */
-static int error_cb(const struct nlmsghdr *nlh, void *data)
-{
-	const struct nlmsgerr *e = mnl_nlmsg_get_payload(nlh);
-
-	if (nlh->nlmsg_len < mnl_nlmsg_size(sizeof(*e))) {
-		errno = EBADMSG;
-		return MNL_CB_ERROR;
-	}
-	errno = e->error < 0 ? -e->error : e->error;
-	return e->error ? MNL_CB_ERROR : MNL_CB_STOP;
-}
-
-static int noop_cb(const struct nlmsghdr *nlh, void *data)
-{
-	return MNL_CB_OK;
-}
-
 static int talk(struct tpin_rtnl *rt, struct nlmsghdr *nlh, mnl_cb_t cb, void *data)
 {
-	/* With a control array, libmnl calls no default for the types it leaves out. */
-	static mnl_cb_t ctl[NLMSG_MIN_TYPE] = {
-		[NLMSG_NOOP] = noop_cb,
-		[NLMSG_ERROR] = error_cb,
-		[NLMSG_DONE] = done_cb,
-		[NLMSG_OVERRUN] = noop_cb,
-	};
-	uint32_t seq = nlh->nlmsg_seq;
-	ssize_t n;
-	int ret;
-
-	if (mnl_socket_sendto(rt->nl, nlh, nlh->nlmsg_len) < 0)
-		return -errno;
-	do {
-		n = mnl_socket_recvfrom(rt->nl, rt->buf, sizeof(rt->buf));
-		if (n < 0)
-			return errno == EAGAIN ? -ETIMEDOUT : -errno;
-		ret = mnl_cb_run2(rt->buf, (size_t)n, seq, rt->portid, cb, data, ctl,
-				  NLMSG_MIN_TYPE);
-	} while (ret == MNL_CB_OK);
-	return ret < 0 ? -errno : 0;
+	return tpin_nl_talk(rt->nl, nlh, rt->buf, sizeof(rt->buf), cb, data);
 }
 
 /* A fwmark rule: struct fib_rule_hdr plus FRA_FWMARK and FRA_TABLE. */
