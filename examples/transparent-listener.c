@@ -44,7 +44,7 @@ static void addr_str(const struct sockaddr_storage *ss, char *buf, size_t len)
 /* A transparent listener on the wildcard address of family; fd or -errno. */
 static int transparent_listen(int family, unsigned short port)
 {
-	struct sockaddr_storage ss = { 0 };
+	struct sockaddr_storage ss = {0};
 	socklen_t len;
 	int fd, one = 1, ret;
 
@@ -100,9 +100,10 @@ int main(int argc, char **argv)
 	int fd, rc = 0;
 
 	if (argc < 2 || argc > 4) {
-		fprintf(stderr, "usage: %s PORT [COUNT [4|6]]\n"
-				"accepts COUNT connections (default 1) on PORT and prints each one's\n"
-				"client and original destination\n",
+		fprintf(stderr,
+			"usage: %s PORT [COUNT [4|6]]\n"
+			"accepts COUNT connections (default 1) on PORT and prints each one's\n"
+			"client and original destination\n",
 			argv[0]);
 		return 2;
 	}

@@ -26,18 +26,18 @@
 #include <time.h>
 #include <uv.h>
 
-#define MAX_COUNT	  1000000000ULL
-#define MAX_DURATION_MS	  (24ULL * 3600 * 1000)
-#define MAX_TIMEOUT_MS	  (600ULL * 1000)
-#define MAX_RATE	  1000000.0
-#define MAX_CONCURRENCY	  1000000UL
-#define MAX_BINDS	  65536UL
-#define MAX_PAYLOAD	  65536
-#define MAX_ERROR_NAMES	  16
-#define DEFAULT_TIMEOUT	  5000
-#define DEFAULT_INTERVAL  1000
-#define DEFAULT_PAYLOAD	  "GET / HTTP/1.0\r\n\r\n"
-#define READ_BUF	  4096
+#define MAX_COUNT	 1000000000ULL
+#define MAX_DURATION_MS	 (24ULL * 3600 * 1000)
+#define MAX_TIMEOUT_MS	 (600ULL * 1000)
+#define MAX_RATE	 1000000.0
+#define MAX_CONCURRENCY	 1000000UL
+#define MAX_BINDS	 65536UL
+#define MAX_PAYLOAD	 65536
+#define MAX_ERROR_NAMES	 16
+#define DEFAULT_TIMEOUT	 5000
+#define DEFAULT_INTERVAL 1000
+#define DEFAULT_PAYLOAD	 "GET / HTTP/1.0\r\n\r\n"
+#define READ_BUF	 4096
 
 /*
  * Log-linear histogram of microseconds: values below 16 have a bucket each;
@@ -192,7 +192,7 @@ static int parse_duration(const char *s, uint64_t *ms)
 	static const struct {
 		const char *suffix;
 		double mult;
-	} units[] = { { "ms", 1 }, { "s", 1000 }, { "m", 60000 }, { "h", 3600000 }, { "", 1000 } };
+	} units[] = {{"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}, {"", 1000}};
 	double v;
 	char *end;
 
@@ -369,20 +369,20 @@ static void parse_args(int argc, char **argv)
 {
 	enum { OPT_PROGRESS = 256, OPT_BIND_RANGE };
 	static const struct option opts[] = {
-		{ "rate", required_argument, NULL, 'r' },
-		{ "concurrency", required_argument, NULL, 'c' },
-		{ "count", required_argument, NULL, 'n' },
-		{ "duration", required_argument, NULL, 'd' },
-		{ "timeout", required_argument, NULL, 't' },
-		{ "payload", required_argument, NULL, 'p' },
-		{ "bind", required_argument, NULL, 'b' },
-		{ "bind-range", required_argument, NULL, OPT_BIND_RANGE },
-		{ "json", no_argument, NULL, 'j' },
-		{ "progress", no_argument, NULL, OPT_PROGRESS },
-		{ "interval", required_argument, NULL, 'i' },
-		{ "label", required_argument, NULL, 'l' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+	    {"rate", required_argument, NULL, 'r'},
+	    {"concurrency", required_argument, NULL, 'c'},
+	    {"count", required_argument, NULL, 'n'},
+	    {"duration", required_argument, NULL, 'd'},
+	    {"timeout", required_argument, NULL, 't'},
+	    {"payload", required_argument, NULL, 'p'},
+	    {"bind", required_argument, NULL, 'b'},
+	    {"bind-range", required_argument, NULL, OPT_BIND_RANGE},
+	    {"json", no_argument, NULL, 'j'},
+	    {"progress", no_argument, NULL, OPT_PROGRESS},
+	    {"interval", required_argument, NULL, 'i'},
+	    {"label", required_argument, NULL, 'l'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	const char *bind_arg = NULL;
 	bool bind_range = false, have_interval = false;
@@ -398,7 +398,8 @@ static void parse_args(int argc, char **argv)
 			errno = 0;
 			o.rate = strtod(optarg, &end);
 			if (*optarg < '0' || *optarg > '9' || errno || (*end && strcmp(end, "/s")))
-				bad("--rate", optarg, "want connections per second, e.g. 200 or 200/s");
+				bad("--rate", optarg,
+				    "want connections per second, e.g. 200 or 200/s");
 			if (!(o.rate > 0) || o.rate > MAX_RATE)
 				bad("--rate", optarg, "must be above 0 and at most 1000000/s");
 			break;
@@ -413,7 +414,8 @@ static void parse_args(int argc, char **argv)
 			break;
 		case 'd':
 			if (parse_duration(optarg, &o.duration_ms) || o.duration_ms == 0)
-				bad("--duration", optarg, "want a duration above 0 and at most 24h");
+				bad("--duration", optarg,
+				    "want a duration above 0 and at most 24h");
 			break;
 		case 't':
 			if (parse_duration(optarg, &o.timeout_ms) || o.timeout_ms == 0 ||
@@ -424,7 +426,8 @@ static void parse_args(int argc, char **argv)
 			free(o.payload);
 			o.payload = strdup(optarg);
 			if (!o.payload || unescape(o.payload, &o.payload_len))
-				bad("--payload", optarg, "unknown escape; use \\r \\n \\t \\\\ \\0");
+				bad("--payload", optarg,
+				    "unknown escape; use \\r \\n \\t \\\\ \\0");
 			if (o.payload_len > MAX_PAYLOAD)
 				bad("--payload", optarg, "longer than 64 KiB");
 			break;
@@ -698,7 +701,8 @@ static int start_conn(void)
 		ret = uv_tcp_bind(&c->tcp, (struct sockaddr *)&src, 0);
 	}
 	if (!ret)
-		ret = uv_tcp_connect(&c->connect, &c->tcp, (struct sockaddr *)&o.target, on_connect);
+		ret =
+		    uv_tcp_connect(&c->connect, &c->tcp, (struct sockaddr *)&o.target, on_connect);
 	if (ret)
 		finish(c, ret);
 	return ret;
@@ -822,9 +826,8 @@ static void print_result(void)
 
 static void close_run_handles(void)
 {
-	uv_handle_t *hs[] = { (uv_handle_t *)&tick, (uv_handle_t *)&kick,
-			      (uv_handle_t *)&progress, (uv_handle_t *)&sigint,
-			      (uv_handle_t *)&sigterm };
+	uv_handle_t *hs[] = {(uv_handle_t *)&tick, (uv_handle_t *)&kick, (uv_handle_t *)&progress,
+			     (uv_handle_t *)&sigint, (uv_handle_t *)&sigterm};
 
 	for (size_t i = 0; i < sizeof(hs) / sizeof(hs[0]); i++)
 		if (!uv_is_closing(hs[i]))
