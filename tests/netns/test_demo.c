@@ -1,0 +1,154 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The demo itself, in its short mode: tools/demo --short --json, then its
+ * result read back. The REDIRECT pod must have filled its conntrack table and
+ * lost connections; the TPROXY pod must have kept 0 entries and lost none.
+ * Afterwards no namespace of the demo may be left and the global
+ * nf_conntrack_max must have its old value. Serial (meson is_parallel:
+ * false) because the demo lowers that global sysctl.
+ *
+ * TPIN_DEMO names tools/demo and TPIN_BUILD the build directory whose
+ * binaries it runs (both set by meson).
+ */
+
+#include <check.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "json.h"
+
+#define CT_MAX "net.netfilter.nf_conntrack_max"
+
+static const char *demo, *build;
+
+static char *slurp(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char *buf;
+	long len;
+
+	ck_assert_msg(f != NULL, "%s: %s", path, strerror(errno));
+	fseek(f, 0, SEEK_END);
+	len = ftell(f);
+	rewind(f);
+	buf = malloc((size_t)len + 1);
+	ck_assert_ptr_nonnull(buf);
+	ck_assert_int_eq(fread(buf, 1, (size_t)len, f), (size_t)len);
+	buf[len] = '\0';
+	fclose(f);
+	return buf;
+}
+
+static long num(const struct js *v, const char *key)
+{
+	long n = -1;
+
+	ck_assert_msg(js_long(js_get(v, key), &n), "no number \"%s\"", key);
+	return n;
+}
+
+START_TEST(test_demo_short)
+{
+	char dir[] = "/tmp/tpin-demo-test.XXXXXX", json[128], chart[128], before[32], after[32];
+	char *out = NULL, *err = NULL, *text, *svg, jerr[128];
+	struct js *v, *pods, *r, *t, *names;
+	struct stat st;
+	long ct_max;
+	int ret;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(json, sizeof(json), "%s/result.json", dir);
+	snprintf(chart, sizeof(chart), "%s/race.svg", dir);
+	ck_assert_int_eq(nh_sysctl_read(NULL, CT_MAX, before, sizeof(before)), 0);
+
+	ret = nh_sh(NULL, &out, &err, "%s --short --bin %s --json %s --chart %s", demo, build, json,
+		    chart);
+	ck_assert_msg(ret == 0, "tools/demo --short exited %d\n%s\n%s", ret, out, err);
+
+	/* Whatever happened, the global sysctl is back. */
+	ck_assert_int_eq(nh_sysctl_read(NULL, CT_MAX, after, sizeof(after)), 0);
+	ck_assert_str_eq(after, before);
+
+	text = slurp(json);
+	v = js_parse(text, jerr, sizeof(jerr));
+	ck_assert_msg(v != NULL, "result is not JSON (%s): %s", jerr, text);
+	ct_max = num(v, "ct_max");
+	ck_assert_int_eq(num(v, "ct_max_saved"), atol(before));
+	pods = js_get(v, "pods");
+	r = js_get(pods, "redirect");
+	t = js_get(pods, "tproxy");
+	ck_assert_msg(r && t, "both pods in the result: %s", text);
+
+	/* REDIRECT: one conntrack entry per connection, until the table is full. */
+	ck_assert_msg(num(r, "peak_entries") >= ct_max * 95 / 100,
+		      "REDIRECT peaked at %ld entries of %ld", num(r, "peak_entries"), ct_max);
+	ck_assert_int_gt(num(r, "drops"), 0);
+	ck_assert_int_gt(num(r, "failed"), 0);
+	ck_assert_int_lt(num(r, "ok"), num(r, "started"));
+
+	/* TPROXY: no conntrack at all, every connection answered. */
+	ck_assert_int_eq(num(t, "peak_entries"), 0);
+	ck_assert_int_eq(num(t, "drops"), 0);
+	ck_assert_int_eq(num(t, "failed"), 0);
+	ck_assert_int_gt(num(t, "started"), 0);
+	ck_assert_int_eq(num(t, "ok"), num(t, "started"));
+
+	/* Nothing of the demo is left. */
+	names = js_get(v, "namespaces");
+	ck_assert_int_ge(names ? (long)names->n : 0, 3);
+	for (size_t i = 0; i < names->n; i++) {
+		char path[128];
+
+		snprintf(path, sizeof(path), "/run/netns/%s", js_str(js_at(names, i)));
+		ck_assert_msg(stat(path, &st) != 0, "namespace %s is left", path);
+	}
+
+	/* The chart names both modes and labels its axes. */
+	svg = slurp(chart);
+	ck_assert_ptr_nonnull(strstr(svg, "<svg"));
+	ck_assert_ptr_nonnull(strstr(svg, "REDIRECT"));
+	ck_assert_ptr_nonnull(strstr(svg, "TPROXY"));
+	ck_assert_ptr_nonnull(strstr(svg, "conntrack entries"));
+	ck_assert_ptr_nonnull(strstr(svg, "seconds since"));
+
+	free(svg);
+	js_free(v);
+	free(text);
+	free(out);
+	free(err);
+	unlink(json);
+	unlink(chart);
+	rmdir(dir);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("demo");
+	TCase *tc = tcase_create("demo");
+	SRunner *sr;
+	int failed;
+
+	nh_init();
+	demo = getenv("TPIN_DEMO");
+	build = getenv("TPIN_BUILD");
+	if (!demo || !build) {
+		fprintf(stderr, "test_demo: set TPIN_DEMO and TPIN_BUILD\n");
+		return 1;
+	}
+	/* nh_sh gives a command 60 s; the short demo takes about 10. */
+	tcase_set_timeout(tc, 90);
+	tcase_add_test(tc, test_demo_short);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	nh_cleanup();
+	return failed ? 1 : 0;
+}
