@@ -181,7 +181,9 @@ def panel(out, x0, y0, w, h, tmax, ymax, series, ylabel, hline=None, vline=None)
         x = px(value)
         out.append(f'<line x1="{x:.1f}" y1="{y0}" x2="{x:.1f}" y2="{y0 + h}" stroke="#888" '
                    'stroke-dasharray="2 4"/>')
-        out.append(f'<text x="{x + 4:.1f}" y="{y0 + 14}" fill="#666">{escape(text)}</text>')
+        # Left of the line: the lines' end labels crowd its right.
+        out.append(f'<text x="{x - 4:.1f}" y="{y0 + 14}" text-anchor="end" fill="#666">'
+                   f'{escape(text)}</text>')
     # Each line is named where it ends, so the panel reads without the legend;
     # labels that would overlap are moved apart.
     used = []
