@@ -261,24 +261,38 @@ static void on_connection(uv_stream_t *server, int status)
 	uv_timer_start(&c->timer, on_timeout, REQUEST_TIMEOUT_MS, 0);
 }
 
+/*
+ * The admin port listens on loopback only. The readiness port is for the
+ * kubelet, which probes the pod's own address: it listens on every address,
+ * IPv6 and IPv4 on one dual-stack socket, or IPv4 alone without IPv6.
+ */
 static int listen_on(struct tpin_admin *a, uv_loop_t *loop, struct admin_listener *l,
 		     uint16_t port, char *err, size_t errlen)
 {
-	struct sockaddr_in sin;
+	struct sockaddr_storage ss;
+	const char *where = l->health ? "::" : "127.0.0.1";
 	int ret;
 
-	uv_ip4_addr("127.0.0.1", port, &sin);
 	uv_tcp_init(loop, &l->tcp);
 	l->tcp.data = l;
 	l->a = a;
 	l->open = true;
 	a->handles++;
-	ret = uv_tcp_bind(&l->tcp, (struct sockaddr *)&sin, 0);
+	if (l->health)
+		uv_ip6_addr(where, port, (struct sockaddr_in6 *)&ss);
+	else
+		uv_ip4_addr(where, port, (struct sockaddr_in *)&ss);
+	ret = uv_tcp_bind(&l->tcp, (struct sockaddr *)&ss, 0);
+	if (ret == UV_EAFNOSUPPORT && l->health) {
+		where = "0.0.0.0";
+		uv_ip4_addr(where, port, (struct sockaddr_in *)&ss);
+		ret = uv_tcp_bind(&l->tcp, (struct sockaddr *)&ss, 0);
+	}
 	if (!ret)
 		ret = uv_listen((uv_stream_t *)&l->tcp, 64, on_connection);
 	if (ret)
-		snprintf(err, errlen, "cannot listen on 127.0.0.1:%u for admin: %s", port,
-			 uv_strerror(ret));
+		snprintf(err, errlen, "cannot listen on %s port %u for %s: %s", where, port,
+			 l->health ? "readiness" : "admin", uv_strerror(ret));
 	return ret;
 }
 
@@ -317,12 +331,13 @@ nomem:
 uint16_t tpin_admin_port(const struct tpin_admin *a, bool health)
 {
 	const struct admin_listener *l = &a->listeners[health ? 1 : 0];
-	struct sockaddr_in sin;
-	int len = sizeof(sin);
+	struct sockaddr_storage ss;
+	int len = sizeof(ss);
 
-	if (!l->open || uv_tcp_getsockname(&l->tcp, (struct sockaddr *)&sin, &len))
+	if (!l->open || uv_tcp_getsockname(&l->tcp, (struct sockaddr *)&ss, &len))
 		return 0;
-	return ntohs(sin.sin_port);
+	/* The port sits at the same offset in sockaddr_in and sockaddr_in6. */
+	return ntohs(((struct sockaddr_in *)&ss)->sin_port);
 }
 
 void tpin_admin_set_draining(struct tpin_admin *a)

@@ -703,6 +703,31 @@ START_TEST(test_http)
 }
 END_TEST
 
+/*
+ * The kubelet probes readiness on the pod's own address, so 15021 answers
+ * there (v4 and v6), while the admin port stays on loopback.
+ */
+START_TEST(test_readiness_from_outside)
+{
+	char *r;
+	int fd;
+
+	install("");
+	proxy_start(NULL);
+	r = http_get(pair.client, NH_POD4, 15021, "/healthz/ready");
+	ck_assert_msg(!strncmp(r, "HTTP/1.1 200", 12) || !strncmp(r, "HTTP/1.0 200", 12),
+		      "v4 readiness: %.80s", r);
+	free(r);
+	r = http_get(pair.client, NH_POD6, 15021, "/healthz/ready");
+	ck_assert_msg(!strncmp(r, "HTTP/1.1 200", 12) || !strncmp(r, "HTTP/1.0 200", 12),
+		      "v6 readiness: %.80s", r);
+	free(r);
+	/* 15000 is excluded from interception and listens on 127.0.0.1 only. */
+	fd = nh_connect(pair.client, NH_POD4, 15000, 1000);
+	ck_assert_msg(fd < 0, "the admin port answered from outside the pod");
+}
+END_TEST
+
 /* ---- 2. which source the app sees; no conntrack either way ------------- */
 
 START_TEST(test_source_default)
@@ -1230,6 +1255,7 @@ static Suite *proxy_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_http);
+	tcase_add_test(tc, test_readiness_from_outside);
 	tcase_add_test(tc, test_source_default);
 	tcase_add_test(tc, test_source_preserved);
 	tcase_add_test(tc, test_concurrent);
