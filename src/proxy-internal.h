@@ -63,6 +63,8 @@ struct worker {
 	bool reject_busy;
 	uv_stream_t *reject_waiting;
 	atomic_uint_fast64_t queue_peak;
+	/* The read buffer every session of this loop shares (relay.c). */
+	char *rbuf;
 	int close_result;
 };
 
@@ -82,6 +84,7 @@ int listener_open(struct worker *w, int family, uint16_t *port, char *err, size_
 void listener_close_all(struct worker *w);
 
 /* relay.c */
+#define RELAY_BUF_SIZE (64 * 1024)
 void relay_accept(struct worker *w, uv_stream_t *server);
 void relay_close_all(struct worker *w, const char *why);
 void relay_describe(struct worker *w, struct tpin_strbuf *sb);

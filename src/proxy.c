@@ -90,6 +90,11 @@ static int worker_init(struct tpin_proxy *p, struct worker *w, char *err, size_t
 	int ret;
 
 	w->p = p;
+	w->rbuf = malloc(RELAY_BUF_SIZE);
+	if (!w->rbuf) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
 	ret = uv_mutex_init(&w->lock);
 	if (ret)
 		goto fail;
@@ -152,6 +157,7 @@ void tpin_proxy_free(struct tpin_proxy *p)
 			worker_teardown(w);
 		if (w->lock_ready)
 			uv_mutex_destroy(&w->lock);
+		free(w->rbuf);
 	}
 	free(p->workers);
 	tpin_metrics_free(p->metrics);

@@ -17,8 +17,8 @@
 #include "tpin/metrics.h"
 #include "tpin/sock.h"
 
-/* One read's worth: big enough for bulk, small enough to bound memory. */
-#define CHUNK_SIZE (64 * 1024)
+/* One read's worth: big enough for bulk; one per worker, not per session. */
+#define CHUNK_SIZE RELAY_BUF_SIZE
 /* How often the connect is retried when the kernel reuses the client's port. */
 #define PRESERVE_RETRIES 4
 
@@ -79,11 +79,15 @@ struct session {
 	uint8_t proxy_header[52];
 };
 
-/* A read buffer that becomes the write request to the other side. */
+/*
+ * What the other side would not take at once: a copy of just those bytes,
+ * and the write request that carries them. Reads go into the worker's one
+ * shared buffer, so an idle or fast connection holds no buffer at all.
+ */
 struct chunk {
 	uv_write_t req;
 	size_t len;
-	char data[CHUNK_SIZE];
+	char data[];
 };
 
 enum {
@@ -193,12 +197,16 @@ static void maybe_finish(struct session *s)
 		session_end(s, "ok", 0);
 }
 
+/*
+ * libuv asks for a buffer only when the socket is readable, and on_read is
+ * done with it before the next read on this loop: one buffer per worker
+ * serves every connection, with no allocation and no page faults per read.
+ */
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
-	struct chunk *c = malloc(sizeof(*c));
+	struct session *s = h->data;
 
-	/* A zero-length buffer makes libuv report UV_ENOBUFS to on_read. */
-	*buf = c ? uv_buf_init(c->data, CHUNK_SIZE) : uv_buf_init(NULL, 0);
+	*buf = uv_buf_init(s->w->rbuf, CHUNK_SIZE);
 }
 
 static void read_resume(struct side *side)
@@ -211,6 +219,15 @@ static void read_resume(struct side *side)
 	ret = uv_read_start((uv_stream_t *)&side->tcp, on_alloc, on_read);
 	if (ret)
 		session_fail(side->s, side, "read", ret);
+}
+
+/* Bytes that reached the other side's socket. */
+static void delivered(struct side *to, size_t len)
+{
+	struct session *s = to->s;
+
+	atomic_fetch_add_explicit(&to->peer->bytes, len, memory_order_relaxed);
+	tpin_metrics_bytes(s->w->p->metrics, s->port, to->peer->dir, len);
 }
 
 static void on_write(uv_write_t *req, int status)
@@ -227,8 +244,7 @@ static void on_write(uv_write_t *req, int status)
 		session_fail(s, to, "write", status);
 		return;
 	}
-	atomic_fetch_add_explicit(&to->peer->bytes, len, memory_order_relaxed);
-	tpin_metrics_bytes(s->w->p->metrics, s->port, to->peer->dir, len);
+	delivered(to, len);
 	/* Half the limit: hysteresis, so a busy pair does not flap. */
 	if (to->tcp.write_queue_size <= options(s)->queue_limit / 2)
 		read_resume(to->peer);
@@ -249,17 +265,47 @@ static void on_shutdown(uv_shutdown_t *req, int status)
 	maybe_finish(s);
 }
 
-static void relay_chunk(struct side *from, struct chunk *c, size_t len)
+static void relay_bytes(struct side *from, const char *data, size_t len)
 {
 	struct session *s = from->s;
 	struct side *to = from->peer;
 	struct worker *w = s->w;
-	uv_buf_t b = uv_buf_init(c->data, (unsigned)len);
+	uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
+	struct chunk *c;
 	size_t queued;
-	int ret;
+	int ret = 0;
 
-	c->len = len;
 	s->last_active_ms = uv_now(&w->loop);
+	/*
+	 * Try the write before waiting for writability: mostly the socket takes
+	 * it all, and nothing is copied or allocated. With bytes queued already
+	 * the new ones must wait behind them.
+	 */
+	if (!to->tcp.write_queue_size) {
+		ret = uv_try_write((uv_stream_t *)&to->tcp, &b, 1);
+		if (ret > 0) {
+			delivered(to, (size_t)ret);
+			data += ret;
+			len -= (size_t)ret;
+			ret = 0;
+		} else if (ret == UV_EAGAIN) {
+			ret = 0;
+		}
+	}
+	if (ret) {
+		session_fail(s, to, "write", ret);
+		return;
+	}
+	if (!len)
+		return;
+	c = malloc(sizeof(*c) + len);
+	if (!c) {
+		session_end(s, "out_of_memory", RESET_CLIENT | RESET_UPSTREAM);
+		return;
+	}
+	c->len = len;
+	memcpy(c->data, data, len);
+	b = uv_buf_init(c->data, (unsigned)len);
 	ret = uv_write(&c->req, (uv_stream_t *)&to->tcp, &b, 1, on_write);
 	if (ret) {
 		free(c);
@@ -283,15 +329,13 @@ static void relay_chunk(struct side *from, struct chunk *c, size_t len)
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 {
 	struct side *from = container_of(stream, struct side, tcp);
-	struct chunk *c = buf->base ? container_of(buf->base, struct chunk, data) : NULL;
 	struct session *s = from->s;
 	int ret;
 
 	if (nread > 0) {
-		relay_chunk(from, c, (size_t)nread);
+		relay_bytes(from, buf->base, (size_t)nread);
 		return;
 	}
-	free(c);
 	if (nread == 0)
 		return;
 	if (nread == UV_EOF) {
