@@ -11,6 +11,7 @@
 #include <getopt.h>
 #include <grp.h>
 #include <pwd.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -398,6 +399,12 @@ int main(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	rt.drain_ms = st.drain_ms;
+	/*
+	 * libuv writes with write(), not send(MSG_NOSIGNAL): a write to a peer
+	 * that has reset raises SIGPIPE, and by default that ends the process.
+	 * An app killed mid-transfer must cost its connections, not the proxy.
+	 */
+	signal(SIGPIPE, SIG_IGN);
 
 	ret = tpin_log_open(&rt.log, st.log_file, st.log_format);
 	if (ret) {
