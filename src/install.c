@@ -331,6 +331,75 @@ static int ensure_lo_up(struct tpin_rtnl *rt, const struct tpin_out *out, bool *
 	return ret;
 }
 
+/*
+ * Remove tpin's own rules and routes that @cfg does not use, or all of them
+ * with @all: an install with another mark, table, mode or IPv6 choice left
+ * them, and they are tagged, so nobody else's go. Returns how many it could
+ * not remove, each said in an error line.
+ */
+static int sweep(struct tpin_rtnl *rt, const struct tpin_config *cfg, bool all,
+		 const struct tpin_out *out)
+{
+	static const int families[] = { AF_INET, AF_INET6 };
+	struct tpin_rtnl_piece p[32];
+	int f, n, i, failed = 0;
+
+	for (f = 0; f < 2; f++) {
+		int fam = families[f], v = fam == AF_INET ? 4 : 6;
+		bool used = !all && cfg->mode == TPIN_MODE_TPROXY && (fam == AF_INET || cfg->ipv6);
+
+		for (int rules = 1; rules >= 0; rules--) {
+			n = tpin_rtnl_tagged(rt, fam, rules, p, sizeof(p) / sizeof(p[0]));
+			if (n == -EAFNOSUPPORT)
+				break;
+			if (n < 0) {
+				say_error(out, "reading IPv%d %s: %s", v, rules ? "rules" : "routes",
+					  strerror(-n));
+				failed++;
+				continue;
+			}
+			for (i = 0; i < n; i++) {
+				char cmd[128];
+				int ret;
+
+				if (used && p[i].table == cfg->route_table &&
+				    (!rules || p[i].mark == cfg->mark))
+					continue;
+				if (rules) {
+					ret = tpin_rtnl_rule_del(rt, fam, p[i].mark, p[i].table);
+					snprintf(cmd, sizeof(cmd),
+						 "ip -%d rule del fwmark 0x%x lookup %u proto %d", v,
+						 p[i].mark, p[i].table, TPIN_RTPROT);
+				} else {
+					ret = tpin_rtnl_route_del(rt, fam, p[i].table);
+					snprintf(cmd, sizeof(cmd),
+						 "ip -%d route del local %s dev lo table %u proto %d", v,
+						 v == 4 ? "0.0.0.0/0" : "::/0", p[i].table, TPIN_RTPROT);
+				}
+				if (ret) {
+					say_error(out, "%s: %s", cmd, strerror(-ret));
+					failed++;
+				} else {
+					say_info(out, "%s%s", all ? "" : "removed what an earlier install left: ",
+						 cmd);
+				}
+			}
+		}
+	}
+	if ((all || !cfg->ipv6) &&
+	    tpin_rtnl_addr_state(rt, AF_INET6, passthrough6, 128) == TPIN_RTNL_PRESENT) {
+		int ret = tpin_rtnl_addr_del(rt, AF_INET6, passthrough6, 128);
+
+		if (ret) {
+			say_error(out, "ip -6 addr del ::6/128 dev lo: %s", strerror(-ret));
+			failed++;
+		} else {
+			say_info(out, "ip -6 addr del ::6/128 dev lo");
+		}
+	}
+	return failed;
+}
+
 int tpin_install(const struct tpin_config *cfg, const struct tpin_out *out)
 {
 	const struct step *done[NSTEPS];
@@ -385,6 +454,10 @@ int tpin_install(const struct tpin_config *cfg, const struct tpin_out *out)
 	}
 	if (!ret)
 		ret = send_install_batch(cfg, out);
+	/* The new state is whole; leftovers of other flags are only untidy. */
+	if (!ret && sweep(rt, cfg, false, out))
+		say_error(out, "some leftovers of an earlier install remain (see above); the "
+			       "new rules are in place");
 	if (ret) {
 		/* Undo, newest first, exactly what this run added. */
 		while (ndone--) {
@@ -409,9 +482,7 @@ int tpin_cleanup(const struct tpin_config *cfg, const struct tpin_out *out)
 	struct tpin_nft_batch *b = tpin_nft_batch_new((uint32_t)time(NULL));
 	struct tpin_rtnl *rt = NULL;
 	struct tpin_nft_error err;
-	char cmd[128];
-	size_t i;
-	int ret, first = 0;
+	int ret;
 
 	ret = !b || tpin_nft_build_delete(b, cfg->table_name) || tpin_nft_batch_close(b) ? -ENOMEM
 											  : 0;
@@ -429,34 +500,10 @@ int tpin_cleanup(const struct tpin_config *cfg, const struct tpin_out *out)
 		say_error(out, "rtnetlink: %s", strerror(-ret));
 		return ret;
 	}
-	/* Whatever mode installed them, tpin's routing pieces go; others' stay. */
-	for (i = NSTEPS; i--;) {
-		const struct step *s = &steps[i];
-		int state;
-
-		if (s->family == AF_INET6 && !cfg->ipv6)
-			continue;
-		/*
-		 * Rules and routes are deleted by tpin's protocol tag, so only
-		 * ours go whatever else sits beside them; an address cannot be
-		 * deleted by tag, so its state is read first.
-		 */
-		state = s->kind == STEP_ADDR ? step_state(rt, cfg, s) : TPIN_RTNL_PRESENT;
-		ret = state == TPIN_RTNL_PRESENT ? step_run(rt, cfg, s, false) : state < 0 ? state : 0;
-		if (ret == -ENOENT || ret == -ESRCH || ret == -EAFNOSUPPORT) {
-			ret = 0;
-			state = TPIN_RTNL_ABSENT;
-		}
-		step_command(cfg, s, false, cmd, sizeof(cmd));
-		if (ret)
-			say_error(out, "%s: %s", cmd, strerror(-ret));
-		else if (state == TPIN_RTNL_PRESENT)
-			say_info(out, "%s", cmd);
-		if (ret && !first)
-			first = ret;
-	}
+	/* Whatever flags installed them, tpin's routing pieces go; others' stay. */
+	ret = sweep(rt, cfg, true, out) ? -EIO : 0;
 	tpin_rtnl_close(rt);
-	return first;
+	return ret;
 }
 
 static void diff_note(void *ctx, const char *line)

@@ -232,6 +232,68 @@ int tpin_rtnl_route_del(struct tpin_rtnl *rt, int family, uint32_t table)
 	return talk(rt, route_msg(rt, RTM_DELROUTE, 0, family, table), NULL, NULL);
 }
 
+/* Collects tpin's own rules or routes of one family from a dump. */
+struct tagged_query {
+	int family;
+	struct tpin_rtnl_piece *out;
+	size_t n, max;
+};
+
+static int tagged_rule_cb(const struct nlmsghdr *nlh, void *data)
+{
+	const struct fib_rule_hdr *frh = mnl_nlmsg_get_payload(nlh);
+	struct tagged_query *q = data;
+	struct tpin_rtnl_piece p = { 0, frh->table };
+	const struct nlattr *attr;
+	uint8_t proto = 0;
+
+	mnl_attr_for_each(attr, nlh, sizeof(*frh)) {
+		if (mnl_attr_get_type(attr) == FRA_FWMARK)
+			p.mark = mnl_attr_get_u32(attr);
+		else if (mnl_attr_get_type(attr) == FRA_TABLE)
+			p.table = mnl_attr_get_u32(attr);
+		else if (mnl_attr_get_type(attr) == FRA_PROTOCOL)
+			proto = mnl_attr_get_u8(attr);
+	}
+	if (frh->family == q->family && proto == TPIN_RTPROT && q->n < q->max)
+		q->out[q->n++] = p;
+	return MNL_CB_OK;
+}
+
+static int tagged_route_cb(const struct nlmsghdr *nlh, void *data)
+{
+	const struct rtmsg *rtm = mnl_nlmsg_get_payload(nlh);
+	struct tagged_query *q = data;
+	struct tpin_rtnl_piece p = { 0, rtm->rtm_table };
+	const struct nlattr *attr;
+
+	mnl_attr_for_each(attr, nlh, sizeof(*rtm))
+		if (mnl_attr_get_type(attr) == RTA_TABLE)
+			p.table = mnl_attr_get_u32(attr);
+	if (rtm->rtm_family == q->family && rtm->rtm_protocol == TPIN_RTPROT &&
+	    rtm->rtm_type == RTN_LOCAL && !rtm->rtm_dst_len && q->n < q->max)
+		q->out[q->n++] = p;
+	return MNL_CB_OK;
+}
+
+int tpin_rtnl_tagged(struct tpin_rtnl *rt, int family, bool rules, struct tpin_rtnl_piece *out,
+		     size_t max)
+{
+	struct nlmsghdr *nlh = request(rt, rules ? RTM_GETRULE : RTM_GETROUTE, NLM_F_DUMP);
+	struct tagged_query q = { family, out, 0, max };
+	int ret;
+
+	/* fib_rule_hdr and rtmsg both begin with the family. */
+	if (rules)
+		((struct fib_rule_hdr *)mnl_nlmsg_put_extra_header(nlh, sizeof(struct fib_rule_hdr)))
+			->family = (uint8_t)family;
+	else
+		((struct rtmsg *)mnl_nlmsg_put_extra_header(nlh, sizeof(struct rtmsg)))
+			->rtm_family = (uint8_t)family;
+	ret = talk(rt, nlh, rules ? tagged_rule_cb : tagged_route_cb, &q);
+	return ret ? ret : (int)q.n;
+}
+
 static size_t addr_len(int family)
 {
 	return family == AF_INET ? 4 : 16;

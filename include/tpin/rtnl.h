@@ -56,6 +56,21 @@ int tpin_rtnl_route_state(struct tpin_rtnl *rt, int family, uint32_t table);
 int tpin_rtnl_route_add(struct tpin_rtnl *rt, int family, uint32_t table);
 int tpin_rtnl_route_del(struct tpin_rtnl *rt, int family, uint32_t table);
 
+/* A rule (fwmark @mark lookup @table) or a local default route (@table). */
+struct tpin_rtnl_piece {
+	uint32_t mark;
+	uint32_t table;
+};
+
+/*
+ * tpin_rtnl_tagged - list tpin's own fwmark rules (@rules true) or local
+ * default routes of @family, whatever their mark and table: what an earlier
+ * install with other flags may have left. Fills up to @max entries of @out.
+ * Returns how many it found or -errno.
+ */
+int tpin_rtnl_tagged(struct tpin_rtnl *rt, int family, bool rules, struct tpin_rtnl_piece *out,
+		     size_t max);
+
 /*
  * tpin_rtnl_addr_state - whether lo holds @addr/@plen (@family's length, in
  * network byte order). Returns a tpin_rtnl_state or -errno.

@@ -958,6 +958,42 @@ START_TEST(test_mode_switch)
 	js_free(root);
 	assert_routing(ns, "0x539", 133, true);
 	TPIN_OK("--netns %s --check", ns);
+	/* Back to redirect: TPROXY's rules and routes are not left behind. */
+	TPIN_OK("--netns %s -m redirect", ns);
+	assert_routing(ns, "0x539", 133, false);
+}
+END_TEST
+
+/*
+ * Other flags leave nothing of the earlier install behind, and --cleanup
+ * removes tpin's pieces whatever flags installed them, but never an
+ * identical rule someone else added.
+ */
+START_TEST(test_flags_changed_and_foreign_rule)
+{
+	char ns[NH_NAME_MAX], *s;
+
+	fresh(ns, "chg", true);
+	TPIN_OK("--netns %s", ns);
+	TPIN_OK("--netns %s -t 0x600 -r 200", ns);
+	assert_routing(ns, "0x539", 133, false);
+	assert_routing(ns, "0x600", 200, true);
+	TPIN_OK("--netns %s -t 0x600 -r 200 --no-ipv6", ns);
+	s = witness(ns, "ip -6 rule");
+	ck_assert_msg(!has(s, "fwmark"), "--no-ipv6 left an IPv6 rule:\n%s", s);
+	free(s);
+	assert_addr6(ns, false);
+	TPIN_OK("--netns %s -t 0x600 -r 200", ns);
+	/* Someone else's rule, the same as tpin's default but without its tag. */
+	s = witness(ns, "ip -4 rule add fwmark 0x539 lookup 133");
+	free(s);
+	TPIN_OK("--netns %s --cleanup", ns);
+	s = witness(ns, "ip -4 rule; ip -6 rule; ip -4 route show table 200; ip -6 route show table 200");
+	ck_assert_msg(count_substr(s, "fwmark 0x539 lookup 133") == 1 && !has(s, "0x600") &&
+			      !has(s, "proto 116") && !has(s, "local default"),
+		      "after --cleanup:\n%s", s);
+	free(s);
+	assert_addr6(ns, false);
 }
 END_TEST
 
@@ -1061,6 +1097,7 @@ static Suite *init_suite(void)
 	tcase_add_loop_test(tc, test_dry_run, 0, sizeof(dry_flags) / sizeof(dry_flags[0]));
 	tcase_add_test(tc, test_redirect);
 	tcase_add_test(tc, test_mode_switch);
+	tcase_add_test(tc, test_flags_changed_and_foreign_rule);
 	tcase_add_test(tc, test_custom_values);
 	tcase_add_test(tc, test_preserve_source);
 	tcase_add_test(tc, test_foreign_state_untouched);
