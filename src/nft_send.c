@@ -45,9 +45,16 @@ static int note_answer(const struct tpin_nft_batch *batch, const struct nlmsghdr
 	err->err = e->error;
 	cmd = tpin_nft_batch_describe(batch, nlh->nlmsg_seq);
 	snprintf(err->command, sizeof(err->command), "%s", cmd ? cmd : "");
-	/* NETLINK_CAP_ACK: only the header of the request precedes the TLVs. */
+	/*
+	 * The TLVs follow the request as echoed: its header alone when the
+	 * kernel capped it (NETLINK_CAP_ACK), the whole request otherwise.
+	 */
 	if (nlh->nlmsg_flags & NLM_F_ACK_TLVS)
-		mnl_attr_parse(nlh, sizeof(*e), extack_cb, err->message);
+		mnl_attr_parse(nlh,
+			       (nlh->nlmsg_flags & NLM_F_CAPPED)
+				       ? sizeof(*e)
+				       : sizeof(*e) + e->msg.nlmsg_len - sizeof(struct nlmsghdr),
+			       extack_cb, err->message);
 	return e->error;
 }
 
@@ -92,7 +99,7 @@ static int send_batch(const struct tpin_nft_batch *batch, struct tpin_nft_error 
 			 */
 			if (!tpin_nft_batch_describe(batch, nlh->nlmsg_seq))
 				pending = 0;
-			else
+			else if (pending)
 				pending--;
 			note_answer(batch, nlh, err, results);
 		}
