@@ -284,20 +284,38 @@ static int put_elements(struct tpin_nft_batch *b, const char *table, const char 
 	return msg_end(b, nlh, "add element inet %s %s { %s }", table, set_name, l->text);
 }
 
-static int put_port_set(struct tpin_nft_batch *b, const char *table, const char *name,
-			const struct tpin_ports *ports, uint32_t id)
+/*
+ * An interval set: the set itself, then one message with all its elements,
+ * which @fill adds to the list from @src.
+ */
+static int put_interval_set(struct tpin_nft_batch *b, const char *table,
+			    const struct set_spec *spec,
+			    int (*fill)(struct interval_list *l, const void *src, int family),
+			    const void *src, int family)
 {
-	const struct set_spec spec = { name, "inet_service", NFT_TYPE_INET_SERVICE, 2, id };
-	struct interval_list l = { .key_len = 2 };
-	size_t i;
+	struct interval_list l = { .key_len = spec->key_len };
 	int ret;
 
-	ret = put_set(b, table, &spec);
+	ret = put_set(b, table, spec);
 	if (ret)
 		return ret;
 	l.set = nftnl_set_alloc();
 	if (!l.set)
 		return -ENOMEM;
+	ret = fill(&l, src, family);
+	if (!ret)
+		ret = put_elements(b, table, spec->name, &l);
+	nftnl_set_free(l.set);
+	free(l.text);
+	return ret;
+}
+
+static int fill_ports(struct interval_list *l, const void *src, int family)
+{
+	const struct tpin_ports *ports = src;
+	size_t i;
+	int ret = 0;
+
 	for (i = 0; !ret && i < ports->n; i++) {
 		uint16_t first = htons(ports->r[i].first), last = htons(ports->r[i].last);
 		char words[16];
@@ -306,13 +324,37 @@ static int put_port_set(struct tpin_nft_batch *b, const char *table, const char 
 			snprintf(words, sizeof(words), "%u", ports->r[i].first);
 		else
 			snprintf(words, sizeof(words), "%u-%u", ports->r[i].first, ports->r[i].last);
-		ret = interval_add(&l, (uint8_t *)&first, (uint8_t *)&last, words);
+		ret = interval_add(l, (uint8_t *)&first, (uint8_t *)&last, words);
 	}
-	if (!ret)
-		ret = put_elements(b, table, name, &l);
-	nftnl_set_free(l.set);
-	free(l.text);
 	return ret;
+}
+
+static int fill_cidrs(struct interval_list *l, const void *src, int family)
+{
+	const struct tpin_cidrs *cidrs = src;
+	size_t i;
+	int ret = 0;
+
+	for (i = 0; !ret && i < cidrs->n; i++) {
+		const struct tpin_cidr *c = &cidrs->c[i];
+		char words[64];
+		uint8_t last[16];
+
+		if (c->family != family)
+			continue;
+		tpin_cidr_last(c, last);
+		tpin_cidr_format(c, words, sizeof(words));
+		ret = interval_add(l, c->addr, last, words);
+	}
+	return ret;
+}
+
+static int put_port_set(struct tpin_nft_batch *b, const char *table, const char *name,
+			const struct tpin_ports *ports, uint32_t id)
+{
+	const struct set_spec spec = { name, "inet_service", NFT_TYPE_INET_SERVICE, 2, id };
+
+	return put_interval_set(b, table, &spec, fill_ports, ports, 0);
 }
 
 static int put_cidr_set(struct tpin_nft_batch *b, const char *table, const char *name,
@@ -325,32 +367,8 @@ static int put_cidr_set(struct tpin_nft_batch *b, const char *table, const char 
 		family == AF_INET ? 4 : 16,
 		id,
 	};
-	struct interval_list l = { .key_len = spec.key_len };
-	size_t i;
-	int ret;
 
-	ret = put_set(b, table, &spec);
-	if (ret)
-		return ret;
-	l.set = nftnl_set_alloc();
-	if (!l.set)
-		return -ENOMEM;
-	for (i = 0; !ret && i < cidrs->n; i++) {
-		const struct tpin_cidr *c = &cidrs->c[i];
-		char words[64];
-		uint8_t last[16];
-
-		if (c->family != family)
-			continue;
-		tpin_cidr_last(c, last);
-		tpin_cidr_format(c, words, sizeof(words));
-		ret = interval_add(&l, c->addr, last, words);
-	}
-	if (!ret)
-		ret = put_elements(b, table, name, &l);
-	nftnl_set_free(l.set);
-	free(l.text);
-	return ret;
+	return put_interval_set(b, table, &spec, fill_cidrs, cidrs, family);
 }
 
 static int put_chain(struct tpin_nft_batch *b, const char *table, const char *name,
