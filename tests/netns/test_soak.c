@@ -1,0 +1,123 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The soak under faults in its short CI variant: tools/soak --short --json,
+ * then its result read back. No byte may be corrupted; every failed
+ * connection must fall in a fault's window (the proxy's or the app's kill);
+ * the proxy's descriptors must be exactly back to their baseline and its
+ * RSS within the soak's slack; new connections must be served within a
+ * second of each restart.
+ * Serial: it loads both cores and times restarts.
+ *
+ * TPIN_SOAK names tools/soak and TPIN_BUILD the build directory whose
+ * binaries it runs (both set by meson).
+ */
+
+#include <check.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "json.h"
+
+static const char *soak, *build;
+
+static char *slurp(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char *buf;
+	long len;
+
+	ck_assert_msg(f != NULL, "%s: %s", path, strerror(errno));
+	fseek(f, 0, SEEK_END);
+	len = ftell(f);
+	rewind(f);
+	buf = malloc((size_t)len + 1);
+	ck_assert_ptr_nonnull(buf);
+	ck_assert_int_eq(fread(buf, 1, (size_t)len, f), (size_t)len);
+	buf[len] = '\0';
+	fclose(f);
+	return buf;
+}
+
+static long num(const struct js *v, const char *key)
+{
+	long n = -1;
+
+	ck_assert_msg(js_long(js_get(v, key), &n), "no number \"%s\"", key);
+	return n;
+}
+
+START_TEST(test_soak_short)
+{
+	char json[64], jerr[128], *out = NULL, *err = NULL, *text;
+	struct js *v, *c, *p, *base, *after, *r;
+	int ret;
+
+	snprintf(json, sizeof(json), "/tmp/tpt-soak-%d.json", (int)getpid());
+	ret = nh_sh(NULL, &out, &err, "%s --short --bin %s --json %s", soak, build, json);
+	text = slurp(json);
+	v = js_parse(text, jerr, sizeof(jerr));
+	ck_assert_msg(v != NULL, "result is not JSON (%s): %s", jerr, text);
+	/* The soak's own verdict, with its reason, first. */
+	ck_assert_msg(ret == 0, "tools/soak --short exited %d\n%s\n%s", ret, out, err);
+
+	c = js_get(v, "connections");
+	ck_assert_int_gt(num(c, "ok"), 100);
+	ck_assert_int_eq(num(v, "corrupted"), 0);
+	ck_assert_int_eq(num(js_get(v, "failures"), "unexplained"), 0);
+	ck_assert_int_gt(num(js_get(v, "bytes"), "verified"), 0);
+	ck_assert_int_gt(num(js_get(v, "faults"), "client_resets"), 0);
+	ck_assert_int_gt(num(js_get(v, "faults"), "client_half_closes"), 0);
+
+	p = js_get(v, "proxy");
+	base = js_get(p, "baseline");
+	after = js_get(p, "after");
+	ck_assert_int_gt(num(base, "fds"), 0);
+	ck_assert_int_eq(num(after, "fds"), num(base, "fds"));
+	ck_assert_int_le(num(after, "rss_kib") - num(base, "rss_kib"), 4096);
+
+	r = js_get(v, "restarts");
+	ck_assert_msg(r && r->n == 2, "two restarts in %s", text);
+	for (size_t i = 0; i < r->n; i++) {
+		long ms = num(js_at(r, i), "serve_ms");
+
+		ck_assert_msg(ms >= 0 && ms <= 1000, "%s restart served after %ld ms",
+			      js_str(js_get(js_at(r, i), "what")), ms);
+	}
+
+	js_free(v);
+	free(text);
+	free(out);
+	free(err);
+	unlink(json);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("soak");
+	TCase *tc = tcase_create("soak");
+	SRunner *sr;
+	int failed;
+
+	nh_init();
+	soak = getenv("TPIN_SOAK");
+	build = getenv("TPIN_BUILD");
+	if (!soak || !build) {
+		fprintf(stderr, "test_soak: set TPIN_SOAK and TPIN_BUILD\n");
+		return 1;
+	}
+	/* nh_sh gives a command 60 s; the short soak takes about 35. */
+	tcase_set_timeout(tc, 90);
+	tcase_add_test(tc, test_soak_short);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	nh_cleanup();
+	return failed ? 1 : 0;
+}
