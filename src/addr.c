@@ -131,8 +131,10 @@ int tpin_ports_parse(struct tpin_ports *ports, const char *text, char *err, size
 		if (!dash)
 			last = first;
 		if (first > last) {
-			snprintf(err, errlen, "range %s-%s is reversed (the first port must not exceed the last)",
-				 tok, dash + 1);
+			snprintf(
+			    err, errlen,
+			    "range %s-%s is reversed (the first port must not exceed the last)",
+			    tok, dash + 1);
 			return -EINVAL;
 		}
 		if (tpin_ports_add(ports, first, last)) {

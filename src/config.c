@@ -46,7 +46,8 @@ int tpin_config_finish(struct tpin_config *cfg, char *err, size_t errlen)
 	}
 	if (cfg->preserve_source && cfg->inbound.all) {
 		snprintf(err, errlen,
-			 "--preserve-source needs the app's ports named with --inbound-ports, not \"*\"");
+			 "--preserve-source needs the app's ports named with --inbound-ports, not "
+			 "\"*\"");
 		return -EINVAL;
 	}
 	if (cfg->preserve_source && cfg->mode != TPIN_MODE_TPROXY) {
@@ -106,8 +107,9 @@ int tpin_table_name_parse(char *out, const char *text, char *err, size_t errlen)
 	memcpy(out, text, len + 1);
 	return 0;
 bad:
-	snprintf(err, errlen,
-		 "table name \"%s\" must be 1-%d letters, digits, '_' or '-', starting with a letter",
-		 text, TPIN_TABLE_NAME_MAX - 1);
+	snprintf(
+	    err, errlen,
+	    "table name \"%s\" must be 1-%d letters, digits, '_' or '-', starting with a letter",
+	    text, TPIN_TABLE_NAME_MAX - 1);
 	return -EINVAL;
 }

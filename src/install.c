@@ -28,11 +28,10 @@
 
 #define LINE_MAX_LEN 512
 
-static void say(void (*fn)(void *, const char *), const struct tpin_out *out, const char *fmt,
-		...) __attribute__((format(printf, 3, 4)));
+static void say(void (*fn)(void *, const char *), const struct tpin_out *out, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
-static void say(void (*fn)(void *, const char *), const struct tpin_out *out, const char *fmt,
-		...)
+static void say(void (*fn)(void *, const char *), const struct tpin_out *out, const char *fmt, ...)
 {
 	char line[LINE_MAX_LEN];
 	va_list ap;
@@ -43,7 +42,7 @@ static void say(void (*fn)(void *, const char *), const struct tpin_out *out, co
 	fn(out->ctx, line);
 }
 
-#define say_info(out, ...) say((out)->info, out, __VA_ARGS__)
+#define say_info(out, ...)  say((out)->info, out, __VA_ARGS__)
 #define say_error(out, ...) say((out)->error, out, __VA_ARGS__)
 
 int tpin_netns_enter(const char *spec)
@@ -74,8 +73,8 @@ struct step {
 };
 
 static const struct step steps[] = {
-	{ "rule4", STEP_RULE, AF_INET },   { "route4", STEP_ROUTE, AF_INET },
-	{ "rule6", STEP_RULE, AF_INET6 },  { "route6", STEP_ROUTE, AF_INET6 },
+	{ "rule4", STEP_RULE, AF_INET },  { "route4", STEP_ROUTE, AF_INET },
+	{ "rule6", STEP_RULE, AF_INET6 }, { "route6", STEP_ROUTE, AF_INET6 },
 	{ "addr6", STEP_ADDR, AF_INET6 },
 };
 
@@ -222,8 +221,10 @@ static int probe_nftables(const struct tpin_config *cfg, const struct tpin_out *
 			say_info(out, "preflight: %s: ok", f->what);
 			continue;
 		}
-		say_error(out, "preflight: %s: MISSING (%s); load the %s module or use a kernel built with it",
-		      f->what, strerror(-results[i]), f->module);
+		say_error(
+		    out,
+		    "preflight: %s: MISSING (%s); load the %s module or use a kernel built with it",
+		    f->what, strerror(-results[i]), f->module);
 		if (!ret)
 			ret = -EOPNOTSUPP;
 	}
@@ -252,8 +253,9 @@ int tpin_preflight(struct tpin_config *cfg, const struct tpin_out *out)
 	int ret;
 
 	if (!has_net_admin()) {
-		say_error(out, "preflight: CAP_NET_ADMIN: MISSING; tpin-init needs CAP_NET_ADMIN: run it "
-			   "as root, or grant NET_ADMIN to the init container");
+		say_error(
+		    out, "preflight: CAP_NET_ADMIN: MISSING; tpin-init needs CAP_NET_ADMIN: run it "
+			 "as root, or grant NET_ADMIN to the init container");
 		return -EPERM;
 	}
 	say_info(out, "preflight: CAP_NET_ADMIN: ok");
@@ -262,7 +264,8 @@ int tpin_preflight(struct tpin_config *cfg, const struct tpin_out *out)
 		say_info(out, "preflight: IPv6: not in this kernel (%s); installing IPv4 only",
 			 strerror(-ret));
 	else if (ret > 0)
-		say_info(out, "preflight: IPv6: %s", wanted ? "ok" : "present, left alone (--no-ipv6)");
+		say_info(out, "preflight: IPv6: %s",
+			 wanted ? "ok" : "present, left alone (--no-ipv6)");
 	ret = probe_nftables(cfg, out);
 	if (ret || cfg->mode != TPIN_MODE_TPROXY)
 		return ret;
@@ -272,9 +275,10 @@ int tpin_preflight(struct tpin_config *cfg, const struct tpin_out *out)
 		ret = ret < 0 ? ret : 0;
 	}
 	if (ret)
-		say_error(out, "preflight: policy routing: MISSING (%s); needs a kernel with "
-			   "CONFIG_IP_MULTIPLE_TABLES",
-		      strerror(-ret));
+		say_error(out,
+			  "preflight: policy routing: MISSING (%s); needs a kernel with "
+			  "CONFIG_IP_MULTIPLE_TABLES",
+			  strerror(-ret));
 	else
 		say_info(out, "preflight: policy routing: ok");
 	tpin_rtnl_close(rt);
@@ -295,13 +299,15 @@ static int send_install_batch(const struct tpin_config *cfg, const struct tpin_o
 	}
 	ret = tpin_nft_send(b, &err);
 	if (ret == -ETIMEDOUT || ret == -ENOBUFS)
-		say_error(out, "nftables: the kernel's answers were lost (%s): the table may or may "
-			       "not have been replaced; run tpin-init --check",
+		say_error(out,
+			  "nftables: the kernel's answers were lost (%s): the table may or may "
+			  "not have been replaced; run tpin-init --check",
 			  strerror(-ret));
 	else if (ret)
-		say_error(out, "nftables: %s%s%s%s%s: the kernel refused the batch, nothing changed",
-		      err.command[0] ? "\"" : "", err.command, err.command[0] ? "\": " : "",
-		      strerror(-ret), err.message[0] ? " ... " : "");
+		say_error(out,
+			  "nftables: %s%s%s%s%s: the kernel refused the batch, nothing changed",
+			  err.command[0] ? "\"" : "", err.command, err.command[0] ? "\": " : "",
+			  strerror(-ret), err.message[0] ? " ... " : "");
 	if (ret && err.message[0])
 		say_error(out, "nftables: the kernel says: %s", err.message);
 out:
@@ -353,8 +359,8 @@ static int sweep(struct tpin_rtnl *rt, const struct tpin_config *cfg, bool all,
 			if (n == -EAFNOSUPPORT)
 				break;
 			if (n < 0) {
-				say_error(out, "reading IPv%d %s: %s", v, rules ? "rules" : "routes",
-					  strerror(-n));
+				say_error(out, "reading IPv%d %s: %s", v,
+					  rules ? "rules" : "routes", strerror(-n));
 				failed++;
 				continue;
 			}
@@ -368,19 +374,22 @@ static int sweep(struct tpin_rtnl *rt, const struct tpin_config *cfg, bool all,
 				if (rules) {
 					ret = tpin_rtnl_rule_del(rt, fam, p[i].mark, p[i].table);
 					snprintf(cmd, sizeof(cmd),
-						 "ip -%d rule del fwmark 0x%x lookup %u proto %d", v,
-						 p[i].mark, p[i].table, TPIN_RTPROT);
+						 "ip -%d rule del fwmark 0x%x lookup %u proto %d",
+						 v, p[i].mark, p[i].table, TPIN_RTPROT);
 				} else {
 					ret = tpin_rtnl_route_del(rt, fam, p[i].table);
-					snprintf(cmd, sizeof(cmd),
-						 "ip -%d route del local %s dev lo table %u proto %d", v,
-						 v == 4 ? "0.0.0.0/0" : "::/0", p[i].table, TPIN_RTPROT);
+					snprintf(
+					    cmd, sizeof(cmd),
+					    "ip -%d route del local %s dev lo table %u proto %d", v,
+					    v == 4 ? "0.0.0.0/0" : "::/0", p[i].table, TPIN_RTPROT);
 				}
 				if (ret) {
 					say_error(out, "%s: %s", cmd, strerror(-ret));
 					failed++;
 				} else {
-					say_info(out, "%s%s", all ? "" : "removed what an earlier install left: ",
+					say_info(out, "%s%s",
+						 all ? ""
+						     : "removed what an earlier install left: ",
 						 cmd);
 				}
 			}
@@ -428,14 +437,17 @@ int tpin_install(const struct tpin_config *cfg, const struct tpin_out *out)
 		if (state == TPIN_RTNL_PRESENT || state == TPIN_RTNL_FOREIGN)
 			continue;
 		if (state == TPIN_RTNL_DIFFERENT && s->kind == STEP_RULE) {
-			say_error(out, "an ip rule already sends fwmark 0x%x elsewhere before ours: "
-				   "run tpin-init --cleanup with the earlier flags, or pick another --mark",
-			      cfg->mark);
+			say_error(out,
+				  "an ip rule already sends fwmark 0x%x elsewhere before ours: "
+				  "run tpin-init --cleanup with the earlier flags, or pick another "
+				  "--mark",
+				  cfg->mark);
 			ret = -EEXIST;
 		} else if (state == TPIN_RTNL_DIFFERENT && s->kind == STEP_ROUTE) {
-			say_error(out, "table %u already holds a default route that is not 'local "
-				   "default dev lo': pick another --table",
-			      cfg->route_table);
+			say_error(out,
+				  "table %u already holds a default route that is not 'local "
+				  "default dev lo': pick another --table",
+				  cfg->route_table);
 			ret = -EEXIST;
 		} else if (state < 0) {
 			ret = state;
@@ -446,7 +458,8 @@ int tpin_install(const struct tpin_config *cfg, const struct tpin_out *out)
 		}
 		if (ret && ret != -EEXIST)
 			say_error(out, "%s: %s", cmd,
-			      ret == -ECANCELED ? "failure injected by TPIN_INIT_FAIL_AT" : strerror(-ret));
+				  ret == -ECANCELED ? "failure injected by TPIN_INIT_FAIL_AT"
+						    : strerror(-ret));
 	}
 	if (!ret && injected_fault("nft")) {
 		say_error(out, "nftables: failure injected by TPIN_INIT_FAIL_AT");
@@ -485,13 +498,13 @@ int tpin_cleanup(const struct tpin_config *cfg, const struct tpin_out *out)
 	int ret;
 
 	ret = !b || tpin_nft_build_delete(b, cfg->table_name) || tpin_nft_batch_close(b) ? -ENOMEM
-											  : 0;
+											 : 0;
 	if (!ret)
 		ret = tpin_nft_send(b, &err);
 	tpin_nft_batch_free(b);
 	if (ret) {
-		say_error(out, "nftables: removing table inet %s: %s%s", cfg->table_name, strerror(-ret),
-			  ret == -EPERM ? "; tpin-init needs CAP_NET_ADMIN" : "");
+		say_error(out, "nftables: removing table inet %s: %s%s", cfg->table_name,
+			  strerror(-ret), ret == -EPERM ? "; tpin-init needs CAP_NET_ADMIN" : "");
 		return ret;
 	}
 	say_info(out, "removed table inet %s (if it was there)", cfg->table_name);
@@ -528,7 +541,8 @@ int tpin_check(const struct tpin_config *cfg, const struct tpin_out *out)
 	diffs = tpin_nft_diff(b, cfg->table_name, diff_note, (void *)out);
 	tpin_nft_batch_free(b);
 	if (diffs < 0) {
-		say_error(out, "nftables: reading table inet %s: %s", cfg->table_name, strerror(-diffs));
+		say_error(out, "nftables: reading table inet %s: %s", cfg->table_name,
+			  strerror(-diffs));
 		return diffs;
 	}
 	ret = tpin_rtnl_open(&rt);
@@ -549,12 +563,14 @@ int tpin_check(const struct tpin_config *cfg, const struct tpin_out *out)
 			continue;
 		step_command(cfg, s, true, cmd, sizeof(cmd));
 		if (state < 0)
-			say_error(out, "cannot read the state of \"%s\": %s", cmd, strerror(-state));
+			say_error(out, "cannot read the state of \"%s\": %s", cmd,
+				  strerror(-state));
 		else if (state == TPIN_RTNL_DIFFERENT)
 			say_error(out, "different: \"%s\" is not what the kernel holds%s", cmd,
-			      s->kind == STEP_ROUTE ? " (the table's default route points elsewhere)"
-			      : s->kind == STEP_RULE ? " (the mark is routed to another table)"
-						     : "");
+				  s->kind == STEP_ROUTE
+				      ? " (the table's default route points elsewhere)"
+				  : s->kind == STEP_RULE ? " (the mark is routed to another table)"
+							 : "");
 		else
 			say_error(out, "missing: %s", cmd);
 		diffs++;
@@ -576,8 +592,10 @@ int tpin_dry_run(const struct tpin_config *cfg, const struct tpin_out *out)
 	tpin_ports_format(&cfg->inbound, ports, sizeof(ports));
 	say_info(out, "#!/usr/sbin/nft -f");
 	say_info(out, "# tpin-init --dry-run: mode %s, capture port %u, inbound ports %s.",
-	     tpin_mode_name(cfg->mode), cfg->capture_port, ports);
-	say_info(out, "# The nftables transaction, one command per netlink message, applied atomically:");
+		 tpin_mode_name(cfg->mode), cfg->capture_port, ports);
+	say_info(
+	    out,
+	    "# The nftables transaction, one command per netlink message, applied atomically:");
 	for (i = 0; i < tpin_nft_batch_count(b); i++)
 		say_info(out, "%s", tpin_nft_batch_command(b, i));
 	tpin_nft_batch_free(b);

@@ -34,14 +34,14 @@
 
 #define COMMAND_MAX 256
 /* nft's datatype numbers, so `nft list` prints the sets' elements readably. */
-#define NFT_TYPE_IPADDR 7
-#define NFT_TYPE_IP6ADDR 8
+#define NFT_TYPE_IPADDR	      7
+#define NFT_TYPE_IP6ADDR      8
 #define NFT_TYPE_INET_SERVICE 13
-#define IPPROTO_TCP_BYTE ((uint8_t)6)
-#define TCP_FLAGS_OFFSET 13
-#define TCP_FLAG_SYN 0x02
-#define TCP_FLAG_ACK 0x10
-#define LOOPBACK_IFINDEX 1 /* lo is always ifindex 1 in every namespace */
+#define IPPROTO_TCP_BYTE      ((uint8_t)6)
+#define TCP_FLAGS_OFFSET      13
+#define TCP_FLAG_SYN	      0x02
+#define TCP_FLAG_ACK	      0x10
+#define LOOPBACK_IFINDEX      1 /* lo is always ifindex 1 in every namespace */
 /* Netfilter hook priorities by name, as nft spells them. */
 #define PRIO_MANGLE (-150)
 #define PRIO_DSTNAT (-100)
@@ -129,7 +129,7 @@ static struct nlmsghdr *msg_begin(struct tpin_nft_batch *b, uint16_t type, uint1
 }
 
 static int msg_end(struct tpin_nft_batch *b, struct nlmsghdr *nlh, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 /* Commit the message begun at msg_begin() with its nft text. 0 or -ENOMEM. */
 static int msg_end(struct tpin_nft_batch *b, struct nlmsghdr *nlh, const char *fmt, ...)
@@ -263,8 +263,8 @@ static int interval_add(struct interval_list *l, const uint8_t *first, const uin
 		if (!text)
 			return -ENOMEM;
 		l->text = text;
-		l->text_len += (size_t)sprintf(text + l->text_len, "%s%s", l->text_len ? ", " : "",
-					       words);
+		l->text_len +=
+		    (size_t)sprintf(text + l->text_len, "%s%s", l->text_len ? ", " : "", words);
 	}
 	return ret;
 }
@@ -323,7 +323,8 @@ static int fill_ports(struct interval_list *l, const void *src, int family)
 		if (ports->r[i].first == ports->r[i].last)
 			snprintf(words, sizeof(words), "%u", ports->r[i].first);
 		else
-			snprintf(words, sizeof(words), "%u-%u", ports->r[i].first, ports->r[i].last);
+			snprintf(words, sizeof(words), "%u-%u", ports->r[i].first,
+				 ports->r[i].last);
 		ret = interval_add(l, (uint8_t *)&first, (uint8_t *)&last, words);
 	}
 	return ret;
@@ -915,7 +916,8 @@ int tpin_nft_build_install(struct tpin_nft_batch *batch, const struct tpin_confi
 		ret = put_chain(batch, t, "prerouting", "nat", NF_INET_PRE_ROUTING, PRIO_DSTNAT,
 				"type nat hook prerouting priority dstnat");
 	if (!ret)
-		ret = tproxy ? put_tproxy_rules(batch, cfg, &ids) : put_redirect_rules(batch, cfg, &ids);
+		ret = tproxy ? put_tproxy_rules(batch, cfg, &ids)
+			     : put_redirect_rules(batch, cfg, &ids);
 	if (!ret && tproxy && cfg->preserve_source)
 		ret = put_output_chain(batch, cfg, &ids);
 	return ret;

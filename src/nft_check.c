@@ -77,7 +77,7 @@ static void items_free(struct items *l)
 }
 
 static int cat(char *buf, size_t len, size_t *off, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 
 static int cat(char *buf, size_t len, size_t *off, const char *fmt, ...)
 {
@@ -143,12 +143,14 @@ static int render_table(const struct nlmsghdr *nlh, char *buf, size_t len)
 	const struct nlattr *attr;
 	size_t off = 0;
 
-	mnl_attr_for_each(attr, nlh, sizeof(struct nfgenmsg)) {
+	mnl_attr_for_each(attr, nlh, sizeof(struct nfgenmsg))
+	{
 		if (mnl_attr_get_type(attr) == NFTA_TABLE_FLAGS &&
 		    !mnl_attr_validate(attr, MNL_TYPE_U32) &&
 		    (ntohl(mnl_attr_get_u32(attr)) & NFT_TABLE_F_DORMANT))
-			return cat(buf, len, &off, "table is dormant (flags dormant): no rule applies")
-				       ?: (int)off;
+			return cat(buf, len, &off,
+				   "table is dormant (flags dormant): no rule applies")
+				   ?: (int)off;
 	}
 	return 0;
 }
@@ -165,7 +167,8 @@ static int render_chain(const struct nlmsghdr *nlh, char *buf, size_t len)
 	if (nftnl_chain_nlmsg_parse(nlh, c) < 0)
 		goto out;
 	if (!nftnl_chain_is_set(c, NFTNL_CHAIN_TYPE)) {
-		ret = cat(buf, len, &off, "chain %s (regular)", nftnl_chain_get_str(c, NFTNL_CHAIN_NAME));
+		ret = cat(buf, len, &off, "chain %s (regular)",
+			  nftnl_chain_get_str(c, NFTNL_CHAIN_NAME));
 	} else {
 		static const char *const hooks[] = { "prerouting", "input", "forward", "output",
 						     "postrouting" };
@@ -176,7 +179,9 @@ static int render_chain(const struct nlmsghdr *nlh, char *buf, size_t len)
 			  nftnl_chain_get_str(c, NFTNL_CHAIN_NAME),
 			  nftnl_chain_get_str(c, NFTNL_CHAIN_TYPE), hook < 5 ? hooks[hook] : "?",
 			  nftnl_chain_get_s32(c, NFTNL_CHAIN_PRIO),
-			  policy == NF_ACCEPT ? "accept" : policy == NF_DROP ? "drop" : "?");
+			  policy == NF_ACCEPT ? "accept"
+			  : policy == NF_DROP ? "drop"
+					      : "?");
 	}
 	if (!ret)
 		ret = (int)off;
@@ -232,29 +237,36 @@ static int elems_parse(const struct nlmsghdr *nlh, struct elems *el)
 {
 	const struct nlattr *attr, *elem, *a, *v;
 
-	mnl_attr_for_each(attr, nlh, sizeof(struct nfgenmsg)) {
+	mnl_attr_for_each(attr, nlh, sizeof(struct nfgenmsg))
+	{
 		if (mnl_attr_get_type(attr) == NFTA_SET_ELEM_LIST_SET &&
 		    !mnl_attr_validate(attr, MNL_TYPE_NUL_STRING))
 			snprintf(el->name, sizeof(el->name), "%s", mnl_attr_get_str(attr));
 		if (mnl_attr_get_type(attr) != NFTA_SET_ELEM_LIST_ELEMENTS)
 			continue;
-		mnl_attr_for_each_nested(elem, attr) {
+		mnl_attr_for_each_nested(elem, attr)
+		{
 			char key[ELEM_TEXT] = "";
 			size_t off = 0;
 			uint32_t flags = 0;
 
-			mnl_attr_for_each_nested(a, elem) {
+			mnl_attr_for_each_nested(a, elem)
+			{
 				if (mnl_attr_get_type(a) == NFTA_SET_ELEM_FLAGS &&
 				    !mnl_attr_validate(a, MNL_TYPE_U32))
 					flags = ntohl(mnl_attr_get_u32(a));
 				if (mnl_attr_get_type(a) != NFTA_SET_ELEM_KEY)
 					continue;
-				mnl_attr_for_each_nested(v, a) {
+				mnl_attr_for_each_nested(v, a)
+				{
 					const uint8_t *k = mnl_attr_get_payload(v);
 					uint16_t j;
 
-					for (j = 0; j < mnl_attr_get_payload_len(v) && off + 3 < ELEM_TEXT; j++)
-						off += (size_t)snprintf(key + off, ELEM_TEXT - off, "%02x", k[j]);
+					for (j = 0;
+					     j < mnl_attr_get_payload_len(v) && off + 3 < ELEM_TEXT;
+					     j++)
+						off += (size_t)snprintf(key + off, ELEM_TEXT - off,
+									"%02x", k[j]);
 				}
 			}
 			if (el->n == el->cap) {
@@ -366,10 +378,10 @@ static bool in_table(const struct nlmsghdr *nlh, const char *table)
 {
 	const struct nlattr *attr;
 
-	mnl_attr_for_each(attr, nlh, sizeof(struct nfgenmsg))
-		if (mnl_attr_get_type(attr) == NFTA_CHAIN_TABLE)
-			return !mnl_attr_validate(attr, MNL_TYPE_NUL_STRING) &&
-			       !strcmp(mnl_attr_get_str(attr), table);
+	mnl_attr_for_each(attr, nlh, sizeof(struct nfgenmsg)) if (
+	    mnl_attr_get_type(attr) ==
+	    NFTA_CHAIN_TABLE) return !mnl_attr_validate(attr, MNL_TYPE_NUL_STRING) &&
+	    !strcmp(mnl_attr_get_str(attr), table);
 	return false;
 }
 
@@ -391,11 +403,10 @@ static int dump_cb(const struct nlmsghdr *nlh, void *data)
 }
 
 /* Send one GET request and feed every answer to dump_cb. */
-static int dump_run(struct dump *d, uint16_t type, uint16_t flags, void *obj,
-		    struct dump_ctx *ctx)
+static int dump_run(struct dump *d, uint16_t type, uint16_t flags, void *obj, struct dump_ctx *ctx)
 {
 	struct nlmsghdr *nlh =
-		nftnl_nlmsg_build_hdr(d->buf, type, NFPROTO_INET, NLM_F_ACK | flags, ++d->seq);
+	    nftnl_nlmsg_build_hdr(d->buf, type, NFPROTO_INET, NLM_F_ACK | flags, ++d->seq);
 	int ret;
 
 	switch (type) {
@@ -516,7 +527,7 @@ out:
 }
 
 static void notef(tpin_note_fn note, void *ctx, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 static void notef(tpin_note_fn note, void *ctx, const char *fmt, ...)
 {

@@ -52,14 +52,13 @@ static int note_answer(const struct tpin_nft_batch *batch, const struct nlmsghdr
 	if (nlh->nlmsg_flags & NLM_F_ACK_TLVS)
 		mnl_attr_parse(nlh,
 			       (nlh->nlmsg_flags & NLM_F_CAPPED)
-				       ? sizeof(*e)
-				       : sizeof(*e) + e->msg.nlmsg_len - sizeof(struct nlmsghdr),
+				   ? sizeof(*e)
+				   : sizeof(*e) + e->msg.nlmsg_len - sizeof(struct nlmsghdr),
 			       extack_cb, err->message);
 	return e->error;
 }
 
-static int send_batch(const struct tpin_nft_batch *batch, struct tpin_nft_error *err,
-		      int *results)
+static int send_batch(const struct tpin_nft_batch *batch, struct tpin_nft_error *err, int *results)
 {
 	char buf[32768] __attribute__((aligned(NLMSG_ALIGNTO)));
 	size_t len, pending = tpin_nft_batch_count(batch);

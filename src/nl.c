@@ -66,8 +66,8 @@ static int noop_cb(const struct nlmsghdr *nlh, void *data)
 	return MNL_CB_OK;
 }
 
-int tpin_nl_talk(struct mnl_socket *nl, struct nlmsghdr *nlh, void *buf, size_t len,
-		 tpin_nl_cb cb, void *data)
+int tpin_nl_talk(struct mnl_socket *nl, struct nlmsghdr *nlh, void *buf, size_t len, tpin_nl_cb cb,
+		 void *data)
 {
 	/* With a control array, libmnl calls no default for the types it leaves out. */
 	static mnl_cb_t ctl[NLMSG_MIN_TYPE] = {

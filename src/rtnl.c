@@ -108,7 +108,8 @@ static int rule_cb(const struct nlmsghdr *nlh, void *data)
 	uint8_t proto = 0;
 	bool has_mark = false;
 
-	mnl_attr_for_each(attr, nlh, sizeof(*frh)) {
+	mnl_attr_for_each(attr, nlh, sizeof(*frh))
+	{
 		switch (mnl_attr_get_type(attr)) {
 		case FRA_FWMARK:
 			mark = mnl_attr_get_u32(attr);
@@ -130,7 +131,8 @@ static int rule_cb(const struct nlmsghdr *nlh, void *data)
 	 * mark decides where marked packets go: ours, or something else
 	 * (another table, an inverted match, a narrower selector).
 	 */
-	if (frh->family != q->family || !has_mark || mark != q->mark || q->state != TPIN_RTNL_ABSENT)
+	if (frh->family != q->family || !has_mark || mark != q->mark ||
+	    q->state != TPIN_RTNL_ABSENT)
 		return MNL_CB_OK;
 	if (table == q->table && mask == 0xffffffff && !frh->src_len && !frh->dst_len &&
 	    frh->action == FR_ACT_TO_TBL && !(frh->flags & FIB_RULE_INVERT))
@@ -193,7 +195,8 @@ static int route_cb(const struct nlmsghdr *nlh, void *data)
 	const struct nlattr *attr;
 	uint32_t table = rtm->rtm_table, oif = 0;
 
-	mnl_attr_for_each(attr, nlh, sizeof(*rtm)) {
+	mnl_attr_for_each(attr, nlh, sizeof(*rtm))
+	{
 		if (mnl_attr_get_type(attr) == RTA_TABLE)
 			table = mnl_attr_get_u32(attr);
 		else if (mnl_attr_get_type(attr) == RTA_OIF)
@@ -247,7 +250,8 @@ static int tagged_rule_cb(const struct nlmsghdr *nlh, void *data)
 	const struct nlattr *attr;
 	uint8_t proto = 0;
 
-	mnl_attr_for_each(attr, nlh, sizeof(*frh)) {
+	mnl_attr_for_each(attr, nlh, sizeof(*frh))
+	{
 		if (mnl_attr_get_type(attr) == FRA_FWMARK)
 			p.mark = mnl_attr_get_u32(attr);
 		else if (mnl_attr_get_type(attr) == FRA_TABLE)
@@ -267,9 +271,8 @@ static int tagged_route_cb(const struct nlmsghdr *nlh, void *data)
 	struct tpin_rtnl_piece p = { 0, rtm->rtm_table };
 	const struct nlattr *attr;
 
-	mnl_attr_for_each(attr, nlh, sizeof(*rtm))
-		if (mnl_attr_get_type(attr) == RTA_TABLE)
-			p.table = mnl_attr_get_u32(attr);
+	mnl_attr_for_each(attr, nlh, sizeof(*rtm)) if (mnl_attr_get_type(attr) == RTA_TABLE)
+	    p.table = mnl_attr_get_u32(attr);
 	if (rtm->rtm_family == q->family && rtm->rtm_protocol == TPIN_RTPROT &&
 	    rtm->rtm_type == RTN_LOCAL && !rtm->rtm_dst_len && q->n < q->max)
 		q->out[q->n++] = p;
@@ -285,11 +288,12 @@ int tpin_rtnl_tagged(struct tpin_rtnl *rt, int family, bool rules, struct tpin_r
 
 	/* fib_rule_hdr and rtmsg both begin with the family. */
 	if (rules)
-		((struct fib_rule_hdr *)mnl_nlmsg_put_extra_header(nlh, sizeof(struct fib_rule_hdr)))
-			->family = (uint8_t)family;
+		((struct fib_rule_hdr *)mnl_nlmsg_put_extra_header(nlh,
+								   sizeof(struct fib_rule_hdr)))
+		    ->family = (uint8_t)family;
 	else
 		((struct rtmsg *)mnl_nlmsg_put_extra_header(nlh, sizeof(struct rtmsg)))
-			->rtm_family = (uint8_t)family;
+		    ->rtm_family = (uint8_t)family;
 	ret = talk(rt, nlh, rules ? tagged_rule_cb : tagged_route_cb, &q);
 	return ret ? ret : (int)q.n;
 }
@@ -335,7 +339,8 @@ static int addr_cb(const struct nlmsghdr *nlh, void *data)
 
 	if (ifa->ifa_index != LOOPBACK_IFINDEX || ifa->ifa_family != q->family)
 		return MNL_CB_OK;
-	mnl_attr_for_each(attr, nlh, sizeof(*ifa)) {
+	mnl_attr_for_each(attr, nlh, sizeof(*ifa))
+	{
 		uint16_t type = mnl_attr_get_type(attr);
 
 		if ((type == IFA_ADDRESS || type == IFA_LOCAL) &&

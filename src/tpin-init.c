@@ -16,56 +16,58 @@
 
 #define EXIT_USAGE 2
 
+/* clang-format off: one line of --help per line of source. */
 static const char usage_text[] =
-	"Usage: tpin-init [OPTION]...\n"
-	"Install the nftables rules and policy routing that hand a pod's inbound TCP\n"
-	"connections to tpin-proxy, in one atomic nftables transaction over netlink.\n"
-	"\n"
-	"In tproxy mode (the default) packets reach the proxy's IP_TRANSPARENT\n"
-	"listener unchanged: no NAT and no conntrack entry, so a busy pod never fills\n"
-	"the conntrack table. redirect mode NATs like Istio's default, for comparison.\n"
-	"\n"
-	"Actions (default: install):\n"
-	"      --dry-run            print the equivalent nft script (ip commands as\n"
-	"                           comments) and change nothing; needs no privilege\n"
-	"      --check              compare the live state with the flags: exit 0 when\n"
-	"                           they match, 1 listing each difference\n"
-	"      --cleanup            remove the table, ip rules, routes and ::6; exit 0\n"
-	"                           when nothing is there\n"
-	"\n"
-	"Options (Istio's istio-iptables letters where it has one):\n"
-	"  -m, --mode MODE          tproxy (default) or redirect\n"
-	"  -z, --capture-port PORT  the proxy's listener (default 15006)\n"
-	"  -b, --inbound-ports LIST ports to intercept: \"*\" (default, all TCP) or a\n"
-	"                           list of ports and ranges, e.g. 80,8000-8080\n"
-	"  -d, --exclude-ports LIST ports never intercepted, added to the always\n"
-	"                           excluded 15020,15021,15090, the capture and admin ports\n"
-	"      --exclude-sources CIDRS  client addresses never intercepted, IPv4 and IPv6,\n"
-	"                           e.g. 203.0.113.0/24,2001:db8::/32\n"
-	"  -t, --mark MARK          packet mark of intercepted packets (default 0x539)\n"
-	"  -r, --table N            policy routing table for marked packets (default 133)\n"
-	"      --admin-port PORT    the proxy's admin port, excluded (default 15000)\n"
-	"      --table-name NAME    the nftables table, inet family (default tpin)\n"
-	"      --preserve-source    also route the app's replies back to the proxy, so it\n"
-	"                           can connect from the client's own address (tproxy mode,\n"
-	"                           needs --inbound-ports naming the app's ports)\n"
-	"      --no-ipv6            install the IPv4 half only\n"
-	"      --netns NAME|PATH    work inside that network namespace (a name under\n"
-	"                           /run/netns, or a path such as /proc/PID/ns/net)\n"
-	"  -h, --help               show this help\n"
-	"      --version            show the version\n"
-	"\n"
-	"Before changing anything it checks CAP_NET_ADMIN and the kernel features the\n"
-	"mode needs, and says what is missing. If a step fails, what this run added is\n"
-	"removed again: nothing is left half-applied.\n"
-	"\n"
-	"Exit status: 0 done (or --check matched), 1 failed (or --check found drift),\n"
-	"2 bad usage.\n"
-	"\n"
-	"Examples:\n"
-	"  tpin-init                          intercept all inbound TCP (tproxy)\n"
-	"  tpin-init -b 9080 --dry-run        show what intercepting port 9080 takes\n"
-	"  tpin-init --netns pod1 --check     has anyone changed pod1's rules?\n";
+    "Usage: tpin-init [OPTION]...\n"
+    "Install the nftables rules and policy routing that hand a pod's inbound TCP\n"
+    "connections to tpin-proxy, in one atomic nftables transaction over netlink.\n"
+    "\n"
+    "In tproxy mode (the default) packets reach the proxy's IP_TRANSPARENT\n"
+    "listener unchanged: no NAT and no conntrack entry, so a busy pod never fills\n"
+    "the conntrack table. redirect mode NATs like Istio's default, for comparison.\n"
+    "\n"
+    "Actions (default: install):\n"
+    "      --dry-run            print the equivalent nft script (ip commands as\n"
+    "                           comments) and change nothing; needs no privilege\n"
+    "      --check              compare the live state with the flags: exit 0 when\n"
+    "                           they match, 1 listing each difference\n"
+    "      --cleanup            remove the table, ip rules, routes and ::6; exit 0\n"
+    "                           when nothing is there\n"
+    "\n"
+    "Options (Istio's istio-iptables letters where it has one):\n"
+    "  -m, --mode MODE          tproxy (default) or redirect\n"
+    "  -z, --capture-port PORT  the proxy's listener (default 15006)\n"
+    "  -b, --inbound-ports LIST ports to intercept: \"*\" (default, all TCP) or a\n"
+    "                           list of ports and ranges, e.g. 80,8000-8080\n"
+    "  -d, --exclude-ports LIST ports never intercepted, added to the always\n"
+    "                           excluded 15020,15021,15090, the capture and admin ports\n"
+    "      --exclude-sources CIDRS  client addresses never intercepted, IPv4 and IPv6,\n"
+    "                           e.g. 203.0.113.0/24,2001:db8::/32\n"
+    "  -t, --mark MARK          packet mark of intercepted packets (default 0x539)\n"
+    "  -r, --table N            policy routing table for marked packets (default 133)\n"
+    "      --admin-port PORT    the proxy's admin port, excluded (default 15000)\n"
+    "      --table-name NAME    the nftables table, inet family (default tpin)\n"
+    "      --preserve-source    also route the app's replies back to the proxy, so it\n"
+    "                           can connect from the client's own address (tproxy mode,\n"
+    "                           needs --inbound-ports naming the app's ports)\n"
+    "      --no-ipv6            install the IPv4 half only\n"
+    "      --netns NAME|PATH    work inside that network namespace (a name under\n"
+    "                           /run/netns, or a path such as /proc/PID/ns/net)\n"
+    "  -h, --help               show this help\n"
+    "      --version            show the version\n"
+    "\n"
+    "Before changing anything it checks CAP_NET_ADMIN and the kernel features the\n"
+    "mode needs, and says what is missing. If a step fails, what this run added is\n"
+    "removed again: nothing is left half-applied.\n"
+    "\n"
+    "Exit status: 0 done (or --check matched), 1 failed (or --check found drift),\n"
+    "2 bad usage.\n"
+    "\n"
+    "Examples:\n"
+    "  tpin-init                          intercept all inbound TCP (tproxy)\n"
+    "  tpin-init -b 9080 --dry-run        show what intercepting port 9080 takes\n"
+    "  tpin-init --netns pod1 --check     has anyone changed pod1's rules?\n";
+/* clang-format on */
 
 enum action { ACT_INSTALL, ACT_DRY_RUN, ACT_CHECK, ACT_CLEANUP };
 
@@ -138,7 +140,8 @@ static int parse_option(struct tpin_config *cfg, int opt, const char *arg, char 
 		return tpin_port_parse(&cfg->admin_port, arg, err, len);
 	case 'b':
 		if (!*arg) {
-			snprintf(err, len, "an empty list intercepts nothing: name ports, or \"*\" for all");
+			snprintf(err, len,
+				 "an empty list intercepts nothing: name ports, or \"*\" for all");
 			return -EINVAL;
 		}
 		return tpin_ports_parse(&cfg->inbound, arg, err, len);
@@ -197,8 +200,9 @@ int main(int argc, char **argv)
 		case OPT_CLEANUP:
 			/* "--dry-run --cleanup" must not quietly clean up. */
 			if (action != ACT_INSTALL) {
-				fprintf(stderr, "tpin-init: --%s: only one of --dry-run, --check and "
-						"--cleanup at a time\n",
+				fprintf(stderr,
+					"tpin-init: --%s: only one of --dry-run, --check and "
+					"--cleanup at a time\n",
 					option_name(opt));
 				return EXIT_USAGE;
 			}

@@ -9,14 +9,14 @@
 
 /* Istio-compatible defaults: tpin can stand in for istio-init. */
 #define TPIN_DEFAULT_CAPTURE_PORT 15006
-#define TPIN_DEFAULT_ADMIN_PORT 15000
-#define TPIN_DEFAULT_MARK 0x539u
-#define TPIN_DEFAULT_PROXY_MARK 0x53au
-#define TPIN_DEFAULT_ROUTE_TABLE 133u
-#define TPIN_DEFAULT_TABLE_NAME "tpin"
+#define TPIN_DEFAULT_ADMIN_PORT	  15000
+#define TPIN_DEFAULT_MARK	  0x539u
+#define TPIN_DEFAULT_PROXY_MARK	  0x53au
+#define TPIN_DEFAULT_ROUTE_TABLE  133u
+#define TPIN_DEFAULT_TABLE_NAME	  "tpin"
 /* Ports Istio never intercepts: Envoy's Prometheus, readiness and agent. */
 #define TPIN_ALWAYS_EXCLUDED "15020,15021,15090"
-#define TPIN_TABLE_NAME_MAX 32
+#define TPIN_TABLE_NAME_MAX  32
 
 enum tpin_mode {
 	TPIN_MODE_TPROXY,
@@ -35,7 +35,7 @@ struct tpin_config {
 	struct tpin_ports excluded; /* never intercepted, defaults merged in */
 	struct tpin_cidrs exclude_sources;
 	bool preserve_source; /* add the output chain of design.md s3 */
-	bool ipv6;            /* install the IPv6 half */
+	bool ipv6;	      /* install the IPv6 half */
 };
 
 /* tpin_config_init - fill @cfg with the defaults. */

@@ -71,9 +71,9 @@ const struct nlmsghdr *tpin_nft_batch_msg(const struct tpin_nft_batch *batch, si
 
 /* What went wrong with a batch, tied to the command that caused it. */
 struct tpin_nft_error {
-	int err;                          /* -errno */
-	char command[TPIN_NFT_MSG_MAX];   /* the nft command, or "" */
-	char message[TPIN_NFT_MSG_MAX];   /* the kernel's extended ACK, or "" */
+	int err;			/* -errno */
+	char command[TPIN_NFT_MSG_MAX]; /* the nft command, or "" */
+	char message[TPIN_NFT_MSG_MAX]; /* the kernel's extended ACK, or "" */
 };
 
 /*

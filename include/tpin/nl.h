@@ -24,7 +24,7 @@ int tpin_nl_open(int bus, struct mnl_socket **out);
  * Returns 0, or -errno: the kernel's error for the request (also one carried
  * by NLMSG_DONE), -ETIMEDOUT when no answer came.
  */
-int tpin_nl_talk(struct mnl_socket *nl, struct nlmsghdr *nlh, void *buf, size_t len,
-		 tpin_nl_cb cb, void *data);
+int tpin_nl_talk(struct mnl_socket *nl, struct nlmsghdr *nlh, void *buf, size_t len, tpin_nl_cb cb,
+		 void *data);
 
 #endif

@@ -27,7 +27,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	assert(req.head_len >= 4 && req.head_len <= size && req.head_len <= TPIN_HTTP_HEAD_MAX);
 	assert(!memcmp(buf + req.head_len - 2, "\r\n", 2) || buf[req.head_len - 1] == '\n');
-	assert(memchr(req.path, '\0', sizeof(req.path)) && memchr(req.method, '\0', sizeof(req.method)));
+	assert(memchr(req.path, '\0', sizeof(req.path)) &&
+	       memchr(req.method, '\0', sizeof(req.method)));
 	assert(tpin_http_parse(&again, buf, req.head_len) == 0);
 	assert(again.head_len == req.head_len && !strcmp(again.path, req.path));
 	return 0;

@@ -16,35 +16,38 @@
 #include "tpin/nft.h"
 
 /* nft --debug=netlink, rule by rule, for tpin's default TPROXY ruleset. */
-#define R_DIVERT                                                                                   \
-	"rule prerouting: [meta load l4proto => reg 1 ] [cmp eq reg 1 0x00000006 ] "             \
-	"[payload load 1b @ transport header + 13 => reg 1 ] "                                     \
-	"[bitwise reg 1 = ( reg 1 & 0x00000012 ) ^ 0x00000000 ] [cmp neq reg 1 0x00000002 ] "    \
-	"[socket load transparent => reg 1 ] [cmp eq reg 1 0x00000001 ] "                         \
+#define R_DIVERT                                                                              \
+	"rule prerouting: [meta load l4proto => reg 1 ] [cmp eq reg 1 0x00000006 ] "          \
+	"[payload load 1b @ transport header + 13 => reg 1 ] "                                \
+	"[bitwise reg 1 = ( reg 1 & 0x00000012 ) ^ 0x00000000 ] [cmp neq reg 1 0x00000002 ] " \
+	"[socket load transparent => reg 1 ] [cmp eq reg 1 0x00000001 ] "                     \
 	"[immediate reg 1 0x00000539 ] [meta set mark with reg 1 ] [immediate reg 0 accept ] "
-#define R_OWN                                                                                      \
-	"rule prerouting: [meta load l4proto => reg 1 ] [cmp eq reg 1 0x00000006 ] "             \
-	"[payload load 1b @ transport header + 13 => reg 1 ] "                                     \
-	"[bitwise reg 1 = ( reg 1 & 0x00000012 ) ^ 0x00000000 ] [cmp neq reg 1 0x00000002 ] "    \
-	"[socket load transparent => reg 1 ] [cmp eq reg 1 0x00000000 ] [immediate reg 0 return ] "
-#define R_LO                                                                                       \
-	"rule prerouting: [meta load iif => reg 1 ] [cmp eq reg 1 0x00000001 ] "                  \
+#define R_OWN                                                                                     \
+	"rule prerouting: [meta load l4proto => reg 1 ] [cmp eq reg 1 0x00000006 ] "              \
+	"[payload load 1b @ transport header + 13 => reg 1 ] "                                    \
+	"[bitwise reg 1 = ( reg 1 & 0x00000012 ) ^ 0x00000000 ] [cmp neq reg 1 0x00000002 ] "     \
+	"[socket load transparent => reg 1 ] [cmp eq reg 1 0x00000000 ] [immediate reg 0 return " \
+	"] "
+#define R_LO                                                                     \
+	"rule prerouting: [meta load iif => reg 1 ] [cmp eq reg 1 0x00000001 ] " \
 	"[immediate reg 0 return ] "
-#define R_EXCL                                                                                     \
-	"rule prerouting: [meta load l4proto => reg 1 ] [cmp eq reg 1 0x00000006 ] "             \
-	"[payload load 2b @ transport header + 2 => reg 1 ] "                                      \
+#define R_EXCL                                                                       \
+	"rule prerouting: [meta load l4proto => reg 1 ] [cmp eq reg 1 0x00000006 ] " \
+	"[payload load 2b @ transport header + 2 => reg 1 ] "                        \
 	"[lookup reg 1 set exclude_ports 0x0 ] [immediate reg 0 return ] "
 #define TCP "[meta load l4proto => reg 1 ] [cmp eq reg 1 0x00000006 ] "
 /* With IPv6 left out, IPv6 packets are left alone rather than dropped. */
 #define IPV4 "[meta load nfproto => reg 1 ] [cmp eq reg 1 0x00000002 ] "
-#define INBOUND TCP "[payload load 2b @ transport header + 2 => reg 1 ] [lookup reg 1 set inbound_ports 0x0 ] "
-#define TPROXY(fam)                                                                                \
-	"[immediate reg 1 0x00009e3a ] [tproxy " fam " port reg 1 ] "                             \
+#define INBOUND                                                                                   \
+	TCP "[payload load 2b @ transport header + 2 => reg 1 ] [lookup reg 1 set inbound_ports " \
+	    "0x0 ] "
+#define TPROXY(fam)                                                   \
+	"[immediate reg 1 0x00009e3a ] [tproxy " fam " port reg 1 ] " \
 	"[immediate reg 1 0x00000539 ] [meta set mark with reg 1 ] [immediate reg 0 accept ] "
-#define S_EXCL                                                                                     \
-	"set exclude_ports key type 13 len 2 flags 0x4",                                           \
-		"set exclude_ports elements: 0000/end 3a98 3a99/end 3a9e 3a9f/end 3aac 3aae/end " \
-		"3af2 3af3/end"
+#define S_EXCL                                                                                \
+	"set exclude_ports key type 13 len 2 flags 0x4",                                      \
+	    "set exclude_ports elements: 0000/end 3a98 3a99/end 3a9e 3a9f/end 3aac 3aae/end " \
+	    "3af2 3af3/end"
 #define TABLE "add table inet tpin", "delete table inet tpin", "add table inet tpin"
 
 static const char *const want_default[] = {
@@ -109,12 +112,8 @@ static const char *const want_ipv4_only[] = {
 #define REDIR "[immediate reg 1 0x00009e3a ] [redir proto_min reg 1 proto_max reg 1 flags 0x2 ] "
 
 static const char *const want_redirect[] = {
-	TABLE,
-	S_EXCL,
-	"chain prerouting type nat hook prerouting priority -100 policy accept",
-	R_LO,
-	R_EXCL,
-	"rule prerouting: " TCP REDIR,
+	TABLE, S_EXCL, "chain prerouting type nat hook prerouting priority -100 policy accept",
+	R_LO,  R_EXCL, "rule prerouting: " TCP REDIR,
 	NULL,
 };
 
@@ -233,8 +232,9 @@ START_TEST(test_batch_framing_and_commands)
 				 tpin_nft_batch_command(b, i));
 	}
 	ck_assert_ptr_null(tpin_nft_batch_describe(b, first->nlmsg_seq));
-	ck_assert_str_eq(tpin_nft_batch_command(b, 4),
-			 "add element inet tpin exclude_ports { 15000, 15006, 15020-15021, 15090 }");
+	ck_assert_str_eq(
+	    tpin_nft_batch_command(b, 4),
+	    "add element inet tpin exclude_ports { 15000, 15006, 15020-15021, 15090 }");
 	ck_assert_str_eq(tpin_nft_batch_command(b, n - 2),
 			 "add chain inet tpin output { type route hook output priority mangle; "
 			 "policy accept; }");
