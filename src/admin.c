@@ -155,7 +155,10 @@ static void ready(struct admin_conn *c)
 		ret = tpin_probe_table(a->table_name);
 		if (ret) {
 			snprintf(why, sizeof(why), "not ready: nftables table inet %s: %s",
-				 a->table_name, ret == -ENOENT ? "missing" : strerror(-ret));
+				 a->table_name,
+				 ret == -ENOENT	   ? "missing"
+				 : ret == -ENODATA ? "present but intercepting nothing (flushed?)"
+						   : strerror(-ret));
 			respond_text(c, 503, "Service Unavailable", why);
 			return;
 		}

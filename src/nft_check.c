@@ -450,25 +450,45 @@ static int table_query(struct dump *d, const char *table, struct dump_ctx *ctx)
 	return ret;
 }
 
-int tpin_nft_table_exists(const char *table)
+int tpin_nft_table_state(const char *table)
 {
 	struct items items = { 0 };
 	struct dump_ctx ctx = { table, &items, NULL, 0 };
 	struct dump *d = calloc(1, sizeof(*d));
-	int ret;
+	struct nftnl_rule *r = nftnl_rule_alloc();
+	bool dormant = false, intercepts = false;
+	size_t i;
+	int ret = -ENOMEM;
 
-	if (!d)
-		return -ENOMEM;
+	if (!d || !r)
+		goto out;
 	ret = dump_open(d);
 	if (!ret)
 		ret = table_query(d, table, &ctx);
-	if (d->nl)
+	if (!ret) {
+		nftnl_rule_set_str(r, NFTNL_RULE_TABLE, table);
+		ret = dump_run(d, NFT_MSG_GETRULE, NLM_F_DUMP, r, &ctx);
+	}
+	/*
+	 * A table that is there but flushed, dormant or without a tproxy or
+	 * redirect statement intercepts nothing: the pod is not protected.
+	 */
+	for (i = 0; !ret && i < items.n; i++) {
+		dormant |= !strncmp(items.v[i].key, "table is dormant", 16);
+		intercepts |= strstr(items.v[i].key, "[tproxy ") || strstr(items.v[i].key, "[redir ");
+	}
+out:
+	if (d && d->nl)
 		mnl_socket_close(d->nl);
 	free(d);
+	if (r)
+		nftnl_rule_free(r);
 	items_free(&items);
 	if (ret == -ENOENT)
-		return 0;
-	return ret ? ret : 1;
+		return TPIN_NFT_TABLE_ABSENT;
+	if (ret)
+		return ret;
+	return intercepts && !dormant ? TPIN_NFT_TABLE_ACTIVE : TPIN_NFT_TABLE_INERT;
 }
 
 /* Read the live sets (with elements), chains and rules of @table. */

@@ -12,9 +12,11 @@
 
 int tpin_probe_table(const char *name)
 {
-	int ret = tpin_nft_table_exists(name);
+	int ret = tpin_nft_table_state(name);
 
-	return ret < 0 ? ret : ret ? 0 : -ENOENT;
+	if (ret < 0)
+		return ret;
+	return ret == TPIN_NFT_TABLE_ACTIVE ? 0 : ret == TPIN_NFT_TABLE_INERT ? -ENODATA : -ENOENT;
 }
 
 /* Run one routing lookup on a fresh socket; present (ours or not) is 0. */

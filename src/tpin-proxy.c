@@ -362,8 +362,8 @@ static void self_check(const struct settings *st, struct tpin_proxy *proxy)
 	printf("self-check: listener on :%u transparent: %s\n", tpin_proxy_port(proxy),
 	       !ret && ok ? "ok" : "FAILED");
 	ret = tpin_probe_table(st->table_name);
-	printf("self-check: nftables table inet %s present: %s\n", st->table_name,
-	       ret == 0 ? "ok" : "FAILED");
+	printf("self-check: nftables table inet %s present and intercepting: %s\n",
+	       st->table_name, ret == 0 ? "ok" : "FAILED");
 	ret = tpin_probe_rule(AF_INET, st->mark, st->route_table);
 	printf("self-check: IPv4 rule fwmark 0x%x lookup %u present: %s\n", st->mark,
 	       st->route_table, ret == 0 ? "ok" : "FAILED");

@@ -116,10 +116,17 @@ int tpin_nft_diff(const struct tpin_nft_batch *expected, const char *table, tpin
  */
 int tpin_nft_render(const struct nlmsghdr *nlh, char *buf, size_t len);
 
+enum tpin_nft_table_state {
+	TPIN_NFT_TABLE_ABSENT,
+	TPIN_NFT_TABLE_INERT,  /* there, but flushed, dormant, or intercepting nothing */
+	TPIN_NFT_TABLE_ACTIVE, /* there, with a tproxy or redirect rule in force */
+};
+
 /*
- * tpin_nft_table_exists - whether table inet @table exists in the current
- * network namespace: 1, 0, or -errno.
+ * tpin_nft_table_state - whether table inet @table in the current network
+ * namespace is absent, inert or active (an enum tpin_nft_table_state), or
+ * -errno when the kernel could not be asked.
  */
-int tpin_nft_table_exists(const char *table);
+int tpin_nft_table_state(const char *table);
 
 #endif

@@ -11,7 +11,11 @@
  * asked (-EPERM without CAP_NET_ADMIN for nftables).
  */
 
-/* tpin_probe_table - whether the nftables table "inet @name" exists. */
+/*
+ * tpin_probe_table - whether the nftables table "inet @name" exists and
+ * intercepts: -ENODATA when it is there but flushed, dormant or holds no
+ * tproxy or redirect rule.
+ */
 int tpin_probe_table(const char *name);
 
 /* tpin_probe_rule - whether a rule "fwmark @mark lookup @table" exists for @family. */
