@@ -38,8 +38,11 @@ static int open_file(const char *path, FILE **out)
 
 	if (!f)
 		return -errno;
-	/* Line buffering: a line reaches the file when it is complete. */
-	setvbuf(f, NULL, _IOLBF, 0);
+	/*
+	 * Unbuffered: every fwrite() is one write(2) of whole lines, which the
+	 * callers batch (the relay writes one buffer of lines per loop turn).
+	 */
+	setvbuf(f, NULL, _IONBF, 0);
 	*out = f;
 	return 0;
 }
@@ -61,6 +64,7 @@ int tpin_log_open(struct tpin_log **out, const char *path, enum tpin_log_format 
 			goto fail;
 	} else {
 		log->f = stdout;
+		setvbuf(stdout, NULL, _IONBF, 0);
 	}
 	ret = uv_mutex_init(&log->lock);
 	if (ret)
@@ -105,63 +109,191 @@ void tpin_log_close(struct tpin_log *log)
 	free(log);
 }
 
-static void timestamp(char *buf, size_t len, uint64_t unix_ms)
-{
-	time_t secs = (time_t)(unix_ms / 1000);
-	struct tm tm;
+/*
+ * The access line is written for every connection, so it is put together by
+ * hand: no stdio, no locale, no gmtime() (which takes glibc's time zone
+ * lock). struct out counts what would have been written, like snprintf.
+ */
+struct out {
+	char *p;
+	size_t cap, len;
+};
 
-	gmtime_r(&secs, &tm);
-	snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03uZ", tm.tm_year + 1900,
-		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-		 (unsigned)(unix_ms % 1000));
+static void put(struct out *o, const char *s, size_t n)
+{
+	if (o->len < o->cap) {
+		size_t room = o->cap - o->len;
+
+		memcpy(o->p + o->len, s, n < room ? n : room);
+	}
+	o->len += n;
 }
 
-static void format_entry(struct tpin_strbuf *sb, enum tpin_log_format fmt, uint64_t unix_ms,
+static void puts_(struct out *o, const char *s)
+{
+	put(o, s, strlen(s));
+}
+
+static void put_u64(struct out *o, uint64_t v)
+{
+	char d[20];
+	size_t i = sizeof(d);
+
+	do {
+		d[--i] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	put(o, d + i, sizeof(d) - i);
+}
+
+/* @v in exactly @width digits. */
+static void put_fixed(struct out *o, unsigned v, unsigned width)
+{
+	char d[10];
+	unsigned i = width;
+
+	while (i--) {
+		d[i] = (char)('0' + v % 10);
+		v /= 10;
+	}
+	put(o, d, width);
+}
+
+static void put_json(struct out *o, const char *s)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *c;
+	char esc[6] = "\\u00";
+
+	put(o, "\"", 1);
+	for (c = (const unsigned char *)s; *c; c++) {
+		switch (*c) {
+		case '"':
+			put(o, "\\\"", 2);
+			break;
+		case '\\':
+			put(o, "\\\\", 2);
+			break;
+		case '\n':
+			put(o, "\\n", 2);
+			break;
+		case '\r':
+			put(o, "\\r", 2);
+			break;
+		case '\t':
+			put(o, "\\t", 2);
+			break;
+		default:
+			if (*c < 0x20 || *c == 0x7f) {
+				esc[4] = hex[*c >> 4];
+				esc[5] = hex[*c & 15];
+				put(o, esc, 6);
+			} else {
+				put(o, (const char *)c, 1);
+			}
+		}
+	}
+	put(o, "\"", 1);
+}
+
+/* "YYYY-MM-DDTHH:MM:SS.mmmZ": civil date from days since the epoch (UTC). */
+static void put_time(struct out *o, uint64_t unix_ms)
+{
+	uint64_t secs = unix_ms / 1000;
+	int64_t z = (int64_t)(secs / 86400) + 719468, era, yoe, doy, mp, y;
+	unsigned sod = (unsigned)(secs % 86400), d, m;
+
+	era = z / 146097;
+	yoe = z - era * 146097;
+	yoe = (yoe - yoe / 1460 + yoe / 36524 - yoe / 146096) / 365;
+	doy = z - era * 146097 - (365 * yoe + yoe / 4 - yoe / 100);
+	mp = (5 * doy + 2) / 153;
+	d = (unsigned)(doy - (153 * mp + 2) / 5 + 1);
+	m = (unsigned)(mp < 10 ? mp + 3 : mp - 9);
+	y = yoe + era * 400 + (m <= 2);
+	put_fixed(o, (unsigned)y, 4);
+	put(o, "-", 1);
+	put_fixed(o, m, 2);
+	put(o, "-", 1);
+	put_fixed(o, d, 2);
+	put(o, "T", 1);
+	put_fixed(o, sod / 3600, 2);
+	put(o, ":", 1);
+	put_fixed(o, sod / 60 % 60, 2);
+	put(o, ":", 1);
+	put_fixed(o, sod % 60, 2);
+	put(o, ".", 1);
+	put_fixed(o, (unsigned)(unix_ms % 1000), 3);
+	put(o, "Z", 1);
+}
+
+static void format_entry(struct out *o, enum tpin_log_format fmt, uint64_t unix_ms,
 			 const struct tpin_log_entry *e)
 {
-	char ts[64];
-
-	timestamp(ts, sizeof(ts), unix_ms);
 	if (fmt == TPIN_LOG_JSON) {
-		tpin_strbuf_printf(sb, "{\"time\":\"%s\",\"client\":", ts);
-		tpin_strbuf_json(sb, e->client);
-		tpin_strbuf_printf(sb, ",\"original_dst\":");
-		tpin_strbuf_json(sb, e->original_dst);
-		tpin_strbuf_printf(sb, ",\"upstream\":");
-		tpin_strbuf_json(sb, e->upstream);
-		tpin_strbuf_printf(sb,
-				   ",\"bytes_up\":%llu,\"bytes_down\":%llu,\"duration_ms\":%llu,"
-				   "\"result\":",
-				   (unsigned long long)e->bytes_up, (unsigned long long)e->bytes_down,
-				   (unsigned long long)e->duration_ms);
-		tpin_strbuf_json(sb, e->result);
-		tpin_strbuf_printf(sb, "}\n");
+		puts_(o, "{\"time\":\"");
+		put_time(o, unix_ms);
+		puts_(o, "\",\"client\":");
+		put_json(o, e->client);
+		puts_(o, ",\"original_dst\":");
+		put_json(o, e->original_dst);
+		puts_(o, ",\"upstream\":");
+		put_json(o, e->upstream);
+		puts_(o, ",\"bytes_up\":");
+		put_u64(o, e->bytes_up);
+		puts_(o, ",\"bytes_down\":");
+		put_u64(o, e->bytes_down);
+		puts_(o, ",\"duration_ms\":");
+		put_u64(o, e->duration_ms);
+		puts_(o, ",\"result\":");
+		put_json(o, e->result);
+		puts_(o, "}\n");
 	} else {
 		/* Every field is an address, a number or a fixed word: no quoting. */
-		tpin_strbuf_printf(sb,
-				   "%s client=%s original_dst=%s upstream=%s bytes_up=%llu "
-				   "bytes_down=%llu duration_ms=%llu result=%s\n",
-				   ts, e->client, e->original_dst, e->upstream,
-				   (unsigned long long)e->bytes_up, (unsigned long long)e->bytes_down,
-				   (unsigned long long)e->duration_ms, e->result);
+		put_time(o, unix_ms);
+		puts_(o, " client=");
+		puts_(o, e->client);
+		puts_(o, " original_dst=");
+		puts_(o, e->original_dst);
+		puts_(o, " upstream=");
+		puts_(o, e->upstream);
+		puts_(o, " bytes_up=");
+		put_u64(o, e->bytes_up);
+		puts_(o, " bytes_down=");
+		put_u64(o, e->bytes_down);
+		puts_(o, " duration_ms=");
+		put_u64(o, e->duration_ms);
+		puts_(o, " result=");
+		puts_(o, e->result);
+		put(o, "\n", 1);
 	}
 }
 
 int tpin_log_format_access(char *buf, size_t len, enum tpin_log_format fmt, uint64_t unix_ms,
 			   const struct tpin_log_entry *e)
 {
-	struct tpin_strbuf sb = { 0 };
-	int n;
+	struct out o = { .p = buf, .cap = len ? len - 1 : 0 };
 
-	format_entry(&sb, fmt, unix_ms, e);
-	if (sb.err)
-		return sb.err;
-	n = snprintf(buf, len, "%s", sb.p);
-	tpin_strbuf_free(&sb);
-	return n;
+	format_entry(&o, fmt, unix_ms, e);
+	if (len)
+		buf[o.len < o.cap ? o.len : o.cap] = '\0';
+	return o.len > INT32_MAX ? INT32_MAX : (int)o.len;
 }
 
-static uint64_t now_ms(void)
+static void timestamp(char *buf, size_t len, uint64_t unix_ms)
+{
+	struct out o = { .p = buf, .cap = len - 1 };
+
+	put_time(&o, unix_ms);
+	buf[o.len < o.cap ? o.len : o.cap] = '\0';
+}
+
+enum tpin_log_format tpin_log_fmt(const struct tpin_log *log)
+{
+	return log->fmt;
+}
+
+uint64_t tpin_log_now_ms(void)
 {
 	struct timespec ts;
 
@@ -169,24 +301,36 @@ static uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+void tpin_log_write(struct tpin_log *log, const char *buf, size_t len)
+{
+	if (!log || !len)
+		return;
+	/* Unbuffered: one write(2) of whole lines, never mixed with another thread's. */
+	uv_mutex_lock(&log->lock);
+	fwrite(buf, 1, len, log->f);
+	uv_mutex_unlock(&log->lock);
+}
+
 static void write_line(struct tpin_log *log, const struct tpin_strbuf *sb)
 {
-	if (sb->err)
-		return;
-	uv_mutex_lock(&log->lock);
-	fwrite(sb->p, 1, sb->len, log->f);
-	uv_mutex_unlock(&log->lock);
+	if (!sb->err)
+		tpin_log_write(log, sb->p, sb->len);
 }
 
 void tpin_log_access(struct tpin_log *log, const struct tpin_log_entry *e)
 {
-	struct tpin_strbuf sb = { 0 };
+	char line[TPIN_LOG_LINE_MAX];
+	int n;
 
 	if (!log)
 		return;
-	format_entry(&sb, log->fmt, now_ms(), e);
-	write_line(log, &sb);
-	tpin_strbuf_free(&sb);
+	n = tpin_log_format_access(line, sizeof(line), log->fmt, tpin_log_now_ms(), e);
+	if (n >= (int)sizeof(line)) {
+		/* Truncated: still a line. */
+		n = (int)sizeof(line) - 1;
+		line[n - 1] = '\n';
+	}
+	tpin_log_write(log, line, (size_t)n);
 }
 
 void tpin_log_event(struct tpin_log *log, const char *fmt, ...)
@@ -203,7 +347,7 @@ void tpin_log_event(struct tpin_log *log, const char *fmt, ...)
 	va_end(ap);
 	if (n < 0)
 		return;
-	timestamp(ts, sizeof(ts), now_ms());
+	timestamp(ts, sizeof(ts), tpin_log_now_ms());
 	if (log->fmt == TPIN_LOG_JSON) {
 		tpin_strbuf_printf(&sb, "{\"time\":\"%s\",\"event\":", ts);
 		tpin_strbuf_json(&sb, msg);

@@ -65,6 +65,20 @@ struct worker {
 	atomic_uint_fast64_t queue_peak;
 	/* The read buffer every session of this loop shares (relay.c). */
 	char *rbuf;
+	/* This loop's metrics: written by this thread only. */
+	struct tpin_metrics_shard *m;
+	/* Freed sessions kept for the next connections (relay.c). */
+	struct session *free_sessions;
+	unsigned n_free;
+	/*
+	 * Access lines wait here and are written once per loop turn (the
+	 * prepare handle runs before the loop waits), when the buffer is full
+	 * and when the loop ends: one write(2) for many connections.
+	 */
+	char *logbuf;
+	size_t loglen;
+	uv_prepare_t log_flush;
+	bool log_open; /* log_flush needs closing */
 	int close_result;
 };
 
@@ -85,7 +99,10 @@ void listener_close_all(struct worker *w);
 
 /* relay.c */
 #define RELAY_BUF_SIZE (64 * 1024)
+#define RELAY_LOG_SIZE (16 * 1024)
 void relay_accept(struct worker *w, uv_stream_t *server);
+void relay_log_flush(struct worker *w);
+void relay_free_sessions(struct worker *w);
 void relay_close_all(struct worker *w, const char *why);
 void relay_describe(struct worker *w, struct tpin_strbuf *sb);
 

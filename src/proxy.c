@@ -40,6 +40,12 @@ void worker_maybe_end(struct worker *w)
 	uv_mutex_unlock(&w->lock);
 	uv_close((uv_handle_t *)&w->async, NULL);
 	uv_close((uv_handle_t *)&w->drain_timer, NULL);
+	/* The last lines go out before the loop can end. */
+	relay_log_flush(w);
+	if (w->log_open) {
+		w->log_open = false;
+		uv_close((uv_handle_t *)&w->log_flush, NULL);
+	}
 }
 
 static void on_drain_deadline(uv_timer_t *t)
@@ -90,8 +96,10 @@ static int worker_init(struct tpin_proxy *p, struct worker *w, char *err, size_t
 	int ret;
 
 	w->p = p;
+	w->m = tpin_metrics_shard(p->metrics, (unsigned)(w - p->workers));
 	w->rbuf = malloc(RELAY_BUF_SIZE);
-	if (!w->rbuf) {
+	w->logbuf = opt->log ? malloc(RELAY_LOG_SIZE) : NULL;
+	if (!w->rbuf || (opt->log && !w->logbuf)) {
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
@@ -109,6 +117,11 @@ static int worker_init(struct tpin_proxy *p, struct worker *w, char *err, size_t
 	w->async.data = w;
 	uv_timer_init(&w->loop, &w->drain_timer);
 	w->drain_timer.data = w;
+	if (opt->log) {
+		uv_prepare_init(&w->loop, &w->log_flush);
+		w->log_flush.data = w;
+		w->log_open = true;
+	}
 	/* The async handle keeps the loop alive until a drain or stop ends it. */
 	w->core_open = true;
 	w->async_open = true;
@@ -134,6 +147,7 @@ static void worker_main(void *arg)
 	struct tpin_proxy *p = w->p;
 
 	uv_run(&w->loop, UV_RUN_DEFAULT);
+	relay_log_flush(w);
 	w->close_result = uv_loop_close(&w->loop);
 	w->loop_ready = false;
 	if (atomic_fetch_sub(&p->running, 1) == 1 && p->opt.on_finished)
@@ -157,7 +171,9 @@ void tpin_proxy_free(struct tpin_proxy *p)
 			worker_teardown(w);
 		if (w->lock_ready)
 			uv_mutex_destroy(&w->lock);
+		relay_free_sessions(w);
 		free(w->rbuf);
+		free(w->logbuf);
 	}
 	free(p->workers);
 	tpin_metrics_free(p->metrics);
@@ -209,7 +225,7 @@ int tpin_proxy_new(struct tpin_proxy **out, const struct tpin_proxy_options *opt
 	if (!p->n_workers)
 		p->n_workers = 1;
 	p->workers = calloc(p->n_workers, sizeof(*p->workers));
-	if (!p->workers || tpin_metrics_new(&p->metrics))
+	if (!p->workers || tpin_metrics_new(&p->metrics, p->n_workers))
 		goto nomem;
 	for (i = 0; i < p->n_workers; i++) {
 		ret = worker_init(p, &p->workers[i], err, errlen);

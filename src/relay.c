@@ -4,6 +4,11 @@
  * handle live inside it, bytes move both ways with backpressure, a FIN is
  * carried across with uv_shutdown, and the memory goes back only in the last
  * close callback.
+ *
+ * A session is what an idle connection costs, so it holds only what is
+ * needed to relay: one address per side (the client's and the original
+ * destination; the upstream address follows from the latter), no strings.
+ * Text is made only for the access log line and the admin listing.
  */
 
 #include <arpa/inet.h>
@@ -36,47 +41,56 @@ static const char *const state_names[] = {
 	[STATE_CLOSING] = "closing",
 };
 
+union inaddr {
+	struct sockaddr sa;
+	struct sockaddr_in sin;
+	struct sockaddr_in6 sin6;
+};
+
 struct side {
 	uv_tcp_t tcp;
 	struct session *s;
-	struct side *peer;
-	const char *name;        /* "client" or "upstream", for results */
-	enum tpin_direction dir; /* the direction of what is read from this side */
-	bool open;               /* initialized and not yet given to uv_close */
-	bool eof;                /* this side sent its FIN */
-	bool shut;               /* our FIN to this side has been sent */
-	bool throttled;          /* not read while the peer's queue is full */
-	uv_shutdown_t shutdown;
 	atomic_uint_fast64_t bytes; /* delivered to the peer; read by the admin thread */
+	bool is_client : 1;
+	bool open : 1;      /* initialized and not yet given to uv_close */
+	bool eof : 1;       /* this side sent its FIN */
+	bool shut : 1;      /* our FIN to this side has been sent */
+	bool throttled : 1; /* not read while the peer's queue is full */
 };
 
 struct session {
 	struct side client;
 	struct side upstream;
 	struct worker *w;
-	struct session *prev, *next;
-	uv_connect_t connect;
+	struct session *prev, *next; /* the worker's list; next is the freelist's link too */
+	/* The connect request is done before the first shutdown can start. */
+	union {
+		uv_connect_t connect;
+		uv_shutdown_t shutdown[2]; /* toward the client, toward the upstream */
+	} req;
 	uv_timer_t timer; /* the connect timeout, then the idle timeout */
-	bool timer_open;
-	unsigned handles; /* handles not yet closed; the last close frees */
-	bool closing;
-	bool connected;
-	bool counted; /* holds a place under --max-connections */
-	bool listed;  /* on the worker's session list */
-	unsigned attempts;
-	atomic_int state;
-	uint16_t port; /* the original destination port, for metrics */
 	uint64_t started_ms;
 	uint64_t last_active_ms;
-	struct sockaddr_storage peer;     /* the client */
-	struct sockaddr_storage local;    /* the accepted socket's own address */
-	struct sockaddr_storage orig;     /* the original destination */
-	struct sockaddr_storage upstream_addr;
-	char peer_str[TPIN_SOCKADDR_STRLEN];
-	char orig_str[TPIN_SOCKADDR_STRLEN];
-	char upstream_str[TPIN_SOCKADDR_STRLEN];
-	char result[48];
-	uint8_t proxy_header[52];
+	union inaddr peer; /* the client */
+	union inaddr orig; /* the original destination; sa_family 0 until known */
+	/*
+	 * How the session ended: a fixed word, or with what set
+	 * "<result>_<what>:<uv_err_name(status)>", made only when logged.
+	 */
+	const char *result;
+	const char *what;
+	int status;
+	atomic_int state;
+	uint16_t port; /* the original destination port, for metrics */
+	uint8_t handles; /* handles not yet closed; the last close frees */
+	uint8_t attempts;
+	bool timer_open : 1;
+	bool closing : 1;
+	bool connected : 1;
+	bool counted : 1; /* holds a place under --max-connections */
+	bool listed : 1;  /* on the worker's session list */
+	/* An upstream address was chosen (else "-"); not a bit field: the admin thread reads it. */
+	bool chosen;
 };
 
 /*
@@ -95,12 +109,88 @@ enum {
 	RESET_UPSTREAM = 2,
 };
 
+/* Sessions kept for reuse per worker: enough for bursts of new connections. */
+#define FREELIST_MAX 256
+
 static void upstream_connect(struct session *s);
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
 
 static const struct tpin_proxy_options *options(const struct session *s)
 {
 	return &s->w->p->opt;
+}
+
+static struct side *peer_of(struct side *side)
+{
+	struct session *s = side->s;
+
+	return side->is_client ? &s->upstream : &s->client;
+}
+
+static const char *side_name(const struct side *side)
+{
+	return side->is_client ? "client" : "upstream";
+}
+
+/* The direction of what is read from @side. */
+static enum tpin_direction side_dir(const struct side *side)
+{
+	return side->is_client ? TPIN_DIR_UPSTREAM : TPIN_DIR_DOWNSTREAM;
+}
+
+static uv_shutdown_t *shutdown_req(struct side *side)
+{
+	return &side->s->req.shutdown[side->is_client ? 0 : 1];
+}
+
+static struct session *session_alloc(struct worker *w)
+{
+	struct session *s = w->free_sessions;
+
+	if (!s)
+		return calloc(1, sizeof(*s));
+	w->free_sessions = s->next;
+	w->n_free--;
+	memset(s, 0, sizeof(*s));
+	return s;
+}
+
+void relay_free_sessions(struct worker *w)
+{
+	struct session *s;
+
+	while ((s = w->free_sessions)) {
+		w->free_sessions = s->next;
+		free(s);
+	}
+	w->n_free = 0;
+}
+
+/* Where the session connects: the original destination or loopback at its port. */
+static void upstream_addr(const struct session *s, union inaddr *a)
+{
+	*a = s->orig;
+	if (options(s)->upstream != TPIN_UPSTREAM_LOCALHOST)
+		return;
+	if (a->sa.sa_family == AF_INET)
+		a->sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	else
+		a->sin6.sin6_addr = in6addr_loopback;
+}
+
+/* The session's three addresses as text; "-" for what is not known. */
+static void session_addrs(const struct session *s, char *peer, char *orig, char *up)
+{
+	union inaddr a;
+
+	tpin_sockaddr_format(&s->peer.sa, peer, TPIN_SOCKADDR_STRLEN);
+	tpin_sockaddr_format(&s->orig.sa, orig, TPIN_SOCKADDR_STRLEN);
+	if (s->chosen) {
+		upstream_addr(s, &a);
+		tpin_sockaddr_format(&a.sa, up, TPIN_SOCKADDR_STRLEN);
+	} else {
+		strcpy(up, "-");
+	}
 }
 
 static void session_free(struct session *s)
@@ -119,8 +209,14 @@ static void session_free(struct session *s)
 	}
 	if (s->counted)
 		atomic_fetch_sub(&w->p->live, 1);
-	tpin_metrics_closed(w->p->metrics);
-	free(s);
+	tpin_metrics_closed(w->m);
+	if (w->n_free < FREELIST_MAX && !w->ending) {
+		s->next = w->free_sessions;
+		w->free_sessions = s;
+		w->n_free++;
+	} else {
+		free(s);
+	}
 	w->n_sessions--;
 	worker_maybe_end(w);
 }
@@ -147,19 +243,72 @@ static void close_side(struct side *side, bool reset)
 		uv_close((uv_handle_t *)&side->tcp, on_close);
 }
 
+static void on_log_flush(uv_prepare_t *h)
+{
+	relay_log_flush(h->data);
+}
+
+void relay_log_flush(struct worker *w)
+{
+	tpin_log_write(w->p->opt.log, w->logbuf, w->loglen);
+	w->loglen = 0;
+	if (w->log_open)
+		uv_prepare_stop(&w->log_flush);
+}
+
+/*
+ * The line goes into the worker's buffer; the buffer is written once per
+ * loop turn, just before the loop waits (a prepare handle), or when it is
+ * full, and when the worker ends: one write(2) for many connections.
+ */
 static void log_session(struct session *s)
 {
+	struct worker *w = s->w;
+	char peer[TPIN_SOCKADDR_STRLEN], orig[TPIN_SOCKADDR_STRLEN], up[TPIN_SOCKADDR_STRLEN];
+	char result[64];
 	struct tpin_log_entry e = {
-		.client = s->peer_str,
-		.original_dst = s->orig_str,
-		.upstream = s->upstream_str,
+		.client = peer,
+		.original_dst = orig,
+		.upstream = up,
 		.bytes_up = atomic_load_explicit(&s->client.bytes, memory_order_relaxed),
 		.bytes_down = atomic_load_explicit(&s->upstream.bytes, memory_order_relaxed),
-		.duration_ms = uv_now(&s->w->loop) - s->started_ms,
+		.duration_ms = uv_now(&w->loop) - s->started_ms,
 		.result = s->result,
 	};
+	int n;
 
-	tpin_log_access(options(s)->log, &e);
+	if (!w->p->opt.log)
+		return;
+	session_addrs(s, peer, orig, up);
+	if (s->what) {
+		/* The three parts are short fixed words: no truncation. */
+		size_t a = strlen(s->result), b = strlen(s->what);
+		const char *c = uv_err_name(s->status);
+		size_t d = strlen(c);
+
+		if (a + b + d + 3 <= sizeof(result)) {
+			memcpy(result, s->result, a);
+			result[a] = '_';
+			memcpy(result + a + 1, s->what, b);
+			result[a + 1 + b] = ':';
+			memcpy(result + a + 2 + b, c, d + 1);
+			e.result = result;
+		}
+	}
+	if (w->loglen + TPIN_LOG_LINE_MAX > RELAY_LOG_SIZE)
+		relay_log_flush(w);
+	n = tpin_log_format_access(w->logbuf + w->loglen, TPIN_LOG_LINE_MAX,
+				   tpin_log_fmt(w->p->opt.log), tpin_log_now_ms(), &e);
+	if (n >= TPIN_LOG_LINE_MAX) {
+		/* Cut short, still one line. */
+		n = TPIN_LOG_LINE_MAX - 1;
+		w->logbuf[w->loglen + (size_t)n - 1] = '\n';
+	}
+	w->loglen += (size_t)n;
+	if (w->log_open && !uv_is_active((uv_handle_t *)&w->log_flush))
+		uv_prepare_start(&w->log_flush, on_log_flush);
+	if (!w->log_open)
+		relay_log_flush(w);
 }
 
 /* session_end - log once, then close every handle; @reset is RESET_* bits. */
@@ -169,7 +318,7 @@ static void session_end(struct session *s, const char *result, int reset)
 		return;
 	s->closing = true;
 	atomic_store(&s->state, STATE_CLOSING);
-	snprintf(s->result, sizeof(s->result), "%s", result);
+	s->result = result;
 	log_session(s);
 	close_side(&s->client, reset & RESET_CLIENT);
 	close_side(&s->upstream, reset & RESET_UPSTREAM);
@@ -185,10 +334,11 @@ static void session_end(struct session *s, const char *result, int reset)
 /* session_fail - end with "<side>_<what>:<ERRNAME>", resetting the other side. */
 static void session_fail(struct session *s, struct side *side, const char *what, int status)
 {
-	char result[48];
-
-	snprintf(result, sizeof(result), "%s_%s:%s", side->name, what, uv_err_name(status));
-	session_end(s, result, side == &s->client ? RESET_UPSTREAM : RESET_CLIENT);
+	if (s->closing)
+		return;
+	s->what = what;
+	s->status = status;
+	session_end(s, side_name(side), side->is_client ? RESET_UPSTREAM : RESET_CLIENT);
 }
 
 static void maybe_finish(struct session *s)
@@ -225,9 +375,13 @@ static void read_resume(struct side *side)
 static void delivered(struct side *to, size_t len)
 {
 	struct session *s = to->s;
+	struct side *from = peer_of(to);
 
-	atomic_fetch_add_explicit(&to->peer->bytes, len, memory_order_relaxed);
-	tpin_metrics_bytes(s->w->p->metrics, s->port, to->peer->dir, len);
+	/* Only this thread writes it: no locked add, just no torn reads. */
+	atomic_store_explicit(&from->bytes,
+			      atomic_load_explicit(&from->bytes, memory_order_relaxed) + len,
+			      memory_order_relaxed);
+	tpin_metrics_bytes(s->w->m, s->port, side_dir(from), len);
 }
 
 static void on_write(uv_write_t *req, int status)
@@ -247,12 +401,12 @@ static void on_write(uv_write_t *req, int status)
 	delivered(to, len);
 	/* Half the limit: hysteresis, so a busy pair does not flap. */
 	if (to->tcp.write_queue_size <= options(s)->queue_limit / 2)
-		read_resume(to->peer);
+		read_resume(peer_of(to));
 }
 
 static void on_shutdown(uv_shutdown_t *req, int status)
 {
-	struct side *side = container_of(req, struct side, shutdown);
+	struct side *side = container_of(req->handle, struct side, tcp);
 	struct session *s = side->s;
 
 	if (status == UV_ECANCELED || s->closing)
@@ -268,7 +422,7 @@ static void on_shutdown(uv_shutdown_t *req, int status)
 static void relay_bytes(struct side *from, const char *data, size_t len)
 {
 	struct session *s = from->s;
-	struct side *to = from->peer;
+	struct side *to = peer_of(from);
 	struct worker *w = s->w;
 	uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
 	struct chunk *c;
@@ -343,10 +497,10 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 		from->eof = true;
 		uv_read_stop(stream);
 		atomic_store(&s->state, STATE_HALF_CLOSED);
-		ret = uv_shutdown(&from->peer->shutdown, (uv_stream_t *)&from->peer->tcp,
+		ret = uv_shutdown(shutdown_req(peer_of(from)), (uv_stream_t *)&peer_of(from)->tcp,
 				  on_shutdown);
 		if (ret)
-			session_fail(s, from->peer, "shutdown", ret);
+			session_fail(s, peer_of(from), "shutdown", ret);
 		return;
 	}
 	if (nread == UV_ENOBUFS) {
@@ -375,7 +529,7 @@ static void on_timer(uv_timer_t *t)
 	uint64_t idle = options(s)->idle_timeout_ms, quiet;
 
 	if (!s->connected) {
-		tpin_metrics_connect_failed(s->w->p->metrics, s->port);
+		tpin_metrics_connect_failed(s->w->m, s->port);
 		session_end(s, "connect_timeout", RESET_CLIENT);
 		return;
 	}
@@ -389,17 +543,17 @@ static void on_timer(uv_timer_t *t)
 }
 
 /* The PROXY protocol v2 header: the client's address and the original destination. */
-static size_t proxy_header(struct session *s)
+static size_t proxy_header(struct session *s, uint8_t *h)
 {
 	static const uint8_t sig[12] = { 0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d,
 					 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a };
-	uint8_t *h = s->proxy_header, *a = h + 16;
+	uint8_t *a = h + 16;
 	uint16_t alen;
 
 	memcpy(h, sig, sizeof(sig));
 	h[12] = 0x21; /* version 2, command PROXY */
-	if (s->peer.ss_family == AF_INET) {
-		const struct sockaddr_in *src = (const void *)&s->peer, *dst = (const void *)&s->orig;
+	if (s->peer.sa.sa_family == AF_INET) {
+		const struct sockaddr_in *src = &s->peer.sin, *dst = &s->orig.sin;
 
 		h[13] = 0x11; /* TCP over IPv4 */
 		alen = 12;
@@ -408,7 +562,7 @@ static size_t proxy_header(struct session *s)
 		memcpy(a + 8, &src->sin_port, 2);
 		memcpy(a + 10, &dst->sin_port, 2);
 	} else {
-		const struct sockaddr_in6 *src = (const void *)&s->peer, *dst = (const void *)&s->orig;
+		const struct sockaddr_in6 *src = &s->peer.sin6, *dst = &s->orig.sin6;
 
 		h[13] = 0x21; /* TCP over IPv6 */
 		alen = 36;
@@ -422,11 +576,17 @@ static size_t proxy_header(struct session *s)
 	return 16 + alen;
 }
 
+/* The header travels with its write request, not in every session. */
+struct header_req {
+	uv_write_t req;
+	uint8_t h[52];
+};
+
 static void on_header_written(uv_write_t *req, int status)
 {
 	struct session *s = req->data;
 
-	free(req);
+	free(container_of(req, struct header_req, req));
 	if (status == UV_ECANCELED || s->closing)
 		return;
 	if (status < 0)
@@ -435,17 +595,17 @@ static void on_header_written(uv_write_t *req, int status)
 
 static int send_proxy_header(struct session *s)
 {
-	uv_write_t *req = malloc(sizeof(*req));
+	struct header_req *hr = malloc(sizeof(*hr));
 	uv_buf_t b;
 	int ret;
 
-	if (!req)
+	if (!hr)
 		return UV_ENOMEM;
-	b = uv_buf_init((char *)s->proxy_header, (unsigned)proxy_header(s));
-	req->data = s;
-	ret = uv_write(req, (uv_stream_t *)&s->upstream.tcp, &b, 1, on_header_written);
+	b = uv_buf_init((char *)hr->h, (unsigned)proxy_header(s, hr->h));
+	hr->req.data = s;
+	ret = uv_write(&hr->req, (uv_stream_t *)&s->upstream.tcp, &b, 1, on_header_written);
 	if (ret)
-		free(req);
+		free(hr);
 	return ret;
 }
 
@@ -471,20 +631,26 @@ static void on_retry_closed(uv_handle_t *h)
 static bool same_four_tuple(struct session *s)
 {
 	struct sockaddr_storage local;
+	union inaddr up;
 	int len = sizeof(local);
 
 	if (!options(s)->preserve_source)
 		return false;
 	if (uv_tcp_getsockname(&s->upstream.tcp, (struct sockaddr *)&local, &len))
 		return false;
-	return tpin_sockaddr_equal((struct sockaddr *)&local, (struct sockaddr *)&s->peer) &&
-	       tpin_sockaddr_equal((struct sockaddr *)&s->upstream_addr,
-				   (struct sockaddr *)&s->local);
+	if (!tpin_sockaddr_equal((struct sockaddr *)&local, &s->peer.sa))
+		return false;
+	/* Rare: only now is the accepted socket's own address worth a syscall. */
+	len = sizeof(local);
+	if (uv_tcp_getsockname(&s->client.tcp, (struct sockaddr *)&local, &len))
+		return false;
+	upstream_addr(s, &up);
+	return tpin_sockaddr_equal(&up.sa, (struct sockaddr *)&local);
 }
 
 static void on_connect(uv_connect_t *req, int status)
 {
-	struct session *s = container_of(req, struct session, connect);
+	struct session *s = container_of(req, struct session, req.connect);
 	const struct tpin_proxy_options *opt = options(s);
 	int ret;
 
@@ -492,7 +658,7 @@ static void on_connect(uv_connect_t *req, int status)
 		return;
 	if (status < 0) {
 		/* Reset, not FIN: the client learns at once, as if the port were closed. */
-		tpin_metrics_connect_failed(s->w->p->metrics, s->port);
+		tpin_metrics_connect_failed(s->w->m, s->port);
 		session_fail(s, &s->upstream, "connect", status);
 		return;
 	}
@@ -520,21 +686,21 @@ static void on_connect(uv_connect_t *req, int status)
 }
 
 /* The source address of the upstream connection, or NULL to let the kernel choose. */
-static const struct sockaddr *upstream_source(struct session *s, struct sockaddr_storage *ss)
+static const struct sockaddr *upstream_source(struct session *s, union inaddr *ss)
 {
 	const struct tpin_proxy_options *opt = options(s);
 
 	if (opt->preserve_source) {
 		*ss = s->peer;
-		if (ss->ss_family == AF_INET)
-			((struct sockaddr_in *)ss)->sin_port = 0;
+		if (ss->sa.sa_family == AF_INET)
+			ss->sin.sin_port = 0;
 		else
-			((struct sockaddr_in6 *)ss)->sin6_port = 0;
-		return (struct sockaddr *)ss;
+			ss->sin6.sin6_port = 0;
+		return &ss->sa;
 	}
-	if (s->upstream_addr.ss_family == AF_INET && opt->passthrough4.sin_family)
+	if (s->orig.sa.sa_family == AF_INET && opt->passthrough4.sin_family)
 		return (const struct sockaddr *)&opt->passthrough4;
-	if (s->upstream_addr.ss_family == AF_INET6 && opt->passthrough6.sin6_family)
+	if (s->orig.sa.sa_family == AF_INET6 && opt->passthrough6.sin6_family)
 		return (const struct sockaddr *)&opt->passthrough6;
 	return NULL;
 }
@@ -542,15 +708,15 @@ static const struct sockaddr *upstream_source(struct session *s, struct sockaddr
 static void upstream_connect(struct session *s)
 {
 	const struct sockaddr *src;
-	struct sockaddr_storage ss;
+	union inaddr ss, up;
 	uv_os_fd_t fd;
 	int ret;
 
 	s->attempts++;
 	/* EMFILE or ENOMEM here costs this connection only. */
-	ret = uv_tcp_init_ex(&s->w->loop, &s->upstream.tcp, s->upstream_addr.ss_family);
+	ret = uv_tcp_init_ex(&s->w->loop, &s->upstream.tcp, s->orig.sa.sa_family);
 	if (ret) {
-		tpin_metrics_connect_failed(s->w->p->metrics, s->port);
+		tpin_metrics_connect_failed(s->w->m, s->port);
 		session_fail(s, &s->upstream, "socket", ret);
 		return;
 	}
@@ -568,33 +734,17 @@ static void upstream_connect(struct session *s)
 		if (!ret)
 			ret = uv_tcp_bind(&s->upstream.tcp, src, 0);
 		if (ret) {
-			tpin_metrics_connect_failed(s->w->p->metrics, s->port);
+			tpin_metrics_connect_failed(s->w->m, s->port);
 			session_fail(s, &s->upstream, "bind", ret);
 			return;
 		}
 	}
-	ret = uv_tcp_connect(&s->connect, &s->upstream.tcp, (struct sockaddr *)&s->upstream_addr,
-			     on_connect);
+	upstream_addr(s, &up);
+	ret = uv_tcp_connect(&s->req.connect, &s->upstream.tcp, &up.sa, on_connect);
 	if (ret) {
-		tpin_metrics_connect_failed(s->w->p->metrics, s->port);
+		tpin_metrics_connect_failed(s->w->m, s->port);
 		session_fail(s, &s->upstream, "connect", ret);
 	}
-}
-
-/* Where the session connects: the original destination or loopback at its port. */
-static void choose_upstream(struct session *s)
-{
-	const struct tpin_proxy_options *opt = options(s);
-	struct sockaddr_in *sin = (struct sockaddr_in *)&s->upstream_addr;
-	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&s->upstream_addr;
-
-	s->upstream_addr = s->orig;
-	if (opt->upstream != TPIN_UPSTREAM_LOCALHOST)
-		return;
-	if (s->orig.ss_family == AF_INET)
-		sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	else
-		sin6->sin6_addr = in6addr_loopback;
 }
 
 static void reject_closed(uv_handle_t *h)
@@ -631,23 +781,15 @@ static void reject(struct worker *w, uv_stream_t *server)
 
 static void refuse(struct session *s, enum tpin_refusal why, const char *result)
 {
-	tpin_metrics_refused(s->w->p->metrics, why);
+	tpin_metrics_refused(s->w->m, why);
 	session_end(s, result, RESET_CLIENT);
-}
-
-static void init_side(struct session *s, struct side *side, struct side *peer, const char *name,
-		      enum tpin_direction dir)
-{
-	side->s = s;
-	side->peer = peer;
-	side->name = name;
-	side->dir = dir;
 }
 
 void relay_accept(struct worker *w, uv_stream_t *server)
 {
 	const struct tpin_proxy_options *opt = &w->p->opt;
-	struct session *s = calloc(1, sizeof(*s));
+	struct session *s = session_alloc(w);
+	struct sockaddr_storage ss;
 	uv_os_fd_t fd;
 	int len, ret;
 	uint32_t max = opt->max_connections;
@@ -658,13 +800,11 @@ void relay_accept(struct worker *w, uv_stream_t *server)
 	}
 	s->w = w;
 	w->n_sessions++;
-	tpin_metrics_accepted(w->p->metrics);
+	tpin_metrics_accepted(w->m);
 	s->started_ms = uv_now(&w->loop);
-	init_side(s, &s->client, &s->upstream, "client", TPIN_DIR_UPSTREAM);
-	init_side(s, &s->upstream, &s->client, "upstream", TPIN_DIR_DOWNSTREAM);
-	strcpy(s->upstream_str, "-");
-	strcpy(s->peer_str, "-");
-	strcpy(s->orig_str, "-");
+	s->client.s = s;
+	s->client.is_client = true;
+	s->upstream.s = s;
 
 	uv_tcp_init(&w->loop, &s->client.tcp);
 	s->client.tcp.data = s;
@@ -680,32 +820,28 @@ void relay_accept(struct worker *w, uv_stream_t *server)
 		session_fail(s, &s->client, "accept", ret);
 		return;
 	}
-	len = sizeof(s->peer);
-	uv_tcp_getpeername(&s->client.tcp, (struct sockaddr *)&s->peer, &len);
-	len = sizeof(s->local);
-	uv_tcp_getsockname(&s->client.tcp, (struct sockaddr *)&s->local, &len);
-	tpin_sockaddr_format((struct sockaddr *)&s->peer, s->peer_str, sizeof(s->peer_str));
+	/*
+	 * The peer's address is read now: once the client resets, the kernel
+	 * no longer tells. The local address is the original destination in
+	 * TPROXY mode, so tpin_sock_original_dst() asks for it once.
+	 */
+	len = sizeof(ss);
+	if (!uv_tcp_getpeername(&s->client.tcp, (struct sockaddr *)&ss, &len) &&
+	    (size_t)len <= sizeof(s->peer))
+		memcpy(&s->peer, &ss, (size_t)len);
 
 	if (opt->original_dst.ss_family) {
-		s->orig = opt->original_dst;
+		memcpy(&s->orig, &opt->original_dst, sizeof(s->orig));
 	} else {
 		uv_fileno((uv_handle_t *)&s->client.tcp, &fd);
-		ret = tpin_sock_original_dst(fd, opt->mode, &s->orig);
+		ret = tpin_sock_original_dst(fd, opt->mode, &ss);
 		if (ret) {
 			session_fail(s, &s->client, "original_dst", uv_translate_sys_error(-ret));
 			return;
 		}
+		memcpy(&s->orig, &ss, sizeof(s->orig));
 	}
-	s->port = tpin_sockaddr_port((struct sockaddr *)&s->orig);
-	tpin_sockaddr_format((struct sockaddr *)&s->orig, s->orig_str, sizeof(s->orig_str));
-
-	uv_mutex_lock(&w->lock);
-	s->next = w->sessions;
-	if (s->next)
-		s->next->prev = s;
-	w->sessions = s;
-	s->listed = true;
-	uv_mutex_unlock(&w->lock);
+	s->port = tpin_sockaddr_port(&s->orig.sa);
 
 	s->counted = true;
 	if (max && atomic_fetch_add(&w->p->live, 1) >= max) {
@@ -717,9 +853,17 @@ void relay_accept(struct worker *w, uv_stream_t *server)
 		refuse(s, TPIN_REFUSED_LOOP, "refused_loop");
 		return;
 	}
-	choose_upstream(s);
-	tpin_sockaddr_format((struct sockaddr *)&s->upstream_addr, s->upstream_str,
-			     sizeof(s->upstream_str));
+	/* Set before the admin thread can see the session: it reads it. */
+	s->chosen = true;
+
+	uv_mutex_lock(&w->lock);
+	s->next = w->sessions;
+	if (s->next)
+		s->next->prev = s;
+	w->sessions = s;
+	s->listed = true;
+	uv_mutex_unlock(&w->lock);
+
 	uv_timer_start(&s->timer, on_timer, opt->connect_timeout_ms, 0);
 	upstream_connect(s);
 }
@@ -743,12 +887,16 @@ void relay_describe(struct worker *w, struct tpin_strbuf *sb)
 	uv_mutex_lock(&w->lock);
 	for (s = w->sessions; s; s = s->next) {
 		uint64_t age = now > s->started_ms ? now - s->started_ms : 0;
+		char peer[TPIN_SOCKADDR_STRLEN], orig[TPIN_SOCKADDR_STRLEN];
+		char up[TPIN_SOCKADDR_STRLEN];
 
+		/* Both addresses are set before the session is listed. */
+		session_addrs(s, peer, orig, up);
 		tpin_strbuf_printf(
 			sb,
 			"client=%s original_dst=%s upstream=%s state=%s bytes_up=%llu "
 			"bytes_down=%llu age_ms=%llu\n",
-			s->peer_str, s->orig_str, s->upstream_str, state_names[atomic_load(&s->state)],
+			peer, orig, up, state_names[atomic_load(&s->state)],
 			(unsigned long long)atomic_load_explicit(&s->client.bytes,
 								 memory_order_relaxed),
 			(unsigned long long)atomic_load_explicit(&s->upstream.bytes,

@@ -135,19 +135,61 @@ bool tpin_sockaddr_equal(const struct sockaddr *a, const struct sockaddr *b)
 	}
 }
 
+/* Decimal @v into @p; returns the end. */
+static char *fmt_uint(char *p, unsigned v)
+{
+	char d[10];
+	int i = 0;
+
+	do {
+		d[i++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	while (i)
+		*p++ = d[--i];
+	return p;
+}
+
+/*
+ * Called for every logged connection: glibc's inet_ntop() and snprintf()
+ * go through vfprintf, so IPv4 and the port are put together by hand.
+ */
 int tpin_sockaddr_format(const struct sockaddr *sa, char *buf, size_t len)
 {
-	char host[INET6_ADDRSTRLEN];
+	char tmp[TPIN_SOCKADDR_STRLEN], *p = tmp;
+	size_t n;
 
 	switch (sa->sa_family) {
-	case AF_INET:
-		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, host, sizeof(host));
-		return snprintf(buf, len, "%s:%u", host, tpin_sockaddr_port(sa));
-	case AF_INET6:
-		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, host,
-			  sizeof(host));
-		return snprintf(buf, len, "[%s]:%u", host, tpin_sockaddr_port(sa));
-	default:
-		return snprintf(buf, len, "-");
+	case AF_INET: {
+		const uint8_t *a = (const uint8_t *)&((const struct sockaddr_in *)sa)->sin_addr;
+		int i;
+
+		for (i = 0; i < 4; i++) {
+			p = fmt_uint(p, a[i]);
+			*p++ = i < 3 ? '.' : ':';
+		}
+		break;
 	}
+	case AF_INET6:
+		*p++ = '[';
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, p,
+			  (socklen_t)(sizeof(tmp) - 8));
+		p += strlen(p);
+		*p++ = ']';
+		*p++ = ':';
+		break;
+	default:
+		*p++ = '-';
+		break;
+	}
+	if (sa->sa_family == AF_INET || sa->sa_family == AF_INET6)
+		p = fmt_uint(p, tpin_sockaddr_port(sa));
+	n = (size_t)(p - tmp);
+	if (len) {
+		size_t c = n < len - 1 ? n : len - 1;
+
+		memcpy(buf, tmp, c);
+		buf[c] = '\0';
+	}
+	return (int)n;
 }

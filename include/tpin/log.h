@@ -52,6 +52,22 @@ void tpin_log_close(struct tpin_log *log);
 /* tpin_log_access - write one access line. @log may be NULL. */
 void tpin_log_access(struct tpin_log *log, const struct tpin_log_entry *e);
 
+/*
+ * tpin_log_write - write @len bytes of whole lines at once, as one write(2)
+ * that no other thread's lines interleave with. @log may be NULL. Callers
+ * that log often buffer lines and write them in a batch.
+ */
+void tpin_log_write(struct tpin_log *log, const char *buf, size_t len);
+
+/* The format @log was opened with. */
+enum tpin_log_format tpin_log_fmt(const struct tpin_log *log);
+
+/* The wall clock in milliseconds, as access lines show it. */
+uint64_t tpin_log_now_ms(void);
+
+/* Room enough for any access line of the relay (addresses, numbers, a result). */
+#define TPIN_LOG_LINE_MAX 640
+
 /* tpin_log_event - write one free-form event line. @log may be NULL. */
 void tpin_log_event(struct tpin_log *log, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));

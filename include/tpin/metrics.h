@@ -7,11 +7,13 @@
 #include "tpin/strbuf.h"
 
 /*
- * Counters shared by every event loop. Workers add with relaxed atomics; the
- * admin endpoint reads them from another thread. Byte counts are kept per
+ * Counters of every event loop. Each loop writes only its own shard (no
+ * cache line bounces between cores on the hot path); the admin endpoint
+ * reads the sum of the shards from another thread. Byte counts are kept per
  * original destination port, which is what an operator asks about.
  */
 struct tpin_metrics;
+struct tpin_metrics_shard;
 
 enum tpin_refusal {
 	TPIN_REFUSED_LOOP,  /* the original destination was the proxy itself */
@@ -24,15 +26,21 @@ enum tpin_direction {
 	TPIN_DIR_DOWNSTREAM, /* application to client */
 };
 
-/* tpin_metrics_new - all counters zero. Returns 0 or -ENOMEM. */
-int tpin_metrics_new(struct tpin_metrics **out);
+/*
+ * tpin_metrics_new - @shards writers (0 counts as 1), all counters zero.
+ * Returns 0 or -ENOMEM.
+ */
+int tpin_metrics_new(struct tpin_metrics **out, unsigned shards);
 void tpin_metrics_free(struct tpin_metrics *m);
 
-void tpin_metrics_accepted(struct tpin_metrics *m);
-void tpin_metrics_closed(struct tpin_metrics *m);
-void tpin_metrics_refused(struct tpin_metrics *m, enum tpin_refusal why);
-void tpin_metrics_connect_failed(struct tpin_metrics *m, uint16_t port);
-void tpin_metrics_bytes(struct tpin_metrics *m, uint16_t port, enum tpin_direction dir,
+/* tpin_metrics_shard - shard @i; only one thread may ever write to it. */
+struct tpin_metrics_shard *tpin_metrics_shard(struct tpin_metrics *m, unsigned i);
+
+void tpin_metrics_accepted(struct tpin_metrics_shard *m);
+void tpin_metrics_closed(struct tpin_metrics_shard *m);
+void tpin_metrics_refused(struct tpin_metrics_shard *m, enum tpin_refusal why);
+void tpin_metrics_connect_failed(struct tpin_metrics_shard *m, uint16_t port);
+void tpin_metrics_bytes(struct tpin_metrics_shard *m, uint16_t port, enum tpin_direction dir,
 			uint64_t n);
 
 /* Plain readings, for tests and the self-check. */
