@@ -19,6 +19,9 @@
 struct session;
 struct worker;
 
+/* Empty pipes a worker keeps for reuse (two descriptors each). */
+#define RELAY_PIPE_POOL 16
+
 struct listener {
 	uv_tcp_t tcp;
 	struct worker *w;
@@ -77,6 +80,9 @@ struct worker {
 	 */
 	char *logbuf;
 	size_t loglen;
+	/* Empty pipes of the splice path, kept for the next bulk connection. */
+	int pipes[RELAY_PIPE_POOL][2];
+	unsigned n_pipes;
 	uv_prepare_t log_flush;
 	bool log_open; /* log_flush needs closing */
 	int close_result;
@@ -103,6 +109,7 @@ void listener_close_all(struct worker *w);
 void relay_accept(struct worker *w, uv_stream_t *server);
 void relay_log_flush(struct worker *w);
 void relay_free_sessions(struct worker *w);
+void relay_free_pipes(struct worker *w);
 void relay_close_all(struct worker *w, const char *why);
 void relay_describe(struct worker *w, struct tpin_strbuf *sb);
 

@@ -172,6 +172,7 @@ void tpin_proxy_free(struct tpin_proxy *p)
 		if (w->lock_ready)
 			uv_mutex_destroy(&w->lock);
 		relay_free_sessions(w);
+		relay_free_pipes(w);
 		free(w->rbuf);
 		free(w->logbuf);
 	}

@@ -13,9 +13,12 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "proxy-internal.h"
 #include "tpin/log.h"
@@ -51,6 +54,7 @@ struct side {
 	uv_tcp_t tcp;
 	struct session *s;
 	atomic_uint_fast64_t bytes; /* delivered to the peer; read by the admin thread */
+	uint32_t writes;    /* write requests whose callback has not run */
 	bool is_client : 1;
 	bool open : 1;      /* initialized and not yet given to uv_close */
 	bool eof : 1;       /* this side sent its FIN */
@@ -69,6 +73,7 @@ struct session {
 		uv_shutdown_t shutdown[2]; /* toward the client, toward the upstream */
 	} req;
 	uv_timer_t timer; /* the connect timeout, then the idle timeout */
+	struct spliced *sp; /* the splice path's state, once the session moved to it */
 	uint64_t started_ms;
 	uint64_t last_active_ms;
 	union inaddr peer; /* the client */
@@ -89,6 +94,8 @@ struct session {
 	bool connected : 1;
 	bool counted : 1; /* holds a place under --max-connections */
 	bool listed : 1;  /* on the worker's session list */
+	bool header_pending : 1; /* the PROXY header's write has not called back */
+	bool no_splice : 1;      /* splice(2) failed here once: copy only */
 	/* An upstream address was chosen (else "-"); not a bit field: the admin thread reads it. */
 	bool chosen;
 };
@@ -112,8 +119,32 @@ enum {
 /* Sessions kept for reuse per worker: enough for bursts of new connections. */
 #define FREELIST_MAX 256
 
+/*
+ * The splice path. A session that carries bulk data (a read filled the whole
+ * shared buffer) moves its bytes with splice(2) through a pipe per direction
+ * instead of copying them through user space. libuv lets no second watcher
+ * onto a socket its stream handle owns, so the session takes the sockets
+ * over: it dups both descriptors, closes the stream handles and drives the
+ * dups with uv_poll_t. The pipe is the queue toward the other side: a side
+ * is not read while its pipe holds more than the queue limit, its FIN is
+ * passed on (shutdown) once its pipe is empty, and a reset closes with
+ * SO_LINGER 0 as on the copy path.
+ */
+struct spliced {
+	uv_poll_t poll[2]; /* [0] the client, [1] the upstream */
+	int fd[2];         /* the dups the polls watch; closed after them */
+	int pipe[2][2];    /* [d]: what side d sends; -1 until side d sends */
+	size_t n[2];       /* bytes in pipe[d] */
+	int events[2];     /* what poll[i] waits for now */
+	bool poll_open[2];
+	/* Side d was readable but pipe[d] took nothing: full by its page slots. */
+	bool stalled[2];
+};
+
 static void upstream_connect(struct session *s);
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
+static bool splice_start(struct session *s, struct side *from);
+static void splice_free(struct session *s);
 
 static const struct tpin_proxy_options *options(const struct session *s)
 {
@@ -209,6 +240,7 @@ static void session_free(struct session *s)
 	}
 	if (s->counted)
 		atomic_fetch_sub(&w->p->live, 1);
+	splice_free(s);
 	tpin_metrics_closed(w->m);
 	if (w->n_free < FREELIST_MAX && !w->ending) {
 		s->next = w->free_sessions;
@@ -229,8 +261,33 @@ static void on_close(uv_handle_t *h)
 		session_free(s);
 }
 
+static void on_poll_closed(uv_handle_t *h)
+{
+	struct session *s = h->data;
+	struct spliced *sp = s->sp;
+	int i = h == (uv_handle_t *)&sp->poll[0] ? 0 : 1;
+
+	close(sp->fd[i]);
+	sp->fd[i] = -1;
+	on_close(h);
+}
+
 static void close_side(struct side *side, bool reset)
 {
+	struct spliced *sp = side->s->sp;
+	int i = side->is_client ? 0 : 1;
+
+	if (sp && sp->poll_open[i]) {
+		sp->poll_open[i] = false;
+		if (reset) {
+			/* The last descriptor of the socket closes with a reset. */
+			struct linger l = { .l_onoff = 1, .l_linger = 0 };
+
+			setsockopt(sp->fd[i], SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+		}
+		uv_close((uv_handle_t *)&sp->poll[i], on_poll_closed);
+		return;
+	}
 	if (!side->open)
 		return;
 	side->open = false;
@@ -392,6 +449,7 @@ static void on_write(uv_write_t *req, int status)
 	size_t len = c->len;
 
 	free(c);
+	to->writes--;
 	if (status == UV_ECANCELED || s->closing)
 		return;
 	if (status < 0) {
@@ -466,6 +524,7 @@ static void relay_bytes(struct side *from, const char *data, size_t len)
 		session_fail(s, to, "write", ret);
 		return;
 	}
+	to->writes++;
 	queued = to->tcp.write_queue_size;
 	if (queued > atomic_load_explicit(&w->queue_peak, memory_order_relaxed))
 		atomic_store_explicit(&w->queue_peak, queued, memory_order_relaxed);
@@ -488,6 +547,9 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 
 	if (nread > 0) {
 		relay_bytes(from, buf->base, (size_t)nread);
+		/* A full buffer: bulk data, worth the move to splice(2). */
+		if ((size_t)nread == CHUNK_SIZE && !s->closing)
+			splice_start(s, from);
 		return;
 	}
 	if (nread == 0)
@@ -521,6 +583,318 @@ static void start_reading(struct side *side)
 
 	if (ret)
 		session_fail(side->s, side, "read", ret);
+}
+
+/* ---- the splice path ---------------------------------------------------- */
+
+static struct side *side_at(struct session *s, int i)
+{
+	return i ? &s->upstream : &s->client;
+}
+
+static void note_queued(struct worker *w, size_t queued)
+{
+	if (queued > atomic_load_explicit(&w->queue_peak, memory_order_relaxed))
+		atomic_store_explicit(&w->queue_peak, queued, memory_order_relaxed);
+}
+
+/*
+ * A pipe from the worker's pool, or a new one big enough to be the queue:
+ * what the copy path would queue (the limit and one read) must fit, else the
+ * session stays on the copy path. Returns 0 or -errno.
+ */
+static int pipe_get(struct worker *w, int p[2])
+{
+	size_t want = w->p->opt.queue_limit + CHUNK_SIZE;
+	int ret;
+
+	if (w->n_pipes) {
+		w->n_pipes--;
+		p[0] = w->pipes[w->n_pipes][0];
+		p[1] = w->pipes[w->n_pipes][1];
+		return 0;
+	}
+	if (want > INT32_MAX || pipe2(p, O_CLOEXEC | O_NONBLOCK) < 0)
+		return want > INT32_MAX ? -EINVAL : -errno;
+	ret = fcntl(p[1], F_SETPIPE_SZ, (int)want);
+	if (ret < 0 || (size_t)ret < want) {
+		ret = ret < 0 ? -errno : -ENOSPC;
+		close(p[0]);
+		close(p[1]);
+		p[0] = p[1] = -1;
+		return ret;
+	}
+	return 0;
+}
+
+/* An empty pipe goes back to the pool; one with bytes left is closed. */
+static void pipe_put(struct worker *w, int p[2], bool empty)
+{
+	if (p[0] < 0)
+		return;
+	if (empty && !w->ending && w->n_pipes < RELAY_PIPE_POOL) {
+		w->pipes[w->n_pipes][0] = p[0];
+		w->pipes[w->n_pipes][1] = p[1];
+		w->n_pipes++;
+	} else {
+		close(p[0]);
+		close(p[1]);
+	}
+	p[0] = p[1] = -1;
+}
+
+void relay_free_pipes(struct worker *w)
+{
+	while (w->n_pipes) {
+		w->n_pipes--;
+		close(w->pipes[w->n_pipes][0]);
+		close(w->pipes[w->n_pipes][1]);
+	}
+}
+
+static void splice_free(struct session *s)
+{
+	struct spliced *sp = s->sp;
+	int i;
+
+	if (!sp)
+		return;
+	for (i = 0; i < 2; i++) {
+		pipe_put(s->w, sp->pipe[i], sp->n[i] == 0);
+		if (sp->fd[i] >= 0)
+			close(sp->fd[i]);
+	}
+	free(sp);
+	s->sp = NULL;
+}
+
+static void on_poll(uv_poll_t *h, int status, int events);
+
+/* Wait for what each side can do next; epoll is told only of changes. */
+static void splice_update(struct session *s)
+{
+	struct spliced *sp = s->sp;
+	size_t limit = options(s)->queue_limit;
+	int i, want;
+
+	for (i = 0; i < 2; i++) {
+		if (!sp->poll_open[i])
+			continue;
+		want = 0;
+		if (!side_at(s, i)->eof && sp->n[i] <= limit && !sp->stalled[i])
+			want |= UV_READABLE;
+		if (sp->n[1 - i])
+			want |= UV_WRITABLE;
+		if (want == sp->events[i])
+			continue;
+		sp->events[i] = want;
+		if (want)
+			uv_poll_start(&sp->poll[i], want, on_poll);
+		else
+			uv_poll_stop(&sp->poll[i]);
+	}
+}
+
+/*
+ * Pipe d into the other side until it is empty or the socket is full; then
+ * carry side d's FIN across. Returns false when the session ended.
+ */
+static bool splice_pump(struct session *s, int d)
+{
+	struct spliced *sp = s->sp;
+	struct side *from = side_at(s, d), *to = side_at(s, 1 - d);
+	ssize_t r;
+
+	while (sp->n[d]) {
+		r = splice(sp->pipe[d][0], NULL, sp->fd[1 - d], NULL, sp->n[d],
+			   SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
+		if (r > 0) {
+			sp->n[d] -= (size_t)r;
+			sp->stalled[d] = false;
+			delivered(to, (size_t)r);
+			continue;
+		}
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0 && errno == EAGAIN)
+			return true;
+		session_fail(s, to, "write", r < 0 ? uv_translate_sys_error(errno) : UV_EPIPE);
+		return false;
+	}
+	if (from->eof && !to->shut) {
+		if (shutdown(sp->fd[1 - d], SHUT_WR) < 0) {
+			session_fail(s, to, "shutdown", uv_translate_sys_error(errno));
+			return false;
+		}
+		to->shut = true;
+		maybe_finish(s);
+	}
+	return !s->closing;
+}
+
+/* Read side d into its pipe while the pipe is under the limit, passing it on. */
+static void splice_fill(struct session *s, int d)
+{
+	struct spliced *sp = s->sp;
+	struct side *from = side_at(s, d);
+	size_t limit = options(s)->queue_limit;
+	unsigned rounds = 0;
+	ssize_t r;
+	int ret;
+
+	if (sp->pipe[d][0] < 0) {
+		ret = pipe_get(s->w, sp->pipe[d]);
+		if (ret) {
+			/* EMFILE and the like cost this connection, not the process. */
+			session_fail(s, from, "pipe", uv_translate_sys_error(-ret));
+			return;
+		}
+	}
+	/* Bounded, so one busy connection cannot starve the loop's others. */
+	while (!from->eof && sp->n[d] <= limit && rounds++ < 16) {
+		r = splice(sp->fd[d], NULL, sp->pipe[d][1], NULL, CHUNK_SIZE,
+			   SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
+		if (r > 0) {
+			sp->n[d] += (size_t)r;
+			note_queued(s->w, sp->n[d]);
+			if (!splice_pump(s, d))
+				return;
+			continue;
+		}
+		if (r == 0) {
+			from->eof = true;
+			atomic_store(&s->state, STATE_HALF_CLOSED);
+			splice_pump(s, d);
+			return;
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno == EAGAIN) {
+			/*
+			 * Readable, yet nothing moved: the pipe is out of page
+			 * slots (small segments use a slot each). Wait until
+			 * the other side takes some.
+			 */
+			if (rounds == 1 && sp->n[d])
+				sp->stalled[d] = true;
+			return;
+		}
+		if (errno == ECONNRESET) {
+			session_end(s, d ? "upstream_reset" : "client_reset",
+				    d ? RESET_CLIENT : RESET_UPSTREAM);
+			return;
+		}
+		session_fail(s, from, "read", uv_translate_sys_error(errno));
+		return;
+	}
+}
+
+static void on_poll(uv_poll_t *h, int status, int events)
+{
+	struct session *s = h->data;
+	struct spliced *sp = s->sp;
+	int i = h == &sp->poll[0] ? 0 : 1, err = 0;
+	socklen_t len = sizeof(err);
+
+	if (s->closing)
+		return;
+	if (status < 0) {
+		/* libuv says EBADF for any socket error; the socket knows which. */
+		sp->events[i] = 0;
+		getsockopt(sp->fd[i], SOL_SOCKET, SO_ERROR, &err, &len);
+		if (err == ECONNRESET)
+			session_end(s, i ? "upstream_reset" : "client_reset",
+				    i ? RESET_CLIENT : RESET_UPSTREAM);
+		else
+			session_fail(s, side_at(s, i), "read",
+				     err ? uv_translate_sys_error(err) : status);
+		return;
+	}
+	s->last_active_ms = uv_now(&s->w->loop);
+	if ((events & UV_WRITABLE) && !splice_pump(s, 1 - i))
+		return;
+	if (events & UV_READABLE) {
+		splice_fill(s, i);
+		if (s->closing)
+			return;
+	}
+	splice_update(s);
+}
+
+/*
+ * Move @s to the splice path, if it can go: nothing queued or in flight on
+ * the copy path, no FIN seen, and a first splice from @from's socket works.
+ * That probe decides before anything changed: a socket that cannot splice
+ * (EINVAL and the like), no pipe or no descriptor (EMFILE) leave the session
+ * copying as before. Returns whether the session moved.
+ */
+static bool splice_start(struct session *s, struct side *from)
+{
+	struct worker *w = s->w;
+	struct spliced *sp;
+	uv_os_fd_t fd;
+	int d = from->is_client ? 0 : 1, i, ret;
+	ssize_t r = 0;
+
+	if (s->no_splice || s->sp || !s->connected || s->closing || s->header_pending ||
+	    s->client.eof || s->upstream.eof || s->client.writes || s->upstream.writes ||
+	    s->client.throttled || s->upstream.throttled)
+		return false;
+	sp = calloc(1, sizeof(*sp));
+	if (!sp)
+		return false;
+	for (i = 0; i < 2; i++)
+		sp->fd[i] = sp->pipe[i][0] = sp->pipe[i][1] = -1;
+	if (pipe_get(w, sp->pipe[d]))
+		goto fail;
+	for (i = 0; i < 2; i++) {
+		uv_fileno((uv_handle_t *)&side_at(s, i)->tcp, &fd);
+		sp->fd[i] = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+		if (sp->fd[i] < 0)
+			goto fail;
+	}
+	r = splice(sp->fd[d], NULL, sp->pipe[d][1], NULL, CHUNK_SIZE,
+		   SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
+	/* An EOF or an error is read again by the copy path, which handles it. */
+	if (r == 0 || (r < 0 && errno != EAGAIN))
+		goto fail;
+	if (r > 0) {
+		sp->n[d] = (size_t)r;
+		note_queued(w, sp->n[d]);
+	}
+
+	/* Committed: from here on the dups own the sockets. */
+	s->sp = sp;
+	for (i = 0; i < 2; i++) {
+		struct side *side = side_at(s, i);
+
+		uv_read_stop((uv_stream_t *)&side->tcp);
+		side->open = false;
+		uv_close((uv_handle_t *)&side->tcp, on_close);
+	}
+	for (i = 0; i < 2; i++) {
+		ret = uv_poll_init_socket(&w->loop, &sp->poll[i], sp->fd[i]);
+		if (ret) {
+			session_fail(s, side_at(s, i), "poll", ret);
+			return true;
+		}
+		sp->poll[i].data = s;
+		sp->poll_open[i] = true;
+		s->handles++;
+	}
+	s->last_active_ms = uv_now(&w->loop);
+	if (splice_pump(s, d))
+		splice_update(s);
+	return true;
+fail:
+	s->no_splice = r < 0 || sp->fd[1] < 0 || sp->pipe[d][0] < 0;
+	for (i = 0; i < 2; i++) {
+		pipe_put(w, sp->pipe[i], true);
+		if (sp->fd[i] >= 0)
+			close(sp->fd[i]);
+	}
+	free(sp);
+	return false;
 }
 
 static void on_timer(uv_timer_t *t)
@@ -587,6 +961,7 @@ static void on_header_written(uv_write_t *req, int status)
 	struct session *s = req->data;
 
 	free(container_of(req, struct header_req, req));
+	s->header_pending = false;
 	if (status == UV_ECANCELED || s->closing)
 		return;
 	if (status < 0)
@@ -606,6 +981,8 @@ static int send_proxy_header(struct session *s)
 	ret = uv_write(&hr->req, (uv_stream_t *)&s->upstream.tcp, &b, 1, on_header_written);
 	if (ret)
 		free(hr);
+	else
+		s->header_pending = true;
 	return ret;
 }
 
