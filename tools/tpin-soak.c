@@ -268,8 +268,15 @@ struct window {
 	long explained;
 };
 
+/*
+ * The proxy keeps a bounded pool of empty pipes for splice, so pipes come
+ * and go with the load: they are counted apart, and "fds" is everything
+ * else (sockets, files), which must come back exactly.
+ */
+#define PIPE_FDS_MAX (2 * 16 * 64) /* 2 fds, RELAY_PIPE_POOL, up to 64 workers */
+
 struct usage {
-	long rss_kib, fds;
+	long rss_kib, fds, pipe_fds;
 };
 
 static struct {
@@ -407,7 +414,7 @@ static void kill_reap(pid_t *pid)
 
 static struct usage usage_of(pid_t pid)
 {
-	struct usage u = {-1, -1};
+	struct usage u = {-1, -1, -1};
 	char path[64], line[256];
 	struct dirent *de;
 	FILE *f;
@@ -424,9 +431,21 @@ static struct usage usage_of(pid_t pid)
 	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
 	d = opendir(path);
 	if (d) {
-		u.fds = 0;
-		while ((de = readdir(d)))
-			u.fds += de->d_name[0] != '.';
+		u.fds = u.pipe_fds = 0;
+		while ((de = readdir(d))) {
+			char link[512], target[64];
+			ssize_t n;
+
+			if (de->d_name[0] == '.')
+				continue;
+			snprintf(link, sizeof(link), "%s/%s", path, de->d_name);
+			n = readlink(link, target, sizeof(target) - 1);
+			target[n > 0 ? n : 0] = '\0';
+			if (!strncmp(target, "pipe:", 5))
+				u.pipe_fds++;
+			else
+				u.fds++;
+		}
 		closedir(d);
 	}
 	return u;
@@ -480,7 +499,7 @@ static long active_connections(void)
  */
 static struct usage quiet_usage(void)
 {
-	struct usage u, prev = {-1, -1};
+	struct usage u, prev = {-1, -1, -1};
 	long long dl = now_ms() + 5000;
 
 	while (active_connections() != 0 && now_ms() < dl)
@@ -954,6 +973,10 @@ static bool passed(char *why, size_t len)
 	else if (st.after.fds < 0 || st.after.fds != st.baseline.fds)
 		snprintf(why, len, "proxy descriptors %ld after the load, %ld at baseline",
 			 st.after.fds, st.baseline.fds);
+	else if (st.after.pipe_fds > PIPE_FDS_MAX)
+		snprintf(why, len, "proxy holds %ld pipe descriptors after the load, more than "
+				   "its pools allow",
+			 st.after.pipe_fds);
 	else if (st.after.rss_kib - st.baseline.rss_kib > opt.rss_slack_kib)
 		snprintf(why, len, "proxy RSS %ld KiB after the load, %ld KiB at baseline",
 			 st.after.rss_kib, st.baseline.rss_kib);
