@@ -10,16 +10,65 @@
 #include "tpin/log.h"
 #include "tpin/sock.h"
 
+/* How long a listener that ran out of descriptors stays closed. */
+#define EMFILE_PAUSE_MS 100
+
+static int listener_setup(struct listener *l, uint16_t *port, char *err, size_t errlen);
+static void on_paused(uv_handle_t *h);
+
+static void on_pause_over(uv_timer_t *t)
+{
+	struct listener *l = t->data;
+	uint16_t port = l->w->p->port;
+	char err[256];
+
+	if (l->w->ending)
+		return;
+	if (!listener_setup(l, &port, err, sizeof(err)))
+		return;
+	tpin_log_event(l->w->p->opt.log, "reopening the IPv%c listener: %s; again in %d ms",
+		       l->family == AF_INET6 ? '6' : '4', err, EMFILE_PAUSE_MS);
+	/* A half-made socket goes first; its close callback restarts the timer. */
+	if (l->open) {
+		l->open = false;
+		uv_close((uv_handle_t *)&l->tcp, on_paused);
+	} else {
+		uv_timer_start(&l->pause, on_pause_over, EMFILE_PAUSE_MS, 0);
+	}
+}
+
+static void on_paused(uv_handle_t *h)
+{
+	struct listener *l = h->data;
+
+	if (!l->w->ending)
+		uv_timer_start(&l->pause, on_pause_over, EMFILE_PAUSE_MS, 0);
+}
+
 static void on_connection(uv_stream_t *server, int status)
 {
 	struct listener *l = server->data;
 
-	if (status < 0) {
+	if (status == UV_EMFILE || status == UV_ENFILE) {
 		/*
-		 * EMFILE and ENFILE land here after libuv has accepted and closed
-		 * the connection with its reserve descriptor: one connection lost,
-		 * the listener keeps going.
+		 * Out of descriptors. libuv's reserve-descriptor trick cannot be
+		 * relied on when several event loops share one descriptor table
+		 * (another thread takes the freed slot), and libuv retries the
+		 * accept at once after this callback: the loop would spin. So
+		 * the listener closes, which resets the connections queued on
+		 * it, and reopens shortly; meanwhile the other loops' listeners
+		 * of the SO_REUSEPORT group take new connections.
 		 */
+		tpin_log_event(l->w->p->opt.log,
+			       "accept on the IPv%c listener: %s: closed for %d ms, its queued "
+			       "connections reset",
+			       l->family == AF_INET6 ? '6' : '4', uv_strerror(status), EMFILE_PAUSE_MS);
+		atomic_store(&l->up, false);
+		l->open = false;
+		uv_close((uv_handle_t *)&l->tcp, on_paused);
+		return;
+	}
+	if (status < 0) {
 		tpin_log_event(l->w->p->opt.log, "accept on the IPv%c listener: %s",
 			       l->family == AF_INET6 ? '6' : '4', uv_strerror(status));
 		return;
@@ -55,24 +104,34 @@ static int privileged(int ret, const char *what, int family, char *err, size_t e
 
 int listener_open(struct worker *w, int family, uint16_t *port, char *err, size_t errlen)
 {
-	const struct tpin_proxy_options *opt = &w->p->opt;
-	struct listener *l = &w->listeners[w->n_listeners];
+	struct listener *l = &w->listeners[w->n_listeners++];
+
+	l->w = w;
+	l->family = family;
+	uv_timer_init(&w->loop, &l->pause);
+	l->pause.data = l;
+	l->pause_open = true;
+	return listener_setup(l, port, err, errlen);
+}
+
+/* Create, bind and listen; on *port 0, learn the port the kernel chose. */
+static int listener_setup(struct listener *l, uint16_t *port, char *err, size_t errlen)
+{
+	const struct tpin_proxy_options *opt = &l->w->p->opt;
 	char where[TPIN_SOCKADDR_STRLEN];
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
+	int family = l->family;
 	uv_os_fd_t fd;
 	int ret;
 
-	ret = uv_tcp_init_ex(&w->loop, &l->tcp, family);
+	ret = uv_tcp_init_ex(&l->w->loop, &l->tcp, family);
 	if (ret) {
 		snprintf(err, errlen, "cannot create the IPv%c listener: %s",
 			 family == AF_INET6 ? '6' : '4', uv_strerror(ret));
 		return ret;
 	}
-	w->n_listeners++;
 	l->open = true;
-	l->w = w;
-	l->family = family;
 	l->tcp.data = l;
 	uv_fileno((uv_handle_t *)&l->tcp, &fd);
 
@@ -129,5 +188,8 @@ void listener_close_all(struct worker *w)
 		if (l->open)
 			uv_close((uv_handle_t *)&l->tcp, NULL);
 		l->open = false;
+		if (l->pause_open)
+			uv_close((uv_handle_t *)&l->pause, NULL);
+		l->pause_open = false;
 	}
 }

@@ -24,9 +24,11 @@ struct worker;
 
 struct listener {
 	uv_tcp_t tcp;
+	uv_timer_t pause; /* reopens the listener after an EMFILE pause */
 	struct worker *w;
 	int family;
 	bool open;        /* the handle needs closing */
+	bool pause_open;  /* the timer needs closing */
 	atomic_bool up;   /* accepting; read by the admin thread */
 };
 
