@@ -19,6 +19,12 @@
 
 /* A client that has not sent its request by then is cut off. */
 #define REQUEST_TIMEOUT_MS 5000
+/*
+ * Requests in flight at once. :15021 faces the pod's network, so a peer that
+ * opens connections and never finishes a request must not take the
+ * process's descriptors; beyond this, connections are closed at once.
+ */
+#define ADMIN_CONN_MAX 64
 
 struct admin_listener {
 	uv_tcp_t tcp;
@@ -34,6 +40,7 @@ struct tpin_admin {
 	bool draining;
 	bool closing;
 	unsigned handles; /* open handles, conns included; the last close frees */
+	unsigned n_conns;
 	struct admin_conn *conns;
 };
 
@@ -87,6 +94,7 @@ static void on_conn_close(uv_handle_t *h)
 		a->conns = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
+	a->n_conns--;
 	tpin_strbuf_free(&c->out);
 	free(c);
 	admin_release(a);
@@ -256,7 +264,8 @@ static void on_connection(uv_stream_t *server, int status)
 	if (c->next)
 		c->next->prev = c;
 	a->conns = c;
-	if (uv_accept(server, (uv_stream_t *)&c->tcp) ||
+	a->n_conns++;
+	if (uv_accept(server, (uv_stream_t *)&c->tcp) || a->n_conns > ADMIN_CONN_MAX ||
 	    uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read)) {
 		conn_close(c);
 		return;

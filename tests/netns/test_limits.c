@@ -408,6 +408,31 @@ START_TEST(test_admin_bad_input)
 	ck_assert_int_eq(admin_status("/ready"), 200);
 	ck_assert_msg(proxy_alive(&ws), "tpin-proxy exited (0x%x)", ws);
 
+	/*
+	 * :15021 faces the pod's network: 100 connections from the client that
+	 * never send a request hold at most 64 places; the rest are closed at
+	 * once rather than each holding a descriptor for the request timeout.
+	 */
+	{
+		int hold[100], cut = 0;
+
+		for (int i = 0; i < 100; i++) {
+			hold[i] = nh_connect(pair.client, NH_POD4, 15021, WAIT_MS);
+			ck_assert_msg(hold[i] >= 0, "15021 connection %d: %s", i, nh_err());
+		}
+		sleep_ms(500);
+		for (int i = 0; i < 100; i++) {
+			char b;
+			ssize_t n = recv(hold[i], &b, 1, MSG_DONTWAIT);
+
+			cut += n == 0 || (n < 0 && errno != EAGAIN);
+		}
+		ck_assert_msg(cut >= 30, "only %d of 100 idle :15021 connections closed early", cut);
+		for (int i = 0; i < 100; i++)
+			close(hold[i]);
+		ck_assert_msg(proxy_alive(&ws), "tpin-proxy exited (0x%x)", ws);
+	}
+
 	/* Loopback only: not from the client, not even on the pod's own address. */
 	c = nh_connect(pair.client, NH_POD4, ADMIN, 1000);
 	ck_assert_msg(c < 0, "15000 answered the client on " NH_POD4);
