@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -711,6 +712,7 @@ static bool splice_pump(struct session *s, int d)
 		if (r > 0) {
 			sp->n[d] -= (size_t)r;
 			sp->stalled[d] = false;
+			s->last_active_ms = uv_now(&s->w->loop);
 			delivered(to, (size_t)r);
 			continue;
 		}
@@ -730,6 +732,43 @@ static bool splice_pump(struct session *s, int d)
 		maybe_finish(s);
 	}
 	return !s->closing;
+}
+
+/*
+ * splice(2) from a TCP socket stops at the urgent mark (MSG_OOB) and says
+ * EAGAIN there for as long as the mark stands, while epoll keeps reporting
+ * the bytes past it: without this the connection would spin and stall. A
+ * plain recv() steps over the mark; like the copy path's read() it drops
+ * the urgent byte (no SO_OOBINLINE) and returns what follows. Those bytes go
+ * into the pipe with write(2): only into an empty pipe, whose size (at least
+ * one read, see pipe_get()) takes a whole read in free page slots. With
+ * bytes still in the pipe the side waits until the other side took them.
+ * Returns like splice(2).
+ */
+static ssize_t splice_urgent(struct session *s, int d)
+{
+	struct spliced *sp = s->sp;
+	int mark = 0;
+	ssize_t r, w;
+
+	if (ioctl(sp->fd[d], SIOCATMARK, &mark) < 0 || !mark) {
+		errno = EAGAIN;
+		return -1;
+	}
+	if (sp->n[d]) {
+		sp->stalled[d] = true;
+		errno = EAGAIN;
+		return -1;
+	}
+	r = recv(sp->fd[d], s->w->rbuf, CHUNK_SIZE, MSG_DONTWAIT);
+	if (r <= 0)
+		return r;
+	w = write(sp->pipe[d][1], s->w->rbuf, (size_t)r);
+	if (w == r)
+		return r;
+	/* Cannot happen with an empty pipe of this size; never lose bytes quietly. */
+	errno = w < 0 ? errno : EIO;
+	return -1;
 }
 
 /* Read side d into its pipe while the pipe is under the limit, passing it on. */
@@ -754,8 +793,11 @@ static void splice_fill(struct session *s, int d)
 	while (!from->eof && sp->n[d] <= limit && rounds++ < 16) {
 		r = splice(sp->fd[d], NULL, sp->pipe[d][1], NULL, CHUNK_SIZE,
 			   SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
+		if (r == -1 && errno == EAGAIN && rounds == 1)
+			r = splice_urgent(s, d);
 		if (r > 0) {
 			sp->n[d] += (size_t)r;
+			s->last_active_ms = uv_now(&s->w->loop);
 			note_queued(s->w, sp->n[d]);
 			if (!splice_pump(s, d))
 				return;
@@ -810,7 +852,7 @@ static void on_poll(uv_poll_t *h, int status, int events)
 				     err ? uv_translate_sys_error(err) : status);
 		return;
 	}
-	s->last_active_ms = uv_now(&s->w->loop);
+	/* Only moved bytes count as activity: see splice_urgent(). */
 	if ((events & UV_WRITABLE) && !splice_pump(s, 1 - i))
 		return;
 	if (events & UV_READABLE) {
