@@ -134,7 +134,7 @@ enum {
 struct spliced {
 	uv_poll_t poll[2]; /* [0] the client, [1] the upstream */
 	int fd[2];         /* the dups the polls watch; closed after them */
-	int pipe[2][2];    /* [d]: what side d sends; -1 until side d sends */
+	int pipe[2][2];    /* [d]: what side d sends */
 	size_t n[2];       /* bytes in pipe[d] */
 	int events[2];     /* what poll[i] waits for now */
 	bool poll_open[2];
@@ -779,16 +779,7 @@ static void splice_fill(struct session *s, int d)
 	size_t limit = options(s)->queue_limit;
 	unsigned rounds = 0;
 	ssize_t r;
-	int ret;
 
-	if (sp->pipe[d][0] < 0) {
-		ret = pipe_get(s->w, sp->pipe[d]);
-		if (ret) {
-			/* EMFILE and the like cost this connection, not the process. */
-			session_fail(s, from, "pipe", uv_translate_sys_error(-ret));
-			return;
-		}
-	}
 	/* Bounded, so one busy connection cannot starve the loop's others. */
 	while (!from->eof && sp->n[d] <= limit && rounds++ < 16) {
 		r = splice(sp->fd[d], NULL, sp->pipe[d][1], NULL, CHUNK_SIZE,
@@ -867,7 +858,7 @@ static void on_poll(uv_poll_t *h, int status, int events)
  * Move @s to the splice path, if it can go: nothing queued or in flight on
  * the copy path, no FIN seen, and a first splice from @from's socket works.
  * That probe decides before anything changed: a socket that cannot splice
- * (EINVAL and the like), no pipe or no descriptor (EMFILE) leave the session
+ * (EINVAL and the like), no pipes or no descriptor (EMFILE) leave the session
  * copying as before. Returns whether the session moved.
  */
 static bool splice_start(struct session *s, struct side *from)
@@ -887,7 +878,13 @@ static bool splice_start(struct session *s, struct side *from)
 		return false;
 	for (i = 0; i < 2; i++)
 		sp->fd[i] = sp->pipe[i][0] = sp->pipe[i][1] = -1;
-	if (pipe_get(w, sp->pipe[d]))
+	/*
+	 * Both pipes now, though only one direction is busy: once committed
+	 * there is no way back to the copy path, and a pipe refused later
+	 * (EMFILE, or the per-user pipe budget for an unprivileged proxy)
+	 * would cost an established connection.
+	 */
+	if (pipe_get(w, sp->pipe[0]) || pipe_get(w, sp->pipe[1]))
 		goto fail;
 	for (i = 0; i < 2; i++) {
 		uv_fileno((uv_handle_t *)&side_at(s, i)->tcp, &fd);
@@ -929,7 +926,7 @@ static bool splice_start(struct session *s, struct side *from)
 		splice_update(s);
 	return true;
 fail:
-	s->no_splice = r < 0 || sp->fd[1] < 0 || sp->pipe[d][0] < 0;
+	s->no_splice = r < 0 || sp->fd[1] < 0 || sp->pipe[1][0] < 0;
 	for (i = 0; i < 2; i++) {
 		pipe_put(w, sp->pipe[i], true);
 		if (sp->fd[i] >= 0)
