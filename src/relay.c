@@ -293,12 +293,62 @@ static void close_side(struct side *side, bool reset)
 		return;
 	side->open = false;
 	/*
-	 * A reset tells the peer at once that nothing more will come. It is
-	 * refused while a shutdown is pending; a plain close then still ends
-	 * the connection, with a FIN.
+	 * A reset tells the peer at once that nothing more will come. libuv
+	 * refuses it while a shutdown is pending, but then the FIN would tell
+	 * the peer that the writes this close cancels were never part of the
+	 * stream: set the linger by hand, the socket closes with a reset.
 	 */
-	if (!reset || uv_tcp_close_reset(&side->tcp, on_close))
-		uv_close((uv_handle_t *)&side->tcp, on_close);
+	if (reset && !uv_tcp_close_reset(&side->tcp, on_close))
+		return;
+	if (reset) {
+		struct linger l = { .l_onoff = 1, .l_linger = 0 };
+		uv_os_fd_t fd;
+
+		if (!uv_fileno((uv_handle_t *)&side->tcp, &fd))
+			setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+	}
+	uv_close((uv_handle_t *)&side->tcp, on_close);
+}
+
+/* The socket of side @i, whichever path owns it now; -1 once closed. */
+static int side_fd(struct session *s, int i)
+{
+	struct side *side = i ? &s->upstream : &s->client;
+	uv_os_fd_t fd;
+
+	if (s->sp)
+		return s->sp->poll_open[i] ? s->sp->fd[i] : -1;
+	if (!side->open || uv_fileno((uv_handle_t *)&side->tcp, &fd))
+		return -1;
+	return fd;
+}
+
+/*
+ * The sides a forced end (drain deadline, stop, idle timeout) must reset:
+ * those with bytes still on their way to them, queued here (write queue or
+ * pipe) or not yet read from the other side's socket. A FIN would make a
+ * cut close-delimited response look complete; a reset says it is not.
+ */
+static int pending_resets(struct session *s)
+{
+	int i, fd, unread, reset = 0;
+
+	for (i = 0; i < 2; i++) {
+		struct side *to = i ? &s->upstream : &s->client;
+		bool pending;
+
+		if (s->sp)
+			pending = s->sp->n[1 - i] != 0;
+		else
+			pending = to->open && (to->writes || to->tcp.write_queue_size);
+		fd = side_fd(s, 1 - i);
+		unread = 0;
+		if (!pending && fd >= 0 && !ioctl(fd, FIONREAD, &unread) && unread > 0)
+			pending = true;
+		if (pending)
+			reset |= i ? RESET_UPSTREAM : RESET_CLIENT;
+	}
+	return reset;
 }
 
 static void on_log_flush(uv_prepare_t *h)
@@ -949,7 +999,7 @@ static void on_timer(uv_timer_t *t)
 	/* The timer is not pushed back on every read; it checks when it fires. */
 	quiet = uv_now(&s->w->loop) - s->last_active_ms;
 	if (quiet >= idle) {
-		session_end(s, "idle_timeout", 0);
+		session_end(s, "idle_timeout", pending_resets(s));
 		return;
 	}
 	uv_timer_start(t, on_timer, idle - quiet, 0);
@@ -1290,7 +1340,7 @@ void relay_close_all(struct worker *w, const char *why)
 
 	for (s = w->sessions; s; s = next) {
 		next = s->next;
-		session_end(s, why, 0);
+		session_end(s, why, pending_resets(s));
 	}
 }
 

@@ -10,6 +10,7 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -863,6 +864,70 @@ START_TEST(test_splice_no_second_pipe)
 }
 END_TEST
 
+/*
+ * The drain deadline passes while the app's answer is still on its way to
+ * a client that does not read. The client must learn that it was cut: a
+ * reset, not the clean EOF that ends a close-delimited response.
+ */
+static void forced_end_resets(bool drain)
+{
+	struct end app_end = { .to_send = 32 * MiB };
+	struct tpin_proxy_options opt;
+	static char buf[CHUNK];
+	uint64_t got = 0;
+	uv_os_fd_t fd;
+	ssize_t r = 0;
+	unsigned i;
+
+	app_start(AF_INET, &app_end);
+	test_options(&opt, AF_INET);
+	if (!drain)
+		opt.idle_timeout_ms = 1000;
+	proxy_start(&opt);
+	client = (struct end){ .no_read = true };
+	client_connect(&client, AF_INET);
+	/* Every queue on the way fills up: the app cannot finish. */
+	ck_assert(!run_until(app_sent_all, drain ? 1000 : 3000));
+	if (drain) {
+		tpin_proxy_drain(proxy, 100);
+		ck_assert_int_eq(tpin_proxy_wait(proxy), 0);
+	} else {
+		/* Nothing moves: the idle timeout fires. */
+		ck_assert(!run_until(never, 2000));
+	}
+	/*
+	 * Read with recv(2): libuv reports a hangup after a short read as
+	 * EOF, reset or not, so it cannot tell the two apart.
+	 */
+	ck_assert_int_eq(uv_fileno((uv_handle_t *)&client.tcp, &fd), 0);
+	for (i = 0; i < 600; i++) {
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+
+		poll(&pfd, 1, 100);
+		do
+			r = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+		while (r > 0 && (got += (uint64_t)r));
+		if (r == 0 || (r < 0 && errno != EAGAIN))
+			break;
+	}
+	ck_assert_int_lt(i, 600);
+	ck_assert_uint_lt(got, 32 * MiB);
+	ck_assert_msg(r < 0 && errno == ECONNRESET, "after %llu bytes: %s",
+		      (unsigned long long)got, r ? strerror(errno) : "a clean EOF");
+}
+
+START_TEST(test_drain_deadline_resets)
+{
+	forced_end_resets(true);
+}
+END_TEST
+
+START_TEST(test_idle_timeout_resets)
+{
+	forced_end_resets(false);
+}
+END_TEST
+
 START_TEST(test_bad_options)
 {
 	struct tpin_proxy_options opt;
@@ -925,6 +990,8 @@ static Suite *relay_suite(void)
 	tcase_add_test(tc, test_drain);
 	tcase_add_test(tc, test_urgent_data_spliced);
 	tcase_add_test(tc, test_splice_no_second_pipe);
+	tcase_add_test(tc, test_drain_deadline_resets);
+	tcase_add_test(tc, test_idle_timeout_resets);
 	tcase_add_test(tc, test_bad_options);
 	tcase_add_test(tc, test_transparent_needs_cap);
 	suite_add_tcase(s, tc);
