@@ -916,7 +916,7 @@ static bool splice_start(struct session *s, struct side *from)
 	struct worker *w = s->w;
 	struct spliced *sp;
 	uv_os_fd_t fd;
-	int d = from->is_client ? 0 : 1, i, ret;
+	int d = from->is_client ? 0 : 1, i, ret, err = 0;
 	ssize_t r = 0;
 
 	if (s->no_splice || s->sp || !s->connected || s->closing || s->header_pending ||
@@ -944,7 +944,14 @@ static bool splice_start(struct session *s, struct side *from)
 	}
 	r = splice(sp->fd[d], NULL, sp->pipe[d][1], NULL, CHUNK_SIZE,
 		   SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
-	/* An EOF or an error is read again by the copy path, which handles it. */
+	/*
+	 * An EOF is read again by the copy path, which handles it; an error is
+	 * not: splice consumed it (sk_err), and the copy path would read a
+	 * reset as a FIN. Only a socket that cannot splice goes back to copying.
+	 */
+	if (r < 0 && errno != EAGAIN && errno != EINVAL && errno != ENOSYS &&
+	    errno != EOPNOTSUPP && errno != ESPIPE && errno != EINTR)
+		err = errno;
 	if (r == 0 || (r < 0 && errno != EAGAIN))
 		goto fail;
 	if (r > 0) {
@@ -983,6 +990,11 @@ fail:
 			close(sp->fd[i]);
 	}
 	free(sp);
+	if (err == ECONNRESET || err == EPIPE)
+		session_end(s, d ? "upstream_reset" : "client_reset",
+			    d ? RESET_CLIENT : RESET_UPSTREAM);
+	else if (err)
+		session_fail(s, from, "read", uv_translate_sys_error(err));
 	return false;
 }
 

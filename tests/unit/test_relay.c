@@ -735,6 +735,11 @@ static bool app_got_wanted(void)
 	return app.conn.received >= want_received;
 }
 
+static bool app_has_clients(void)
+{
+	return app.accepted >= want_received && app.conn.open;
+}
+
 static bool never(void)
 {
 	return false;
@@ -928,6 +933,110 @@ START_TEST(test_idle_timeout_resets)
 }
 END_TEST
 
+/* Send all of @len on a non-blocking socket; false if it would not go. */
+static bool send_all(int fd, const char *p, size_t len)
+{
+	unsigned tries;
+	ssize_t r;
+
+	for (tries = 0; len && tries < 1000; tries++) {
+		struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+
+		r = send(fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (r > 0) {
+			p += r;
+			len -= (size_t)r;
+		} else if (r < 0 && errno == EAGAIN) {
+			poll(&pfd, 1, 10);
+		} else {
+			return false;
+		}
+	}
+	return !len;
+}
+
+/* Read until EOF or an error; 0 for EOF, else the errno. */
+static int recv_to_end(int fd, uint64_t *got)
+{
+	static char buf[CHUNK];
+	unsigned i;
+	ssize_t r;
+
+	for (i = 0; i < 600; i++) {
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+
+		poll(&pfd, 1, 100);
+		while ((r = recv(fd, buf, sizeof(buf), MSG_DONTWAIT)) > 0)
+			*got += (uint64_t)r;
+		if (r == 0)
+			return 0;
+		if (errno != EAGAIN)
+			return errno;
+	}
+	return ETIMEDOUT;
+}
+
+static bool app_closed(void)
+{
+	return !app.conn.open;
+}
+
+/*
+ * The client sends exactly one full read (64 KiB) and resets at once. The
+ * proxy's read takes the bytes, the splice probe that follows finds the
+ * reset: it must go on to the app as a reset, not as a FIN. Whether the
+ * probe sees it depends on timing, so it is tried a few times; a FIN in
+ * any of them is the bug.
+ */
+START_TEST(test_probe_sees_reset)
+{
+	struct end app_end = { .no_read = true };
+	struct tpin_proxy_options opt;
+	static char data[CHUNK];
+	struct linger l = { .l_onoff = 1, .l_linger = 0 };
+	uv_os_fd_t cfd, afd;
+	unsigned attempt, k;
+	uint64_t got;
+	int ret;
+
+	app_start(AF_INET, &app_end);
+	test_options(&opt, AF_INET);
+	proxy_start(&opt);
+	for (attempt = 0; attempt < 10; attempt++) {
+		client = (struct end){ .no_read = true };
+		client_connect(&client, AF_INET);
+		want_received = attempt + 1;
+		ck_assert(run_until(app_has_clients, 5000));
+		ck_assert_int_eq(uv_fileno((uv_handle_t *)&client.tcp, &cfd), 0);
+		ck_assert_int_eq(uv_fileno((uv_handle_t *)&app.conn.tcp, &afd), 0);
+		/* Small sends the app takes first open the window past 64 KiB. */
+		got = 0;
+		for (k = 0; k < 8; k++) {
+			ck_assert(send_all(cfd, data, 16000));
+			while (got < (k + 1) * 16000ull) {
+				struct pollfd pfd = { .fd = afd, .events = POLLIN };
+				ssize_t r;
+
+				ck_assert_int_gt(poll(&pfd, 1, 5000), 0);
+				r = recv(afd, data, sizeof(data), MSG_DONTWAIT);
+				ck_assert_int_gt(r, 0);
+				got += (uint64_t)r;
+			}
+		}
+		ck_assert(send_all(cfd, data, sizeof(data)));
+		ck_assert_int_eq(setsockopt(cfd, SOL_SOCKET, SO_LINGER, &l, sizeof(l)), 0);
+		end_close(&client);
+		ret = recv_to_end(afd, &got);
+		ck_assert_msg(ret == ECONNRESET, "attempt %u: the app saw %s after %llu bytes",
+			      attempt, ret ? strerror(ret) : "a clean EOF",
+			      (unsigned long long)got);
+		end_close(&app.conn);
+		ck_assert(run_until(app_closed, 5000));
+		ck_assert(run_until(client_closed, 5000));
+	}
+}
+END_TEST
+
 START_TEST(test_bad_options)
 {
 	struct tpin_proxy_options opt;
@@ -992,6 +1101,7 @@ static Suite *relay_suite(void)
 	tcase_add_test(tc, test_splice_no_second_pipe);
 	tcase_add_test(tc, test_drain_deadline_resets);
 	tcase_add_test(tc, test_idle_timeout_resets);
+	tcase_add_test(tc, test_probe_sees_reset);
 	tcase_add_test(tc, test_bad_options);
 	tcase_add_test(tc, test_transparent_needs_cap);
 	suite_add_tcase(s, tc);
