@@ -66,7 +66,8 @@ struct worker {
 	/* A handle to accept and reset with when a session cannot be allocated. */
 	uv_tcp_t reject;
 	bool reject_busy;
-	uv_stream_t *reject_waiting;
+	/* Listeners (one per family) that libuv stopped with a connection waiting for it. */
+	uv_stream_t *reject_waiting[2];
 	atomic_uint_fast64_t queue_peak;
 	/* The read buffer every session of this loop shares (relay.c). */
 	char *rbuf;
@@ -114,6 +115,8 @@ void relay_free_sessions(struct worker *w);
 void relay_free_pipes(struct worker *w);
 void relay_close_all(struct worker *w, const char *why);
 void relay_describe(struct worker *w, struct tpin_strbuf *sb);
+/* Tests only: while set, no session can be allocated, as when out of memory. */
+extern atomic_bool tpin_relay_fail_alloc;
 
 /* proxy.c: the worker may end once it is ending and has no session left. */
 void worker_maybe_end(struct worker *w);

@@ -175,10 +175,14 @@ static uv_shutdown_t *shutdown_req(struct side *side)
 	return &side->s->req.shutdown[side->is_client ? 0 : 1];
 }
 
+atomic_bool tpin_relay_fail_alloc;
+
 static struct session *session_alloc(struct worker *w)
 {
 	struct session *s = w->free_sessions;
 
+	if (atomic_load_explicit(&tpin_relay_fail_alloc, memory_order_relaxed))
+		return NULL;
 	if (!s)
 		return calloc(1, sizeof(*s));
 	w->free_sessions = s->next;
@@ -1228,12 +1232,15 @@ static void upstream_connect(struct session *s)
 static void reject_closed(uv_handle_t *h)
 {
 	struct worker *w = h->data;
-	uv_stream_t *server = w->reject_waiting;
+	uv_stream_t *waiting[2] = { w->reject_waiting[0], w->reject_waiting[1] };
+	int i;
 
 	w->reject_busy = false;
-	w->reject_waiting = NULL;
-	if (server && !w->ending)
-		relay_accept(w, server);
+	w->reject_waiting[0] = w->reject_waiting[1] = NULL;
+	/* Each one: a listener not resumed here would never accept again. */
+	for (i = 0; i < 2; i++)
+		if (waiting[i] && !w->ending)
+			relay_accept(w, waiting[i]);
 }
 
 /*
@@ -1245,7 +1252,9 @@ static void reject_closed(uv_handle_t *h)
 static void reject(struct worker *w, uv_stream_t *server)
 {
 	if (w->reject_busy) {
-		w->reject_waiting = server;
+		/* At most one listener per family: two places are enough. */
+		if (w->reject_waiting[0] != server && w->reject_waiting[1] != server)
+			w->reject_waiting[w->reject_waiting[0] ? 1 : 0] = server;
 		return;
 	}
 	uv_tcp_init(&w->loop, &w->reject);

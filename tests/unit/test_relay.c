@@ -12,15 +12,21 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <uv.h>
 
+#include "tpin/log.h"
 #include "tpin/proxy.h"
+
+/* relay.c's test seam: while set, no session can be allocated. */
+extern atomic_bool tpin_relay_fail_alloc;
 
 #define CHUNK (64 * 1024)
 #define INFLIGHT 4
@@ -372,6 +378,7 @@ static bool client_eof(void)
 static void setup(void)
 {
 	ck_assert_int_eq(uv_loop_init(&loop), 0);
+	atomic_store(&tpin_relay_fail_alloc, false);
 	proxy = NULL;
 	memset(&app, 0, sizeof(app));
 	memset(&client, 0, sizeof(client));
@@ -1037,6 +1044,134 @@ START_TEST(test_probe_sees_reset)
 }
 END_TEST
 
+static struct end many[5];
+
+static bool many_connected(void)
+{
+	unsigned i;
+
+	for (i = 1; i < 5; i++)
+		if (!many[i].connected && many[i].open)
+			return false;
+	return true;
+}
+
+static bool many_closed(void)
+{
+	unsigned i;
+
+	for (i = 0; i < 5; i++)
+		if (many[i].open)
+			return false;
+	return true;
+}
+
+static bool first_closed(void)
+{
+	return !many[0].open;
+}
+
+static void fifo_drain(int fd)
+{
+	static char buf[4096];
+	unsigned i;
+
+	for (i = 0; i < 100000 && read(fd, buf, sizeof(buf)) > 0; i++)
+		;
+}
+
+static void on_log_readable(uv_poll_t *h, int status, int events)
+{
+	fifo_drain(*(int *)h->data);
+}
+
+/*
+ * Out of memory for sessions: every connection is accepted into the
+ * worker's one spare handle and reset. Connections on the IPv4 and on the
+ * IPv6 listener that come while the spare is busy both wait, each listener
+ * stopped by libuv until its connection is accepted: both must be resumed.
+ * To have both wait at once, the worker is held in its log write (the log
+ * is a full FIFO) right after the first reject, while two connections per
+ * listener queue up; a listener left stopped shows as a connection never
+ * reset.
+ */
+START_TEST(test_reject_resumes_both_listeners)
+{
+	struct end app_end = { 0 };
+	struct tpin_proxy_options opt;
+	char dir[] = "/tmp/tpin-test-XXXXXX", path[64];
+	static const char junk[4096];
+	struct tpin_log *log = NULL;
+	int rfd, wfd;
+	static uv_poll_t poll_h; /* closed after the test returns */
+	unsigned i;
+
+	if (!have_ipv6())
+		return;
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/log", dir);
+	ck_assert_int_eq(mkfifo(path, 0600), 0);
+	rfd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	ck_assert_int_ge(rfd, 0);
+	ck_assert_int_eq(tpin_log_open(&log, path, TPIN_LOG_PLAIN), 0);
+	wfd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+	ck_assert_int_ge(wfd, 0);
+	unlink(path);
+	rmdir(dir);
+
+	app_start(AF_INET, &app_end);
+	test_options(&opt, AF_INET);
+	opt.ipv6 = true;
+	opt.concurrency = 1;
+	opt.log = log;
+	proxy_start(&opt);
+	fifo_drain(rfd);
+	for (i = 0; i < 100000 && write(wfd, junk, sizeof(junk)) > 0; i++)
+		;
+	close(wfd);
+	atomic_store(&tpin_relay_fail_alloc, true);
+
+	client_connect(&many[0], AF_INET);
+	ck_assert(run_until(first_closed, 5000));
+	ck_assert_int_eq(reset_seen(&many[0]), UV_ECONNRESET);
+	/* The worker now waits in its write of the reject's log line. */
+	client_connect(&many[1], AF_INET);
+	client_connect(&many[2], AF_INET);
+	client_connect(&many[3], AF_INET6);
+	client_connect(&many[4], AF_INET6);
+	ck_assert(run_until(many_connected, 5000));
+	uv_poll_init(&loop, &poll_h, rfd);
+	poll_h.data = &rfd;
+	uv_poll_start(&poll_h, UV_READABLE, on_log_readable);
+	fifo_drain(rfd);
+	ck_assert_msg(run_until(many_closed, 10000), "never reset: v4 %d %d, v6 %d %d",
+		      many[1].open, many[2].open, many[3].open, many[4].open);
+	for (i = 1; i < 5; i++)
+		ck_assert_int_eq(reset_seen(&many[i]), UV_ECONNRESET);
+
+	atomic_store(&tpin_relay_fail_alloc, false);
+	/* Memory is back: both listeners serve again. */
+	client = (struct end){ 0 };
+	client_connect(&client, AF_INET);
+	ck_assert(run_until(app_has_client, 5000));
+	end_close(&app.conn);
+	end_close(&client);
+	ck_assert(run_until(both_closed, 5000));
+	second = (struct end){ 0 };
+	client_connect(&second, AF_INET6);
+	want_received = 2;
+	ck_assert(run_until(app_has_clients, 5000));
+
+	tpin_proxy_stop(proxy);
+	ck_assert_int_eq(tpin_proxy_wait(proxy), 0);
+	tpin_proxy_free(proxy);
+	proxy = NULL;
+	tpin_log_close(log);
+	uv_close((uv_handle_t *)&poll_h, NULL);
+	close(rfd);
+}
+END_TEST
+
 START_TEST(test_bad_options)
 {
 	struct tpin_proxy_options opt;
@@ -1102,6 +1237,7 @@ static Suite *relay_suite(void)
 	tcase_add_test(tc, test_drain_deadline_resets);
 	tcase_add_test(tc, test_idle_timeout_resets);
 	tcase_add_test(tc, test_probe_sees_reset);
+	tcase_add_test(tc, test_reject_resumes_both_listeners);
 	tcase_add_test(tc, test_bad_options);
 	tcase_add_test(tc, test_transparent_needs_cap);
 	suite_add_tcase(s, tc);
