@@ -1330,10 +1330,13 @@ void relay_accept(struct worker *w, uv_stream_t *server)
 	}
 	s->port = tpin_sockaddr_port(&s->orig.sa);
 
-	s->counted = true;
-	if (max && atomic_fetch_add(&w->p->live, 1) >= max) {
-		refuse(s, TPIN_REFUSED_LIMIT, "refused_limit");
-		return;
+	/* Counted only when added: session_free takes back what was added. */
+	if (max) {
+		s->counted = true;
+		if (atomic_fetch_add(&w->p->live, 1) >= max) {
+			refuse(s, TPIN_REFUSED_LIMIT, "refused_limit");
+			return;
+		}
 	}
 	/* A connection to the proxy's own ports would come straight back here. */
 	if (s->port == w->p->port || s->port == opt->admin_port) {

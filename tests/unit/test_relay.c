@@ -24,9 +24,8 @@
 
 #include "tpin/log.h"
 #include "tpin/proxy.h"
-
-/* relay.c's test seam: while set, no session can be allocated. */
-extern atomic_bool tpin_relay_fail_alloc;
+/* For the seam tpin_relay_fail_alloc and the --max-connections count. */
+#include "../../src/proxy-internal.h"
 
 #define CHUNK (64 * 1024)
 #define INFLIGHT 4
@@ -1172,6 +1171,38 @@ START_TEST(test_reject_resumes_both_listeners)
 }
 END_TEST
 
+/*
+ * Without --max-connections nothing is counted, so nothing may be taken
+ * back either: a count that wrapped below zero would refuse everything
+ * should a cap ever apply to it.
+ */
+START_TEST(test_uncapped_count_stays_zero)
+{
+	struct end app_end = { .echo = true, .shut_on_eof = true, .close_when_done = true };
+	struct tpin_proxy_options opt;
+	struct tpin_proxy_stats st;
+	unsigned i, live;
+
+	app_start(AF_INET, &app_end);
+	test_options(&opt, AF_INET);
+	proxy_start(&opt);
+	client = (struct end){ .to_send = 1000, .shut_when_sent = true, .close_when_done = true };
+	client_connect(&client, AF_INET);
+	ck_assert(run_until(both_closed, 10000));
+	/* The session is freed on the proxy's thread, maybe a moment later. */
+	for (i = 0; i < 5000; i++) {
+		tpin_proxy_stats(proxy, &st);
+		if (st.active == 0)
+			break;
+		uv_sleep(1);
+	}
+	ck_assert_uint_eq(st.active, 0);
+	/* Taken off before the session counts as closed. */
+	live = atomic_load(&proxy->live);
+	ck_assert_uint_eq(live, 0);
+}
+END_TEST
+
 START_TEST(test_bad_options)
 {
 	struct tpin_proxy_options opt;
@@ -1238,6 +1269,7 @@ static Suite *relay_suite(void)
 	tcase_add_test(tc, test_idle_timeout_resets);
 	tcase_add_test(tc, test_probe_sees_reset);
 	tcase_add_test(tc, test_reject_resumes_both_listeners);
+	tcase_add_test(tc, test_uncapped_count_stays_zero);
 	tcase_add_test(tc, test_bad_options);
 	tcase_add_test(tc, test_transparent_needs_cap);
 	suite_add_tcase(s, tc);
