@@ -738,3 +738,59 @@ int nh_drain(int lfd)
 	}
 	return n;
 }
+
+ssize_t nh_read_eof(int fd, char *buf, size_t cap, int timeout_ms)
+{
+	long long deadline = nh_now_ms() + timeout_ms;
+	size_t got = 0;
+	char sink[4096];
+
+	buf[0] = '\0';
+	for (;;) {
+		struct pollfd pfd = {.fd = fd, .events = POLLIN};
+		long long left = deadline - nh_now_ms();
+		size_t room = got < cap - 1 ? cap - 1 - got : 0;
+		ssize_t n;
+
+		if (left <= 0 || poll(&pfd, 1, (int)left) <= 0)
+			return -ETIMEDOUT;
+		if (room)
+			n = recv(fd, buf + got, room, MSG_DONTWAIT);
+		else
+			n = recv(fd, sink, sizeof(sink), MSG_DONTWAIT);
+		if (n == 0)
+			return (ssize_t)got;
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (room) {
+			got += (size_t)n;
+			buf[got] = '\0';
+		}
+	}
+}
+
+char *nh_slurp(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char *buf = NULL;
+	long len;
+
+	if (!f)
+		return NULL;
+	if (fseek(f, 0, SEEK_END) || (len = ftell(f)) < 0)
+		goto out;
+	rewind(f);
+	buf = malloc((size_t)len + 1);
+	if (buf && fread(buf, 1, (size_t)len, f) != (size_t)len) {
+		free(buf);
+		buf = NULL;
+	}
+	if (buf)
+		buf[len] = '\0';
+out:
+	fclose(f);
+	return buf;
+}

@@ -135,4 +135,14 @@ int nh_drain(int lfd);
 /* Monotonic milliseconds. */
 long long nh_now_ms(void);
 
+/*
+ * nh_read_eof - read @fd until EOF within @timeout_ms. Returns the bytes
+ * read (kept in @buf up to @cap - 1, NUL-terminated), -ETIMEDOUT without
+ * EOF, or -errno on a reset.
+ */
+ssize_t nh_read_eof(int fd, char *buf, size_t cap, int timeout_ms);
+
+/* nh_slurp - the whole file at @path, NUL-terminated (free it), or NULL. */
+char *nh_slurp(const char *path);
+
 #endif

@@ -26,22 +26,13 @@
 
 static const char *demo, *build;
 
+/* The file at @path, which the run must have written. */
 static char *slurp(const char *path)
 {
-	FILE *f = fopen(path, "r");
-	char *buf;
-	long len;
+	char *text = nh_slurp(path);
 
-	ck_assert_msg(f != NULL, "%s: %s", path, strerror(errno));
-	fseek(f, 0, SEEK_END);
-	len = ftell(f);
-	rewind(f);
-	buf = malloc((size_t)len + 1);
-	ck_assert_ptr_nonnull(buf);
-	ck_assert_int_eq(fread(buf, 1, (size_t)len, f), (size_t)len);
-	buf[len] = '\0';
-	fclose(f);
-	return buf;
+	ck_assert_msg(text != NULL, "%s: %s", path, strerror(errno));
+	return text;
 }
 
 static long num(const struct js *v, const char *key)

@@ -61,38 +61,6 @@ static void write_all(int fd, const void *buf, size_t len)
 	}
 }
 
-/* Reads until EOF within timeout_ms: bytes (kept up to cap - 1), -ETIMEDOUT, -errno. */
-static ssize_t read_eof(int fd, char *buf, size_t cap, int timeout_ms)
-{
-	long long deadline = nh_now_ms() + timeout_ms;
-	size_t got = 0;
-	char sink[4096];
-
-	buf[0] = '\0';
-	for (;;) {
-		struct pollfd pfd = {.fd = fd, .events = POLLIN};
-		long long left = deadline - nh_now_ms();
-		size_t room = got < cap - 1 ? cap - 1 - got : 0;
-		ssize_t n;
-
-		if (left <= 0 || poll(&pfd, 1, (int)left) <= 0)
-			return -ETIMEDOUT;
-		n = room ? recv(fd, buf + got, room, MSG_DONTWAIT)
-			 : recv(fd, sink, sizeof(sink), MSG_DONTWAIT);
-		if (n == 0)
-			return (ssize_t)got;
-		if (n < 0) {
-			if (errno == EAGAIN || errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (room) {
-			got += (size_t)n;
-			buf[got] = '\0';
-		}
-	}
-}
-
 /* One request to the admin port in the pod; the status code, 0 when closed unanswered. */
 static int admin_status(const char *path)
 {
@@ -104,7 +72,7 @@ static int admin_status(const char *path)
 		return fd;
 	snprintf(req, sizeof(req), "GET %s HTTP/1.0\r\n\r\n", path);
 	write_all(fd, req, strlen(req));
-	n = read_eof(fd, buf, sizeof(buf), WAIT_MS);
+	n = nh_read_eof(fd, buf, sizeof(buf), WAIT_MS);
 	close(fd);
 	if (n < 0)
 		return (int)n;
@@ -318,7 +286,7 @@ static void expect_refused(const char *what, const char *req, size_t len)
 			break; /* the server stopped taking it: fine, see what it said */
 		done += (size_t)n;
 	}
-	n = read_eof(fd, buf, sizeof(buf), 8000);
+	n = nh_read_eof(fd, buf, sizeof(buf), 8000);
 	close(fd);
 	ck_assert_msg(n != -ETIMEDOUT, "%s: neither answered nor closed within 8 s", what);
 	if (n > 0) {
@@ -385,7 +353,7 @@ START_TEST(test_admin_bad_input)
 	expect_refused("slowloris (tail)", "", 0); /* the endpoint still accepts */
 	{
 		char buf[256];
-		ssize_t n = read_eof(c, buf, sizeof(buf), 3000);
+		ssize_t n = nh_read_eof(c, buf, sizeof(buf), 3000);
 
 		ck_assert_msg(n != -ETIMEDOUT, "a trickling client was kept %lld ms",
 			      nh_now_ms() - t0);
@@ -396,7 +364,7 @@ START_TEST(test_admin_bad_input)
 	}
 	for (int i = 0; i < 20; i++) {
 		char buf[256];
-		ssize_t n = read_eof(slow[i], buf, sizeof(buf), 8000);
+		ssize_t n = nh_read_eof(slow[i], buf, sizeof(buf), 8000);
 
 		ck_assert_msg(n != -ETIMEDOUT, "slow request %d still open after %lld ms", i,
 			      nh_now_ms() - t0);

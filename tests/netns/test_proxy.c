@@ -117,43 +117,6 @@ static ssize_t read_full(int fd, void *buf, size_t len, int timeout_ms)
 	return (ssize_t)got;
 }
 
-/*
- * Reads until EOF within timeout_ms. Returns bytes read (kept in buf up to
- * cap - 1, NUL-terminated), -ETIMEDOUT without EOF, or -errno on a reset.
- */
-static ssize_t read_eof(int fd, char *buf, size_t cap, int timeout_ms)
-{
-	long long deadline = nh_now_ms() + timeout_ms;
-	size_t got = 0;
-	char sink[4096];
-
-	buf[0] = '\0';
-	for (;;) {
-		struct pollfd pfd = {.fd = fd, .events = POLLIN};
-		long long left = deadline - nh_now_ms();
-		size_t room = got < cap - 1 ? cap - 1 - got : 0;
-		ssize_t n;
-
-		if (left <= 0 || poll(&pfd, 1, (int)left) <= 0)
-			return -ETIMEDOUT;
-		if (room)
-			n = recv(fd, buf + got, room, MSG_DONTWAIT);
-		else
-			n = recv(fd, sink, sizeof(sink), MSG_DONTWAIT);
-		if (n == 0)
-			return (ssize_t)got;
-		if (n < 0) {
-			if (errno == EAGAIN || errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (room) {
-			got += (size_t)n;
-			buf[got] = '\0';
-		}
-	}
-}
-
 static void write_all(int fd, const void *buf, size_t len)
 {
 	size_t done = 0;
@@ -593,7 +556,7 @@ static char *http_get(const char *ns, const char *ip, uint16_t port, const char 
 	ck_assert_msg(fd >= 0, "connect %s port %u: %s", ip, port, nh_err());
 	snprintf(req, sizeof(req), "GET %s HTTP/1.0\r\n\r\n", path);
 	write_all(fd, req, strlen(req));
-	n = read_eof(fd, buf, 1 << 20, WAIT_MS);
+	n = nh_read_eof(fd, buf, 1 << 20, WAIT_MS);
 	ck_assert_msg(n >= 0, "GET %s from %s port %u: %s", path, ip, port, strerror((int)-n));
 	close(fd);
 	return buf;
@@ -873,7 +836,7 @@ START_TEST(test_restart)
 	ret = nh_connect_wait(c, 8000);
 	ck_assert_msg(!ret, "pending connect after the restart: %s", nh_err());
 	write_all(c, "GET / HTTP/1.0\r\n\r\n", 18);
-	n = read_eof(c, buf, sizeof(buf), WAIT_MS);
+	n = nh_read_eof(c, buf, sizeof(buf), WAIT_MS);
 	ck_assert_msg(n > 0 && strstr(buf, "peer=127.0.0.6:"), "answer %zd: %s", n, buf);
 	close(c);
 	curl_sees("http://" NH_POD4 ":9080/", "peer=127.0.0.6:");
@@ -932,7 +895,7 @@ START_TEST(test_drain)
 		sleep_ms(100);
 	}
 	shutdown(c, SHUT_WR);
-	ck_assert_int_eq(read_eof(c, eof, sizeof(eof), WAIT_MS), 0);
+	ck_assert_int_eq(nh_read_eof(c, eof, sizeof(eof), WAIT_MS), 0);
 	close(c);
 	/* Nothing left to drain: exit well before the 20 s deadline. */
 	ws = proxy_stop(0, 5000);
@@ -961,7 +924,7 @@ static void expect_closed(const char *ip, uint16_t port)
 		return;
 	ck_assert_msg(c >= 0, "connect %s port %u: %s", ip, port, nh_err());
 	write_all(c, "GET / HTTP/1.0\r\n\r\n", 18);
-	n = read_eof(c, buf, sizeof(buf), WAIT_MS);
+	n = nh_read_eof(c, buf, sizeof(buf), WAIT_MS);
 	ck_assert_msg(n == 0 || n == -ECONNRESET, "%s port %u: got %zd (%s), want a close", ip,
 		      port, n, n > 0 ? buf : strerror((int)-n));
 	close(c);
@@ -1083,7 +1046,7 @@ START_TEST(test_time_wait)
 			ports += !seen[ntohs(sin.sin_port)]++;
 		write_all(c, "GET / HTTP/1.0\r\n\r\n", 18);
 		/* The app closes first; the client closes after the EOF. */
-		n = read_eof(c, buf, sizeof(buf), 2000);
+		n = nh_read_eof(c, buf, sizeof(buf), 2000);
 		if (n <= 0 && !failed++)
 			snprintf(first_err, sizeof(first_err), "%d: read %zd", i, n);
 		close(c);
