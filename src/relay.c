@@ -594,6 +594,17 @@ static void relay_bytes(struct side *from, const char *data, size_t len)
 	}
 }
 
+/* Whether @side's socket holds a reset not yet reported (it clears it). */
+static bool side_was_reset(struct side *side)
+{
+	uv_os_fd_t fd;
+	int err = 0;
+	socklen_t len = sizeof(err);
+
+	return !uv_fileno((uv_handle_t *)&side->tcp, &fd) &&
+	       !getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) && err == ECONNRESET;
+}
+
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 {
 	struct side *from = container_of(stream, struct side, tcp);
@@ -609,6 +620,12 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 	}
 	if (nread == 0)
 		return;
+	/*
+	 * libuv reports a hang-up after a short read as EOF without reading
+	 * on, so a reset can arrive here: the socket's pending error tells.
+	 */
+	if (nread == UV_EOF && side_was_reset(from))
+		nread = UV_ECONNRESET;
 	if (nread == UV_EOF) {
 		/* Carry the FIN across; uv_shutdown waits for queued writes. */
 		from->eof = true;
