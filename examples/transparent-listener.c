@@ -44,7 +44,7 @@ static void addr_str(const struct sockaddr_storage *ss, char *buf, size_t len)
 /* A transparent listener on the wildcard address of family; fd or -errno. */
 static int transparent_listen(int family, unsigned short port)
 {
-	struct sockaddr_storage ss = {0};
+	struct sockaddr_storage ss = { 0 };
 	socklen_t len;
 	int fd, one = 1, ret;
 

@@ -132,9 +132,9 @@ int tpin_ports_parse(struct tpin_ports *ports, const char *text, char *err, size
 			last = first;
 		if (first > last) {
 			snprintf(
-			    err, errlen,
-			    "range %s-%s is reversed (the first port must not exceed the last)",
-			    tok, dash + 1);
+				err, errlen,
+				"range %s-%s is reversed (the first port must not exceed the last)",
+				tok, dash + 1);
 			return -EINVAL;
 		}
 		if (tpin_ports_add(ports, first, last)) {

@@ -278,8 +278,8 @@ static void on_connection(uv_stream_t *server, int status)
  * kubelet, which probes the pod's own address: it listens on every address,
  * IPv6 and IPv4 on one dual-stack socket, or IPv4 alone without IPv6.
  */
-static int listen_on(struct tpin_admin *a, uv_loop_t *loop, struct admin_listener *l,
-		     uint16_t port, char *err, size_t errlen)
+static int listen_on(struct tpin_admin *a, uv_loop_t *loop, struct admin_listener *l, uint16_t port,
+		     char *err, size_t errlen)
 {
 	struct sockaddr_storage ss;
 	const char *where = l->health ? "::" : "127.0.0.1";

@@ -107,9 +107,9 @@ int tpin_table_name_parse(char *out, const char *text, char *err, size_t errlen)
 	memcpy(out, text, len + 1);
 	return 0;
 bad:
-	snprintf(
-	    err, errlen,
-	    "table name \"%s\" must be 1-%d letters, digits, '_' or '-', starting with a letter",
-	    text, TPIN_TABLE_NAME_MAX - 1);
+	snprintf(err, errlen,
+		 "table name \"%s\" must be 1-%d letters, digits, '_' or '-', starting with a "
+		 "letter",
+		 text, TPIN_TABLE_NAME_MAX - 1);
 	return -EINVAL;
 }

@@ -29,7 +29,7 @@
 #define LINE_MAX_LEN 512
 
 static void say(void (*fn)(void *, const char *), const struct tpin_out *out, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+	__attribute__((format(printf, 3, 4)));
 
 static void say(void (*fn)(void *, const char *), const struct tpin_out *out, const char *fmt, ...)
 {
@@ -221,10 +221,10 @@ static int probe_nftables(const struct tpin_config *cfg, const struct tpin_out *
 			say_info(out, "preflight: %s: ok", f->what);
 			continue;
 		}
-		say_error(
-		    out,
-		    "preflight: %s: MISSING (%s); load the %s module or use a kernel built with it",
-		    f->what, strerror(-results[i]), f->module);
+		say_error(out,
+			  "preflight: %s: MISSING (%s); load the %s module or use a kernel built "
+			  "with it",
+			  f->what, strerror(-results[i]), f->module);
 		if (!ret)
 			ret = -EOPNOTSUPP;
 	}
@@ -254,8 +254,9 @@ int tpin_preflight(struct tpin_config *cfg, const struct tpin_out *out)
 
 	if (!has_net_admin()) {
 		say_error(
-		    out, "preflight: CAP_NET_ADMIN: MISSING; tpin-init needs CAP_NET_ADMIN: run it "
-			 "as root, or grant NET_ADMIN to the init container");
+			out,
+			"preflight: CAP_NET_ADMIN: MISSING; tpin-init needs CAP_NET_ADMIN: run it "
+			"as root, or grant NET_ADMIN to the init container");
 		return -EPERM;
 	}
 	say_info(out, "preflight: CAP_NET_ADMIN: ok");
@@ -378,10 +379,11 @@ static int sweep(struct tpin_rtnl *rt, const struct tpin_config *cfg, bool all,
 						 v, p[i].mark, p[i].table, TPIN_RTPROT);
 				} else {
 					ret = tpin_rtnl_route_del(rt, fam, p[i].table);
-					snprintf(
-					    cmd, sizeof(cmd),
-					    "ip -%d route del local %s dev lo table %u proto %d", v,
-					    v == 4 ? "0.0.0.0/0" : "::/0", p[i].table, TPIN_RTPROT);
+					snprintf(cmd, sizeof(cmd),
+						 "ip -%d route del local %s dev lo table %u proto "
+						 "%d",
+						 v, v == 4 ? "0.0.0.0/0" : "::/0", p[i].table,
+						 TPIN_RTPROT);
 				}
 				if (ret) {
 					say_error(out, "%s: %s", cmd, strerror(-ret));
@@ -568,7 +570,7 @@ int tpin_check(const struct tpin_config *cfg, const struct tpin_out *out)
 		else if (state == TPIN_RTNL_DIFFERENT)
 			say_error(out, "different: \"%s\" is not what the kernel holds%s", cmd,
 				  s->kind == STEP_ROUTE
-				      ? " (the table's default route points elsewhere)"
+					  ? " (the table's default route points elsewhere)"
 				  : s->kind == STEP_RULE ? " (the mark is routed to another table)"
 							 : "");
 		else
@@ -594,8 +596,8 @@ int tpin_dry_run(const struct tpin_config *cfg, const struct tpin_out *out)
 	say_info(out, "# tpin-init --dry-run: mode %s, capture port %u, inbound ports %s.",
 		 tpin_mode_name(cfg->mode), cfg->capture_port, ports);
 	say_info(
-	    out,
-	    "# The nftables transaction, one command per netlink message, applied atomically:");
+		out,
+		"# The nftables transaction, one command per netlink message, applied atomically:");
 	for (i = 0; i < tpin_nft_batch_count(b); i++)
 		say_info(out, "%s", tpin_nft_batch_command(b, i));
 	tpin_nft_batch_free(b);

@@ -62,7 +62,8 @@ static void on_connection(uv_stream_t *server, int status)
 		tpin_log_event(l->w->p->opt.log,
 			       "accept on the IPv%c listener: %s: closed for %d ms, its queued "
 			       "connections reset",
-			       l->family == AF_INET6 ? '6' : '4', uv_strerror(status), EMFILE_PAUSE_MS);
+			       l->family == AF_INET6 ? '6' : '4', uv_strerror(status),
+			       EMFILE_PAUSE_MS);
 		atomic_store(&l->up, false);
 		l->open = false;
 		uv_close((uv_handle_t *)&l->tcp, on_paused);
@@ -145,8 +146,9 @@ static int listener_setup(struct listener *l, uint16_t *port, char *err, size_t 
 	if (opt->transparent) {
 		ret = tpin_sock_set_transparent(fd, family);
 		if (ret)
-			return privileged(ret, family == AF_INET6 ? "IPV6_TRANSPARENT" : "IP_TRANSPARENT",
-					  family, err, errlen);
+			return privileged(
+				ret, family == AF_INET6 ? "IPV6_TRANSPARENT" : "IP_TRANSPARENT",
+				family, err, errlen);
 	}
 	/* Replies to real clients carry the proxy mark so they are never
 	 * diverted back into the proxy; accepted sockets inherit it. */
@@ -158,7 +160,8 @@ static int listener_setup(struct listener *l, uint16_t *port, char *err, size_t 
 
 	listen_addr(opt, family, *port, &ss);
 	tpin_sockaddr_format((struct sockaddr *)&ss, where, sizeof(where));
-	ret = uv_tcp_bind(&l->tcp, (struct sockaddr *)&ss, family == AF_INET6 ? UV_TCP_IPV6ONLY : 0);
+	ret = uv_tcp_bind(&l->tcp, (struct sockaddr *)&ss,
+			  family == AF_INET6 ? UV_TCP_IPV6ONLY : 0);
 	if (!ret)
 		ret = uv_listen((uv_stream_t *)&l->tcp, 4096, on_connection);
 	if (ret) {

@@ -162,8 +162,8 @@ static uint64_t sum_port(const struct tpin_metrics *m, unsigned port, int what)
 	unsigned j;
 
 	for (j = 0; j < m->n; j++)
-		v += what < 0 ? GET(m->shard[j].port[port].connect_failures) :
-				GET(m->shard[j].port[port].bytes[what]);
+		v += what < 0 ? GET(m->shard[j].port[port].connect_failures)
+			      : GET(m->shard[j].port[port].bytes[what]);
 	return v;
 }
 
@@ -174,33 +174,36 @@ void tpin_metrics_render(const struct tpin_metrics *m, struct tpin_strbuf *sb)
 	unsigned i, d;
 
 	tpin_metrics_totals(m, &t);
-	tpin_strbuf_printf(sb,
-			   "# HELP tpin_connections_accepted_total Connections accepted on the capture port.\n"
-			   "# TYPE tpin_connections_accepted_total counter\n"
-			   "tpin_connections_accepted_total %llu\n"
-			   "# HELP tpin_connections_active Connections open now.\n"
-			   "# TYPE tpin_connections_active gauge\n"
-			   "tpin_connections_active %llu\n"
-			   "# HELP tpin_connections_refused_total Connections closed without relaying, by reason.\n"
-			   "# TYPE tpin_connections_refused_total counter\n",
-			   (unsigned long long)t.accepted, (unsigned long long)t.active);
+	tpin_strbuf_printf(
+		sb,
+		"# HELP tpin_connections_accepted_total Connections accepted on the capture port.\n"
+		"# TYPE tpin_connections_accepted_total counter\n"
+		"tpin_connections_accepted_total %llu\n"
+		"# HELP tpin_connections_active Connections open now.\n"
+		"# TYPE tpin_connections_active gauge\n"
+		"tpin_connections_active %llu\n"
+		"# HELP tpin_connections_refused_total Connections closed without relaying, by "
+		"reason.\n"
+		"# TYPE tpin_connections_refused_total counter\n",
+		(unsigned long long)t.accepted, (unsigned long long)t.active);
 	for (i = 0; i < TPIN_REFUSED_MAX; i++)
 		tpin_strbuf_printf(sb, "tpin_connections_refused_total{reason=\"%s\"} %llu\n",
 				   refusal_names[i], (unsigned long long)sum_refused(m, i));
 
-	tpin_strbuf_printf(sb,
-			   "# HELP tpin_upstream_connect_failures_total Failed connections to the application, by original port.\n"
-			   "# TYPE tpin_upstream_connect_failures_total counter\n");
+	tpin_strbuf_printf(sb, "# HELP tpin_upstream_connect_failures_total Failed connections to "
+			       "the application, by original port.\n"
+			       "# TYPE tpin_upstream_connect_failures_total counter\n");
 	for (i = 0; i < NPORTS; i++) {
 		v = sum_port(m, i, -1);
 		if (v)
-			tpin_strbuf_printf(sb, "tpin_upstream_connect_failures_total{port=\"%u\"} %llu\n",
-					   i, (unsigned long long)v);
+			tpin_strbuf_printf(
+				sb, "tpin_upstream_connect_failures_total{port=\"%u\"} %llu\n", i,
+				(unsigned long long)v);
 	}
 
-	tpin_strbuf_printf(sb,
-			   "# HELP tpin_bytes_total Bytes relayed, by direction and original port.\n"
-			   "# TYPE tpin_bytes_total counter\n");
+	tpin_strbuf_printf(
+		sb, "# HELP tpin_bytes_total Bytes relayed, by direction and original port.\n"
+		    "# TYPE tpin_bytes_total counter\n");
 	for (i = 0; i < NPORTS; i++) {
 		for (d = 0; d < 2; d++) {
 			v = sum_port(m, i, (int)d);

@@ -129,7 +129,7 @@ static struct nlmsghdr *msg_begin(struct tpin_nft_batch *b, uint16_t type, uint1
 }
 
 static int msg_end(struct tpin_nft_batch *b, struct nlmsghdr *nlh, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+	__attribute__((format(printf, 3, 4)));
 
 /* Commit the message begun at msg_begin() with its nft text. 0 or -ENOMEM. */
 static int msg_end(struct tpin_nft_batch *b, struct nlmsghdr *nlh, const char *fmt, ...)
@@ -264,7 +264,7 @@ static int interval_add(struct interval_list *l, const uint8_t *first, const uin
 			return -ENOMEM;
 		l->text = text;
 		l->text_len +=
-		    (size_t)sprintf(text + l->text_len, "%s%s", l->text_len ? ", " : "", words);
+			(size_t)sprintf(text + l->text_len, "%s%s", l->text_len ? ", " : "", words);
 	}
 	return ret;
 }

@@ -77,7 +77,7 @@ static void items_free(struct items *l)
 }
 
 static int cat(char *buf, size_t len, size_t *off, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+	__attribute__((format(printf, 4, 5)));
 
 static int cat(char *buf, size_t len, size_t *off, const char *fmt, ...)
 {
@@ -150,7 +150,7 @@ static int render_table(const struct nlmsghdr *nlh, char *buf, size_t len)
 		    (ntohl(mnl_attr_get_u32(attr)) & NFT_TABLE_F_DORMANT))
 			return cat(buf, len, &off,
 				   "table is dormant (flags dormant): no rule applies")
-				   ?: (int)off;
+				       ?: (int)off;
 	}
 	return 0;
 }
@@ -379,9 +379,9 @@ static bool in_table(const struct nlmsghdr *nlh, const char *table)
 	const struct nlattr *attr;
 
 	mnl_attr_for_each(attr, nlh, sizeof(struct nfgenmsg)) if (
-	    mnl_attr_get_type(attr) ==
-	    NFTA_CHAIN_TABLE) return !mnl_attr_validate(attr, MNL_TYPE_NUL_STRING) &&
-	    !strcmp(mnl_attr_get_str(attr), table);
+		mnl_attr_get_type(attr) ==
+		NFTA_CHAIN_TABLE) return !mnl_attr_validate(attr, MNL_TYPE_NUL_STRING) &&
+		!strcmp(mnl_attr_get_str(attr), table);
 	return false;
 }
 
@@ -406,7 +406,7 @@ static int dump_cb(const struct nlmsghdr *nlh, void *data)
 static int dump_run(struct dump *d, uint16_t type, uint16_t flags, void *obj, struct dump_ctx *ctx)
 {
 	struct nlmsghdr *nlh =
-	    nftnl_nlmsg_build_hdr(d->buf, type, NFPROTO_INET, NLM_F_ACK | flags, ++d->seq);
+		nftnl_nlmsg_build_hdr(d->buf, type, NFPROTO_INET, NLM_F_ACK | flags, ++d->seq);
 	int ret;
 
 	switch (type) {
@@ -475,7 +475,8 @@ int tpin_nft_table_state(const char *table)
 	 */
 	for (i = 0; !ret && i < items.n; i++) {
 		dormant |= !strncmp(items.v[i].key, "table is dormant", 16);
-		intercepts |= strstr(items.v[i].key, "[tproxy ") || strstr(items.v[i].key, "[redir ");
+		intercepts |=
+			strstr(items.v[i].key, "[tproxy ") || strstr(items.v[i].key, "[redir ");
 	}
 out:
 	if (d && d->nl)
@@ -547,7 +548,7 @@ out:
 }
 
 static void notef(tpin_note_fn note, void *ctx, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+	__attribute__((format(printf, 3, 4)));
 
 static void notef(tpin_note_fn note, void *ctx, const char *fmt, ...)
 {

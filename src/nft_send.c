@@ -52,8 +52,8 @@ static int note_answer(const struct tpin_nft_batch *batch, const struct nlmsghdr
 	if (nlh->nlmsg_flags & NLM_F_ACK_TLVS)
 		mnl_attr_parse(nlh,
 			       (nlh->nlmsg_flags & NLM_F_CAPPED)
-				   ? sizeof(*e)
-				   : sizeof(*e) + e->msg.nlmsg_len - sizeof(struct nlmsghdr),
+				       ? sizeof(*e)
+				       : sizeof(*e) + e->msg.nlmsg_len - sizeof(struct nlmsghdr),
 			       extack_cb, err->message);
 	return e->error;
 }

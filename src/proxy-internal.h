@@ -27,9 +27,9 @@ struct listener {
 	uv_timer_t pause; /* reopens the listener after an EMFILE pause */
 	struct worker *w;
 	int family;
-	bool open;        /* the handle needs closing */
-	bool pause_open;  /* the timer needs closing */
-	atomic_bool up;   /* accepting; read by the admin thread */
+	bool open;	 /* the handle needs closing */
+	bool pause_open; /* the timer needs closing */
+	atomic_bool up;	 /* accepting; read by the admin thread */
 };
 
 enum worker_cmd {

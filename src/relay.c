@@ -55,11 +55,11 @@ struct side {
 	uv_tcp_t tcp;
 	struct session *s;
 	atomic_uint_fast64_t bytes; /* delivered to the peer; read by the admin thread */
-	uint32_t writes;    /* write requests whose callback has not run */
+	uint32_t writes;	    /* write requests whose callback has not run */
 	bool is_client : 1;
-	bool open : 1;      /* initialized and not yet given to uv_close */
-	bool eof : 1;       /* this side sent its FIN */
-	bool shut : 1;      /* our FIN to this side has been sent */
+	bool open : 1;	    /* initialized and not yet given to uv_close */
+	bool eof : 1;	    /* this side sent its FIN */
+	bool shut : 1;	    /* our FIN to this side has been sent */
 	bool throttled : 1; /* not read while the peer's queue is full */
 };
 
@@ -73,7 +73,7 @@ struct session {
 		uv_connect_t connect;
 		uv_shutdown_t shutdown[2]; /* toward the client, toward the upstream */
 	} req;
-	uv_timer_t timer; /* the connect timeout, then the idle timeout */
+	uv_timer_t timer;   /* the connect timeout, then the idle timeout */
 	struct spliced *sp; /* the splice path's state, once the session moved to it */
 	uint64_t started_ms;
 	uint64_t last_active_ms;
@@ -87,16 +87,16 @@ struct session {
 	const char *what;
 	int status;
 	atomic_int state;
-	uint16_t port; /* the original destination port, for metrics */
+	uint16_t port;	 /* the original destination port, for metrics */
 	uint8_t handles; /* handles not yet closed; the last close frees */
 	uint8_t attempts;
 	bool timer_open : 1;
 	bool closing : 1;
 	bool connected : 1;
-	bool counted : 1; /* holds a place under --max-connections */
-	bool listed : 1;  /* on the worker's session list */
+	bool counted : 1;	 /* holds a place under --max-connections */
+	bool listed : 1;	 /* on the worker's session list */
 	bool header_pending : 1; /* the PROXY header's write has not called back */
-	bool no_splice : 1;      /* splice(2) failed here once: copy only */
+	bool no_splice : 1;	 /* splice(2) failed here once: copy only */
 	/* An upstream address was chosen (else "-"); not a bit field: the admin thread reads it. */
 	bool chosen;
 };
@@ -133,10 +133,10 @@ enum {
  */
 struct spliced {
 	uv_poll_t poll[2]; /* [0] the client, [1] the upstream */
-	int fd[2];         /* the dups the polls watch; closed after them */
-	int pipe[2][2];    /* [d]: what side d sends */
-	size_t n[2];       /* bytes in pipe[d] */
-	int events[2];     /* what poll[i] waits for now */
+	int fd[2];	   /* the dups the polls watch; closed after them */
+	int pipe[2][2];	   /* [d]: what side d sends */
+	size_t n[2];	   /* bytes in pipe[d] */
+	int events[2];	   /* what poll[i] waits for now */
 	bool poll_open[2];
 	/* Side d was readable but pipe[d] took nothing: full by its page slots. */
 	bool stalled[2];
@@ -970,8 +970,8 @@ static bool splice_start(struct session *s, struct side *from)
 	 * not: splice consumed it (sk_err), and the copy path would read a
 	 * reset as a FIN. Only a socket that cannot splice goes back to copying.
 	 */
-	if (r < 0 && errno != EAGAIN && errno != EINVAL && errno != ENOSYS &&
-	    errno != EOPNOTSUPP && errno != ESPIPE && errno != EINTR)
+	if (r < 0 && errno != EAGAIN && errno != EINVAL && errno != ENOSYS && errno != EOPNOTSUPP &&
+	    errno != ESPIPE && errno != EINTR)
 		err = errno;
 	if (r == 0 || (r < 0 && errno != EAGAIN))
 		goto fail;
@@ -1226,7 +1226,8 @@ static void upstream_connect(struct session *s)
 	if (src) {
 		uv_fileno((uv_handle_t *)&s->upstream.tcp, &fd);
 		/* Binding the client's address needs a transparent socket. */
-		ret = options(s)->preserve_source ? tpin_sock_set_transparent(fd, src->sa_family) : 0;
+		ret = options(s)->preserve_source ? tpin_sock_set_transparent(fd, src->sa_family)
+						  : 0;
 		/* Leave the port to connect(), so one source serves every destination. */
 		if (!ret)
 			ret = tpin_sock_set_bind_no_port(fd);
@@ -1399,16 +1400,15 @@ void relay_describe(struct worker *w, struct tpin_strbuf *sb)
 
 		/* Both addresses are set before the session is listed. */
 		session_addrs(s, peer, orig, up);
-		tpin_strbuf_printf(
-			sb,
-			"client=%s original_dst=%s upstream=%s state=%s bytes_up=%llu "
-			"bytes_down=%llu age_ms=%llu\n",
-			peer, orig, up, state_names[atomic_load(&s->state)],
-			(unsigned long long)atomic_load_explicit(&s->client.bytes,
-								 memory_order_relaxed),
-			(unsigned long long)atomic_load_explicit(&s->upstream.bytes,
-								 memory_order_relaxed),
-			(unsigned long long)age);
+		tpin_strbuf_printf(sb,
+				   "client=%s original_dst=%s upstream=%s state=%s bytes_up=%llu "
+				   "bytes_down=%llu age_ms=%llu\n",
+				   peer, orig, up, state_names[atomic_load(&s->state)],
+				   (unsigned long long)atomic_load_explicit(&s->client.bytes,
+									    memory_order_relaxed),
+				   (unsigned long long)atomic_load_explicit(&s->upstream.bytes,
+									    memory_order_relaxed),
+				   (unsigned long long)age);
 	}
 	uv_mutex_unlock(&w->lock);
 }

@@ -272,7 +272,7 @@ static int tagged_route_cb(const struct nlmsghdr *nlh, void *data)
 	const struct nlattr *attr;
 
 	mnl_attr_for_each(attr, nlh, sizeof(*rtm)) if (mnl_attr_get_type(attr) == RTA_TABLE)
-	    p.table = mnl_attr_get_u32(attr);
+		p.table = mnl_attr_get_u32(attr);
 	if (rtm->rtm_family == q->family && rtm->rtm_protocol == TPIN_RTPROT &&
 	    rtm->rtm_type == RTN_LOCAL && !rtm->rtm_dst_len && q->n < q->max)
 		q->out[q->n++] = p;
@@ -290,10 +290,10 @@ int tpin_rtnl_tagged(struct tpin_rtnl *rt, int family, bool rules, struct tpin_r
 	if (rules)
 		((struct fib_rule_hdr *)mnl_nlmsg_put_extra_header(nlh,
 								   sizeof(struct fib_rule_hdr)))
-		    ->family = (uint8_t)family;
+			->family = (uint8_t)family;
 	else
 		((struct rtmsg *)mnl_nlmsg_put_extra_header(nlh, sizeof(struct rtmsg)))
-		    ->rtm_family = (uint8_t)family;
+			->rtm_family = (uint8_t)family;
 	ret = talk(rt, nlh, rules ? tagged_rule_cb : tagged_route_cb, &q);
 	return ret ? ret : (int)q.n;
 }

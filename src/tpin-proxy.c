@@ -192,7 +192,8 @@ static int parse_args(struct settings *st, int argc, char **argv, char *err, siz
 				opt->upstream = TPIN_UPSTREAM_LOCALHOST;
 			} else {
 				snprintf(err, errlen,
-					 "--upstream \"%s\" is neither original nor localhost", optarg);
+					 "--upstream \"%s\" is neither original nor localhost",
+					 optarg);
 				ret = -EINVAL;
 			}
 			break;
@@ -362,8 +363,8 @@ static void self_check(const struct settings *st, struct tpin_proxy *proxy)
 	printf("self-check: listener on :%u transparent: %s\n", tpin_proxy_port(proxy),
 	       !ret && ok ? "ok" : "FAILED");
 	ret = tpin_probe_table(st->table_name);
-	printf("self-check: nftables table inet %s present and intercepting: %s\n",
-	       st->table_name, ret == 0 ? "ok" : "FAILED");
+	printf("self-check: nftables table inet %s present and intercepting: %s\n", st->table_name,
+	       ret == 0 ? "ok" : "FAILED");
 	ret = tpin_probe_rule(AF_INET, st->mark, st->route_table);
 	printf("self-check: IPv4 rule fwmark 0x%x lookup %u present: %s\n", st->mark,
 	       st->route_table, ret == 0 ? "ok" : "FAILED");
@@ -451,8 +452,7 @@ int main(int argc, char **argv)
 	}
 	ret = tpin_proxy_start(rt.proxy);
 	if (ret) {
-		fprintf(stderr, "tpin-proxy: cannot start the event loops: %s\n",
-			uv_strerror(ret));
+		fprintf(stderr, "tpin-proxy: cannot start the event loops: %s\n", uv_strerror(ret));
 		goto out_handles;
 	}
 	printf("tpin-proxy: relaying from port %u (%s mode, %s upstream)\n",

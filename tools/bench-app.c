@@ -41,11 +41,11 @@
 #define MAX_RATE    1000000
 #define MAX_SECS    600
 /* At most this many requests answered from one read (pipelining). */
-#define MAX_BATCH   64
+#define MAX_BATCH 64
 /* Connects in flight while holding: a burst of 10,000 SYNs overflows backlogs. */
-#define HOLD_BATCH  256
+#define HOLD_BATCH 256
 /* crate: connections in flight beyond which a due start is counted missed. */
-#define CRATE_CAP   4096
+#define CRATE_CAP 4096
 
 static const char reply_ka[] = "HTTP/1.1 200 OK\r\nContent-Length: 13\r\n\r\nhello, world\n";
 static const char reply_close[] = "HTTP/1.1 200 OK\r\nContent-Length: 13\r\nConnection: close"
@@ -121,8 +121,8 @@ static unsigned long long cpu_ticks(int pid)
 	buf[n] = '\0';
 	/* The command name may hold spaces and parentheses: skip past the last ')'. */
 	p = strrchr(buf, ')');
-	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut,
-			 &st) != 2)
+	if (!p ||
+	    sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
 		return 0;
 	return ut + st;
 }
@@ -398,8 +398,8 @@ static void finish(void)
 
 static void report(void)
 {
-	printf("done %llu missed %llu errors %llu ticks %llu hz %ld\n", done, missed, errors,
-	       ticks, sysconf(_SC_CLK_TCK));
+	printf("done %llu missed %llu errors %llu ticks %llu hz %ld\n", done, missed, errors, ticks,
+	       sysconf(_SC_CLK_TCK));
 	fflush(stdout);
 }
 

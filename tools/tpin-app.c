@@ -139,7 +139,7 @@ static void on_written(uv_write_t *w, int status)
 
 static void answer(struct conn *c)
 {
-	struct sockaddr_storage peer = {0}, local = {0};
+	struct sockaddr_storage peer = { 0 }, local = { 0 };
 	int plen = sizeof(peer), llen = sizeof(local);
 	char ps[INET6_ADDRSTRLEN + 8], ls[INET6_ADDRSTRLEN + 8], body[256];
 	uv_buf_t b;
@@ -219,7 +219,7 @@ static void on_signal(uv_signal_t *s, int signum)
 
 static int listen_on(const char *spec)
 {
-	struct sockaddr_storage ss = {0};
+	struct sockaddr_storage ss = { 0 };
 	uv_tcp_t *l = &listeners[nlisteners];
 	int ret;
 
@@ -228,8 +228,8 @@ static int listen_on(const char *spec)
 		return -EINVAL;
 	}
 	uv_tcp_init(loop, l);
-	ret =
-	    uv_tcp_bind(l, (struct sockaddr *)&ss, ss.ss_family == AF_INET6 ? UV_TCP_IPV6ONLY : 0);
+	ret = uv_tcp_bind(l, (struct sockaddr *)&ss,
+			  ss.ss_family == AF_INET6 ? UV_TCP_IPV6ONLY : 0);
 	if (!ret)
 		ret = uv_listen((uv_stream_t *)l, 4096, on_connection);
 	if (ret) {
@@ -244,10 +244,10 @@ static int listen_on(const char *spec)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-	    {"name", required_argument, NULL, 'n'},
-	    {"quiet", no_argument, NULL, 'q'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
+		{ "name", required_argument, NULL, 'n' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
 	};
 	int opt, rc = 0;
 

@@ -192,7 +192,7 @@ static int parse_duration(const char *s, uint64_t *ms)
 	static const struct {
 		const char *suffix;
 		double mult;
-	} units[] = {{"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}, {"", 1000}};
+	} units[] = { { "ms", 1 }, { "s", 1000 }, { "m", 60000 }, { "h", 3600000 }, { "", 1000 } };
 	double v;
 	char *end;
 
@@ -369,20 +369,20 @@ static void parse_args(int argc, char **argv)
 {
 	enum { OPT_PROGRESS = 256, OPT_BIND_RANGE };
 	static const struct option opts[] = {
-	    {"rate", required_argument, NULL, 'r'},
-	    {"concurrency", required_argument, NULL, 'c'},
-	    {"count", required_argument, NULL, 'n'},
-	    {"duration", required_argument, NULL, 'd'},
-	    {"timeout", required_argument, NULL, 't'},
-	    {"payload", required_argument, NULL, 'p'},
-	    {"bind", required_argument, NULL, 'b'},
-	    {"bind-range", required_argument, NULL, OPT_BIND_RANGE},
-	    {"json", no_argument, NULL, 'j'},
-	    {"progress", no_argument, NULL, OPT_PROGRESS},
-	    {"interval", required_argument, NULL, 'i'},
-	    {"label", required_argument, NULL, 'l'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
+		{ "rate", required_argument, NULL, 'r' },
+		{ "concurrency", required_argument, NULL, 'c' },
+		{ "count", required_argument, NULL, 'n' },
+		{ "duration", required_argument, NULL, 'd' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ "payload", required_argument, NULL, 'p' },
+		{ "bind", required_argument, NULL, 'b' },
+		{ "bind-range", required_argument, NULL, OPT_BIND_RANGE },
+		{ "json", no_argument, NULL, 'j' },
+		{ "progress", no_argument, NULL, OPT_PROGRESS },
+		{ "interval", required_argument, NULL, 'i' },
+		{ "label", required_argument, NULL, 'l' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
 	};
 	const char *bind_arg = NULL;
 	bool bind_range = false, have_interval = false;
@@ -701,8 +701,8 @@ static int start_conn(void)
 		ret = uv_tcp_bind(&c->tcp, (struct sockaddr *)&src, 0);
 	}
 	if (!ret)
-		ret =
-		    uv_tcp_connect(&c->connect, &c->tcp, (struct sockaddr *)&o.target, on_connect);
+		ret = uv_tcp_connect(&c->connect, &c->tcp, (struct sockaddr *)&o.target,
+				     on_connect);
 	if (ret)
 		finish(c, ret);
 	return ret;
@@ -826,8 +826,8 @@ static void print_result(void)
 
 static void close_run_handles(void)
 {
-	uv_handle_t *hs[] = {(uv_handle_t *)&tick, (uv_handle_t *)&kick, (uv_handle_t *)&progress,
-			     (uv_handle_t *)&sigint, (uv_handle_t *)&sigterm};
+	uv_handle_t *hs[] = { (uv_handle_t *)&tick, (uv_handle_t *)&kick, (uv_handle_t *)&progress,
+			      (uv_handle_t *)&sigint, (uv_handle_t *)&sigterm };
 
 	for (size_t i = 0; i < sizeof(hs) / sizeof(hs[0]); i++)
 		if (!uv_is_closing(hs[i]))

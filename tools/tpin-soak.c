@@ -76,7 +76,7 @@ static long long now_ms(void)
 
 static void sleep_ms(long ms)
 {
-	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
+	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L };
 
 	while (nanosleep(&ts, &ts) && errno == EINTR)
 		;
@@ -122,7 +122,7 @@ static void on_usr(int sig)
 
 static int app_listen(int family, uint16_t port)
 {
-	struct sockaddr_storage ss = {0};
+	struct sockaddr_storage ss = { 0 };
 	struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
 	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
 	int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), one = 1;
@@ -155,7 +155,7 @@ static void echo_close(int ep, struct echo *e)
 /* Moves data one step; returns false when the connection is done. */
 static bool echo_step(int ep, struct echo *e)
 {
-	struct epoll_event ev = {.data.ptr = e};
+	struct epoll_event ev = { .data.ptr = e };
 	ssize_t n;
 
 	if (e->off < e->len) {
@@ -189,7 +189,7 @@ static bool echo_step(int ep, struct echo *e)
 
 static int app_main(int argc, char **argv)
 {
-	struct sigaction sa = {.sa_handler = on_usr};
+	struct sigaction sa = { .sa_handler = on_usr };
 	int port = argc > 2 ? atoi(argv[2]) : APP_PORT;
 	int ep = epoll_create1(EPOLL_CLOEXEC), lfd[2];
 
@@ -204,7 +204,7 @@ static int app_main(int argc, char **argv)
 		return 1;
 	}
 	for (int i = 0; i < 2; i++) {
-		struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
+		struct epoll_event ev = { .events = EPOLLIN, .data.ptr = NULL };
 
 		ev.data.u64 = (uint64_t)i;
 		epoll_ctl(ep, EPOLL_CTL_ADD, lfd[i], &ev);
@@ -223,7 +223,7 @@ static int app_main(int argc, char **argv)
 				while ((fd = accept4(lfd[u], NULL, NULL,
 						     SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
 					struct echo *e = calloc(1, sizeof(*e));
-					struct epoll_event ev = {.events = EPOLLIN};
+					struct epoll_event ev = { .events = EPOLLIN };
 
 					if (!e) {
 						close(fd);
@@ -247,7 +247,7 @@ static int app_main(int argc, char **argv)
 /* ---- the driver: options and processes ----------------------------------- */
 
 enum kind { K_NORMAL, K_HALF, K_RESET, K_PROBE };
-static const char *const kind_names[] = {"normal", "half-close", "reset", "probe"};
+static const char *const kind_names[] = { "normal", "half-close", "reset", "probe" };
 
 struct conn {
 	int fd;
@@ -286,7 +286,7 @@ static struct {
 	uint64_t seed;
 	long rss_slack_kib;
 	int max_mib;
-} opt = {.duration_ms = 300000, .conc = 24, .rss_slack_kib = 4096, .max_mib = 6};
+} opt = { .duration_ms = 300000, .conc = 24, .rss_slack_kib = 4096, .max_mib = 6 };
 
 static int pod_fd, client_fd, ep;
 static pid_t proxy_pid = -1, app_pid = -1;
@@ -384,7 +384,7 @@ static void path_in_work(char *buf, size_t len, const char *name)
 static void proxy_start(void)
 {
 	char log[512], out[512];
-	const char *argv[] = {opt.proxy_bin, "--log-file", log, "--concurrency", "2", NULL};
+	const char *argv[] = { opt.proxy_bin, "--log-file", log, "--concurrency", "2", NULL };
 
 	path_in_work(log, sizeof(log), "access.log");
 	path_in_work(out, sizeof(out), "proxy.out");
@@ -394,7 +394,7 @@ static void proxy_start(void)
 static void app_start(void)
 {
 	char out[512], port[16];
-	const char *argv[] = {"/proc/self/exe", "app", port, NULL};
+	const char *argv[] = { "/proc/self/exe", "app", port, NULL };
 
 	snprintf(port, sizeof(port), "%d", APP_PORT);
 	path_in_work(out, sizeof(out), "app.out");
@@ -414,7 +414,7 @@ static void kill_reap(pid_t *pid)
 
 static struct usage usage_of(pid_t pid)
 {
-	struct usage u = {-1, -1, -1};
+	struct usage u = { -1, -1, -1 };
 	char path[64], line[256];
 	struct dirent *de;
 	FILE *f;
@@ -454,7 +454,7 @@ static struct usage usage_of(pid_t pid)
 /* tpin_connections_active from the admin endpoint in the pod; -1 on error. */
 static long active_connections(void)
 {
-	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(ADMIN_PORT)};
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(ADMIN_PORT) };
 	static const char req[] = "GET /metrics HTTP/1.0\r\n\r\n";
 	static char buf[1 << 18];
 	size_t got = 0;
@@ -466,7 +466,7 @@ static long active_connections(void)
 		return -1;
 	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	if (!connect(fd, (struct sockaddr *)&sin, sizeof(sin)) || errno == EINPROGRESS) {
-		struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+		struct pollfd pfd = { .fd = fd, .events = POLLOUT };
 		long long dl = now_ms() + 2000;
 
 		if (poll(&pfd, 1, 2000) == 1 && !(pfd.revents & (POLLERR | POLLHUP)) &&
@@ -499,7 +499,7 @@ static long active_connections(void)
  */
 static struct usage quiet_usage(void)
 {
-	struct usage u, prev = {-1, -1, -1};
+	struct usage u, prev = { -1, -1, -1 };
 	long long dl = now_ms() + 5000;
 
 	while (active_connections() != 0 && now_ms() < dl)
@@ -536,7 +536,7 @@ static void add_cause(const char *name)
 static void conn_close(struct conn *c, bool linger0)
 {
 	if (linger0) {
-		struct linger l = {.l_onoff = 1, .l_linger = 0};
+		struct linger l = { .l_onoff = 1, .l_linger = 0 };
 
 		setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
 	}
@@ -614,10 +614,10 @@ static uint64_t pick_size(void)
 
 static void conn_start(enum kind kind)
 {
-	struct sockaddr_storage ss = {0};
+	struct sockaddr_storage ss = { 0 };
 	struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
 	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-	struct epoll_event ev = {.events = EPOLLOUT};
+	struct epoll_event ev = { .events = EPOLLOUT };
 	bool v6 = rnd() & 1;
 	struct conn *c = NULL;
 	int i;
@@ -673,7 +673,7 @@ static void conn_start(enum kind kind)
 
 static void conn_events(struct conn *c)
 {
-	struct epoll_event ev = {.data.u32 = (uint32_t)(c - conns)};
+	struct epoll_event ev = { .data.u32 = (uint32_t)(c - conns) };
 
 	ev.events = EPOLLIN | (c->connected && c->sent < c->size ? EPOLLOUT : 0) |
 		    (c->connected ? 0 : EPOLLOUT);
@@ -974,8 +974,9 @@ static bool passed(char *why, size_t len)
 		snprintf(why, len, "proxy descriptors %ld after the load, %ld at baseline",
 			 st.after.fds, st.baseline.fds);
 	else if (st.after.pipe_fds > PIPE_FDS_MAX)
-		snprintf(why, len, "proxy holds %ld pipe descriptors after the load, more than "
-				   "its pools allow",
+		snprintf(why, len,
+			 "proxy holds %ld pipe descriptors after the load, more than "
+			 "its pools allow",
 			 st.after.pipe_fds);
 	else if (st.after.rss_kib - st.baseline.rss_kib > opt.rss_slack_kib)
 		snprintf(why, len, "proxy RSS %ld KiB after the load, %ld KiB at baseline",
@@ -1100,18 +1101,18 @@ static long num_arg(const char *name, const char *s, long lo, long hi)
 int main(int argc, char **argv)
 {
 	static const struct option lo[] = {
-	    {"client", required_argument, NULL, 'c'},
-	    {"pod", required_argument, NULL, 'p'},
-	    {"proxy", required_argument, NULL, 'x'},
-	    {"work", required_argument, NULL, 'w'},
-	    {"duration", required_argument, NULL, 'd'},
-	    {"concurrency", required_argument, NULL, 'n'},
-	    {"max-mib", required_argument, NULL, 'm'},
-	    {"seed", required_argument, NULL, 's'},
-	    {"rss-slack", required_argument, NULL, 'r'},
-	    {"json", required_argument, NULL, 'j'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
+		{ "client", required_argument, NULL, 'c' },
+		{ "pod", required_argument, NULL, 'p' },
+		{ "proxy", required_argument, NULL, 'x' },
+		{ "work", required_argument, NULL, 'w' },
+		{ "duration", required_argument, NULL, 'd' },
+		{ "concurrency", required_argument, NULL, 'n' },
+		{ "max-mib", required_argument, NULL, 'm' },
+		{ "seed", required_argument, NULL, 's' },
+		{ "rss-slack", required_argument, NULL, 'r' },
+		{ "json", required_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
 	};
 	long long d, start_dl;
 	int o, ws;

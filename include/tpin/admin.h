@@ -16,9 +16,9 @@ struct tpin_admin;
 struct tpin_proxy;
 
 struct tpin_admin_options {
-	uint16_t port;        /* 15000; 0 picks a free port: tests */
+	uint16_t port;	      /* 15000; 0 picks a free port: tests */
 	uint16_t health_port; /* 15021; 0 picks a free port, and with no_health none */
-	bool no_health;       /* do not open the health port */
+	bool no_health;	      /* do not open the health port */
 	/* Readiness requires "inet table_name" to exist; NULL skips the check. */
 	const char *table_name;
 };

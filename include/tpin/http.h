@@ -15,7 +15,7 @@
 struct tpin_http_request {
 	char method[8];
 	char path[TPIN_HTTP_PATH_MAX]; /* without the query string */
-	size_t head_len;               /* bytes up to and including the blank line */
+	size_t head_len;	       /* bytes up to and including the blank line */
 };
 
 /*

@@ -19,11 +19,11 @@ enum tpin_log_format {
 
 /* What one connection did, as strings already formatted by the relay. */
 struct tpin_log_entry {
-	const char *client;       /* "addr:port" of the peer that connected */
+	const char *client;	  /* "addr:port" of the peer that connected */
 	const char *original_dst; /* where it meant to go */
-	const char *upstream;     /* where the proxy connected, "-" if nowhere */
-	uint64_t bytes_up;        /* client to upstream */
-	uint64_t bytes_down;      /* upstream to client */
+	const char *upstream;	  /* where the proxy connected, "-" if nowhere */
+	uint64_t bytes_up;	  /* client to upstream */
+	uint64_t bytes_down;	  /* upstream to client */
 	uint64_t duration_ms;
 	const char *result; /* how it ended: "ok", "upstream_refused", ... */
 };

@@ -27,7 +27,7 @@ struct tpin_log;
 struct tpin_metrics;
 
 enum tpin_upstream {
-	TPIN_UPSTREAM_ORIGINAL,  /* the original destination (Istio >= 1.10) */
+	TPIN_UPSTREAM_ORIGINAL,	 /* the original destination (Istio >= 1.10) */
 	TPIN_UPSTREAM_LOCALHOST, /* 127.0.0.1 or ::1 at the original port (Istio 1.5) */
 };
 
@@ -36,8 +36,8 @@ struct tpin_proxy_options {
 	enum tpin_upstream upstream;
 	uint16_t capture_port; /* 0 picks a free port: tests only */
 	uint16_t admin_port;   /* never relayed to, like the capture port */
-	bool ipv4;             /* listen on IPv4 */
-	bool ipv6;             /* listen on IPv6 */
+	bool ipv4;	       /* listen on IPv4 */
+	bool ipv6;	       /* listen on IPv6 */
 	/* Listen on 127.0.0.1 and ::1 instead of every address: tests only. */
 	bool loopback_only;
 	/*

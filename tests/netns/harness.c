@@ -158,10 +158,10 @@ static int nh_buf_read(struct nh_buf *b, int fd)
 
 int nh_sh(const char *ns, char **out, char **err, const char *fmt, ...)
 {
-	struct nh_buf bufs[2] = {0};
-	int pout[2] = {-1, -1}, perr[2] = {-1, -1}, ws, ret;
+	struct nh_buf bufs[2] = { 0 };
+	int pout[2] = { -1, -1 }, perr[2] = { -1, -1 }, ws, ret;
 	long long deadline = nh_now_ms() + NH_SH_TIMEOUT_MS;
-	bool open_[2] = {true, true};
+	bool open_[2] = { true, true };
 	char *cmd;
 	va_list ap;
 	pid_t pid;
@@ -195,8 +195,8 @@ int nh_sh(const char *ns, char **out, char **err, const char *fmt, ...)
 	close(perr[1]);
 	pout[1] = perr[1] = -1;
 	while (open_[0] || open_[1]) {
-		struct pollfd pfd[2] = {{.fd = open_[0] ? pout[0] : -1, .events = POLLIN},
-					{.fd = open_[1] ? perr[0] : -1, .events = POLLIN}};
+		struct pollfd pfd[2] = { { .fd = open_[0] ? pout[0] : -1, .events = POLLIN },
+					 { .fd = open_[1] ? perr[0] : -1, .events = POLLIN } };
 		long long left = deadline - nh_now_ms();
 
 		if (left <= 0) {
@@ -374,15 +374,15 @@ int nh_pair_new(struct nh_pair *p, const char *tag)
 	 * Links go up before the addresses are added: a v6 address added on a
 	 * down link costs the first SYN (a 1 s retransmit) for ~300 ms after up.
 	 */
-	ret =
-	    nh_sh(p->client, NULL, &err,
-		  "ip link set lo up && ip link add eth0 type veth peer name eth0 netns %s && "
-		  "ip link set eth0 up && ip -n %s link set lo up && ip -n %s link set eth0 up && "
-		  "ip addr add " NH_CLIENT4 "/24 dev eth0 && "
-		  "ip addr add " NH_CLIENT6 "/64 dev eth0 nodad && "
-		  "ip -n %s addr add " NH_POD4 "/24 dev eth0 && "
-		  "ip -n %s addr add " NH_POD6 "/64 dev eth0 nodad",
-		  p->pod, p->pod, p->pod, p->pod, p->pod);
+	ret = nh_sh(
+		p->client, NULL, &err,
+		"ip link set lo up && ip link add eth0 type veth peer name eth0 netns %s && "
+		"ip link set eth0 up && ip -n %s link set lo up && ip -n %s link set eth0 up && "
+		"ip addr add " NH_CLIENT4 "/24 dev eth0 && "
+		"ip addr add " NH_CLIENT6 "/64 dev eth0 nodad && "
+		"ip -n %s addr add " NH_POD4 "/24 dev eth0 && "
+		"ip -n %s addr add " NH_POD6 "/64 dev eth0 nodad",
+		p->pod, p->pod, p->pod, p->pod, p->pod);
 	if (ret) {
 		ret = nh_fail(EIO, "veth setup: status %d: %s", ret, err ? err : "");
 		free(err);
@@ -672,7 +672,7 @@ int nh_connect_start(const char *ns, const char *ip, uint16_t port)
 
 int nh_connect_wait(int fd, int timeout_ms)
 {
-	struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+	struct pollfd pfd = { .fd = fd, .events = POLLOUT };
 	long long deadline = nh_now_ms() + timeout_ms;
 	socklen_t len = sizeof(int);
 	int soerr = 0, n;
@@ -713,7 +713,7 @@ int nh_accept(int lfd, int timeout_ms)
 	long long deadline = nh_now_ms() + timeout_ms;
 
 	for (;;) {
-		struct pollfd pfd = {.fd = lfd, .events = POLLIN};
+		struct pollfd pfd = { .fd = lfd, .events = POLLIN };
 		long long left = deadline - nh_now_ms();
 		int fd;
 
@@ -747,7 +747,7 @@ ssize_t nh_read_eof(int fd, char *buf, size_t cap, int timeout_ms)
 
 	buf[0] = '\0';
 	for (;;) {
-		struct pollfd pfd = {.fd = fd, .events = POLLIN};
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
 		long long left = deadline - nh_now_ms();
 		size_t room = got < cap - 1 ? cap - 1 - got : 0;
 		ssize_t n;

@@ -77,7 +77,7 @@ void nh_pair_del(struct nh_pair *p);
  * malloc'd NUL-terminated copies of stdout and stderr; free them.
  */
 int nh_sh(const char *ns, char **out, char **err, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+	__attribute__((format(printf, 4, 5)));
 
 /* Runs fn(arg) in a forked child inside ns; returns its exit status. */
 int nh_call(const char *ns, int (*fn)(void *), void *arg);

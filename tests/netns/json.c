@@ -124,9 +124,9 @@ static char *js_string(struct js_parser *p)
 			for (k = 1; k <= 4 && isxdigit((unsigned char)p->s[i + k]); k++)
 				cp = cp * 16 +
 				     (unsigned int)(isdigit((unsigned char)p->s[i + k])
-							? p->s[i + k] - '0'
-							: (tolower((unsigned char)p->s[i + k]) -
-							   'a' + 10));
+							    ? p->s[i + k] - '0'
+							    : (tolower((unsigned char)p->s[i + k]) -
+							       'a' + 10));
 			if (k != 5) {
 				free(out);
 				p->fail = "bad \\u escape";
@@ -248,7 +248,7 @@ static struct js *js_value(struct js_parser *p, int depth)
 
 struct js *js_parse(const char *text, char *err, size_t errlen)
 {
-	struct js_parser p = {.s = text};
+	struct js_parser p = { .s = text };
 	struct js *v = js_value(&p, 0);
 
 	if (v) {
@@ -380,7 +380,7 @@ static void js_dump_to(struct js_buf *b, const struct js *v)
 
 char *js_dump(const struct js *v)
 {
-	struct js_buf b = {0};
+	struct js_buf b = { 0 };
 
 	if (!v)
 		return strdup("(none)");

@@ -333,7 +333,7 @@ struct reuse_result {
  */
 static void port_reuse(int lfd, int app, bool stop_at_app, struct reuse_result *r)
 {
-	struct timeval tv = {.tv_sec = 1};
+	struct timeval tv = { .tv_sec = 1 };
 	unsigned char *seen = calloc(65536, 1);
 
 	memset(r, 0, sizeof(*r));
@@ -400,12 +400,12 @@ END_TEST
 START_TEST(test_port_reuse_control)
 {
 	static const char ruleset[] =
-	    "table inet ctl {\n chain pre {\n"
-	    "  type filter hook prerouting priority mangle;\n"
-	    "  meta l4proto tcp socket transparent 1 meta mark set 0x539 accept\n"
-	    "  iif lo return\n"
-	    "  meta l4proto tcp tproxy ip to :15006 meta mark set 0x539 accept\n"
-	    " }\n}\n";
+		"table inet ctl {\n chain pre {\n"
+		"  type filter hook prerouting priority mangle;\n"
+		"  meta l4proto tcp socket transparent 1 meta mark set 0x539 accept\n"
+		"  iif lo return\n"
+		"  meta l4proto tcp tproxy ip to :15006 meta mark set 0x539 accept\n"
+		" }\n}\n";
 	struct reuse_result r;
 	char *err = NULL;
 	int lfd, app, ret;

@@ -216,8 +216,9 @@ static void assert_chain(const struct js *root, const char *table, const char *n
 
 	ck_assert_msg(c, "no chain %s in table inet %s", name, table);
 	ck_assert_msg(js_str(js_get(c, "type")) && !strcmp(js_str(js_get(c, "type")), type) &&
-			  js_str(js_get(c, "hook")) && !strcmp(js_str(js_get(c, "hook")), hook) &&
-			  js_long(js_get(c, "prio"), &p) && p == prio,
+			      js_str(js_get(c, "hook")) &&
+			      !strcmp(js_str(js_get(c, "hook")), hook) &&
+			      js_long(js_get(c, "prio"), &p) && p == prio,
 		      "chain %s: want type %s hook %s prio %ld, got %s", name, type, hook, prio, d);
 	/* A drop policy would black-hole the pod; the chain only diverts. */
 	ck_assert_msg(js_str(js_get(c, "policy")) && !strcmp(js_str(js_get(c, "policy")), "accept"),
@@ -334,40 +335,40 @@ static void assert_tproxy_chain(const struct js *root, const struct want *w)
 	ck_assert_msg(n == want_n, "prerouting has %d rules, want %d: %s", n, want_n, cut(all));
 	/* Established flows of transparent sockets, never a new SYN (port reuse). */
 	ck_assert_msg(has(r[i], "\"socket\":{\"key\":\"transparent\"}") && has(r[i], "\"syn\"") &&
-			  has(r[i], "\"ack\"") && has(r[i], "\"op\":\"!=\"") && has(r[i], mangle) &&
-			  has(r[i], "\"accept\""),
+			      has(r[i], "\"ack\"") && has(r[i], "\"op\":\"!=\"") &&
+			      has(r[i], mangle) && has(r[i], "\"accept\""),
 		      "rule %d is not the socket divert: %s", i, r[i]);
 	i++;
 	/* The pod's own (non-transparent) established sockets are left alone. */
 	ck_assert_msg(has(r[i], "\"socket\":{\"key\":\"transparent\"}},\"right\":0") &&
-			  has(r[i], "\"op\":\"!=\"") && has(r[i], "\"return\"") &&
-			  !has(r[i], mangle),
+			      has(r[i], "\"op\":\"!=\"") && has(r[i], "\"return\"") &&
+			      !has(r[i], mangle),
 		      "rule %d is not the pass for the pod's own sockets: %s", i, r[i]);
 	i++;
 	ck_assert_msg(has(r[i], "{\"meta\":{\"key\":\"iif\"}}") && has(r[i], "\"lo\"") &&
-			  has(r[i], "\"return\""),
+			      has(r[i], "\"return\""),
 		      "rule %d is not `iif lo return`: %s", i, r[i]);
 	i++;
 	ck_assert_msg(has(r[i], "\"dport\"") && has(r[i], "\"@exclude_ports\"") &&
-			  has(r[i], "\"return\""),
+			      has(r[i], "\"return\""),
 		      "rule %d is not the port exclusion: %s", i, r[i]);
 	i++;
 	if (w->src4) {
 		ck_assert_msg(has(r[i], "\"protocol\":\"ip\",\"field\":\"saddr\"") &&
-				  has(r[i], "\"@exclude_sources4\"") && has(r[i], "\"return\""),
+				      has(r[i], "\"@exclude_sources4\"") && has(r[i], "\"return\""),
 			      "rule %d is not the v4 source exclusion: %s", i, r[i]);
 		i++;
 	}
 	if (w->src6) {
 		ck_assert_msg(has(r[i], "\"protocol\":\"ip6\",\"field\":\"saddr\"") &&
-				  has(r[i], "\"@exclude_sources6\"") && has(r[i], "\"return\""),
+				      has(r[i], "\"@exclude_sources6\"") && has(r[i], "\"return\""),
 			      "rule %d is not the v6 source exclusion: %s", i, r[i]);
 		i++;
 	}
 	for (int f = 0; f < 2; f++, i++) {
 		/* TCP only: `meta l4proto tcp`, or implied by `tcp dport @inbound_ports`. */
 		ck_assert_msg(has(r[i], f ? tp6 : tp4) && has(r[i], port) && has(r[i], mangle) &&
-				  has(r[i], "\"accept\"") && is_tcp_only(r[i]),
+				      has(r[i], "\"accept\"") && is_tcp_only(r[i]),
 			      "rule %d is not the %s tproxy to %ld: %s", i, f ? "ip6" : "ip",
 			      w->port, r[i]);
 		ck_assert_msg(has(r[i], "\"@inbound_ports\"") == w->inbound,
@@ -375,7 +376,7 @@ static void assert_tproxy_chain(const struct js *root, const struct want *w)
 	}
 	/* nft's tproxy falls through without a listener: the last rule fails closed. */
 	ck_assert_msg(has(r[i], "\"drop\":null") && is_tcp_only(r[i]) &&
-			  has(r[i], "\"@inbound_ports\"") == w->inbound,
+			      has(r[i], "\"@inbound_ports\"") == w->inbound,
 		      "last rule is not the fail-closed drop: %s", r[i]);
 	/* No conntrack in TPROXY mode: nf_conntrack_count must stay 0. */
 	ck_assert_msg(!strstr(all, "\"ct\":"), "ct expression in TPROXY ruleset: %s", cut(all));
@@ -413,11 +414,10 @@ static void assert_routing(const char *ns, const char *mark, int table, bool pre
 		      s);
 	free(s);
 	s = routes(ns, 4, table);
-	ck_assert_msg(
-	    present ? !strcmp(s, "local default dev lo proto 116 scope host \n") &&
-			      count_lines(s) == 1
-		    : !*s,
-	    "ip -4 route show table %d:\n%s", table, s);
+	ck_assert_msg(present ? !strcmp(s, "local default dev lo proto 116 scope host \n") &&
+					count_lines(s) == 1
+			      : !*s,
+		      "ip -4 route show table %d:\n%s", table, s);
 	free(s);
 	s = routes(ns, 6, table);
 	ck_assert_msg(present ? !strncmp(s, "local default dev lo ", 21) && count_lines(s) == 1
@@ -445,7 +445,7 @@ static void assert_nothing(const char *ns)
 	assert_addr6(ns, false);
 }
 
-static const int default_excluded[] = {15000, 15006, 15020, 15021, 15090};
+static const int default_excluded[] = { 15000, 15006, 15020, 15021, 15090 };
 
 /* ---- tests -------------------------------------------------------------- */
 
@@ -497,8 +497,8 @@ END_TEST
 
 START_TEST(test_rerun_other_flags)
 {
-	static const int excl[] = {8081, 15000, 15006, 15020, 15021, 15090};
-	static const int inb[] = {9080, 9443};
+	static const int excl[] = { 8081, 15000, 15006, 15020, 15021, 15090 };
+	static const int inb[] = { 9080, 9443 };
 	struct want w = WANT_DEFAULT;
 	char ns[NH_NAME_MAX];
 	struct js *root, *s4, *s6;
@@ -580,13 +580,13 @@ static void assert_drift(const char *ns, const char *flags, const char *what,
 
 START_TEST(test_check)
 {
-	static const char *const rule_names[] = {"rule", NULL};
-	static const char *const iprule_names[] = {"fwmark", "0x539", "1337", "ip rule", NULL};
-	static const char *const route_names[] = {"route", NULL};
-	static const char *const addr_names[] = {"::6", NULL};
-	static const char *const elem_names[] = {"15090", "exclude_ports", NULL};
-	static const char *const table_names[] = {"table", "tpin", NULL};
-	static const char *const ports_names[] = {"inbound_ports", "9080", NULL};
+	static const char *const rule_names[] = { "rule", NULL };
+	static const char *const iprule_names[] = { "fwmark", "0x539", "1337", "ip rule", NULL };
+	static const char *const route_names[] = { "route", NULL };
+	static const char *const addr_names[] = { "::6", NULL };
+	static const char *const elem_names[] = { "15090", "exclude_ports", NULL };
+	static const char *const table_names[] = { "table", "tpin", NULL };
+	static const char *const ports_names[] = { "inbound_ports", "9080", NULL };
 	char ns[NH_NAME_MAX], *out = NULL, *err = NULL;
 	int ret;
 
@@ -631,7 +631,7 @@ START_TEST(test_check)
 }
 END_TEST
 
-static const char *const fail_steps[] = {"rule4", "route4", "rule6", "route6", "addr6", "nft"};
+static const char *const fail_steps[] = { "rule4", "route4", "rule6", "route6", "addr6", "nft" };
 
 /*
  * A failure injected before each install step leaves the state exactly as
@@ -685,7 +685,7 @@ END_TEST
 START_TEST(test_unprivileged)
 {
 	/* Root without CAP_NET_ADMIN, targeting the namespace from outside. */
-	static const char *const runs[] = {"", "--cleanup", "-b 9080"};
+	static const char *const runs[] = { "", "--cleanup", "-b 9080" };
 	char ns[NH_NAME_MAX], *before, *after, *err = NULL;
 	int ret;
 
@@ -728,13 +728,13 @@ struct bad_case {
 };
 
 static const struct bad_case bad_cases[] = {
-    {"-b 70000", "70000"},
-    {"-b 10-5", "10-5"},
-    {"--exclude-sources 10.0.0.0/33", "10.0.0.0/33"},
-    {"--exclude-sources 2001:db8::/129", "2001:db8::/129"},
-    {"-m foo", "foo"},
-    {"-d 80,abc", "abc"},
-    {"--preserve-source", "inbound-ports"},
+	{ "-b 70000", "70000" },
+	{ "-b 10-5", "10-5" },
+	{ "--exclude-sources 10.0.0.0/33", "10.0.0.0/33" },
+	{ "--exclude-sources 2001:db8::/129", "2001:db8::/129" },
+	{ "-m foo", "foo" },
+	{ "-d 80,abc", "abc" },
+	{ "--preserve-source", "inbound-ports" },
 };
 
 /*
@@ -795,10 +795,10 @@ START_TEST(test_bad_values)
 END_TEST
 
 static const char *const dry_flags[] = {
-    "",
-    "-b 9080,9443,10000-10010 -d 8081 --exclude-sources 203.0.113.0/24,2001:db8:2::/48",
-    "-m redirect -b 9080 --exclude-sources 198.51.100.7",
-    "-b 9080 --preserve-source",
+	"",
+	"-b 9080,9443,10000-10010 -d 8081 --exclude-sources 203.0.113.0/24,2001:db8:2::/48",
+	"-m redirect -b 9080 --exclude-sources 198.51.100.7",
+	"-b 9080 --preserve-source",
 };
 
 /*
@@ -931,7 +931,7 @@ START_TEST(test_redirect)
 	TPIN_OK("--netns %s -m redirect --check", ns);
 	free(witness(ns, "nft flush table inet tpin"));
 	assert_drift(ns, "-m redirect", "nft flush table inet tpin",
-		     (const char *const[]){"rule", NULL});
+		     (const char *const[]){ "rule", NULL });
 	TPIN_OK("--netns %s -m redirect --cleanup", ns);
 	assert_nothing(ns);
 	TPIN_OK("--netns %s -m redirect --cleanup", ns);
@@ -988,7 +988,9 @@ START_TEST(test_flags_changed_and_foreign_rule)
 	s = witness(ns, "ip -4 rule add fwmark 0x539 lookup 133");
 	free(s);
 	TPIN_OK("--netns %s --cleanup", ns);
-	s = witness(ns, "ip -4 rule; ip -6 rule; ip -4 route show table 200; ip -6 route show table 200");
+	s = witness(
+		ns,
+		"ip -4 rule; ip -6 rule; ip -4 route show table 200; ip -6 route show table 200");
 	ck_assert_msg(count_substr(s, "fwmark 0x539 lookup 133") == 1 && !has(s, "0x600") &&
 			      !has(s, "proto 116") && !has(s, "local default"),
 		      "after --cleanup:\n%s", s);
@@ -1000,8 +1002,8 @@ END_TEST
 /* Every value flag, and --netns given as a path. */
 START_TEST(test_custom_values)
 {
-	static const int excl[] = {15001, 15007, 15020, 15021, 15090};
-	struct want w = {.table = "tpx", .mark = 0x100, .port = 15007};
+	static const int excl[] = { 15001, 15007, 15020, 15021, 15090 };
+	struct want w = { .table = "tpx", .mark = 0x100, .port = 15007 };
 	char ns[NH_NAME_MAX], path[128];
 	struct js *root;
 
@@ -1028,7 +1030,7 @@ END_TEST
 
 START_TEST(test_preserve_source)
 {
-	static const int inb[] = {9080};
+	static const int inb[] = { 9080 };
 	struct want w = WANT_DEFAULT;
 	char ns[NH_NAME_MAX], *r[8];
 	struct js *root;
@@ -1045,9 +1047,10 @@ START_TEST(test_preserve_source)
 	n = chain_rules(root, "tpin", "output", r, 8);
 	ck_assert_int_ge(n, 1);
 	ck_assert_msg(
-	    has(r[n - 1], "\"fib\"") && has(r[n - 1], "\"sport\"") &&
-		has(r[n - 1], "\"mangle\":{\"key\":{\"meta\":{\"key\":\"mark\"}},\"value\":1337}"),
-	    "output rule: %s", r[n - 1]);
+		has(r[n - 1], "\"fib\"") && has(r[n - 1], "\"sport\"") &&
+			has(r[n - 1],
+			    "\"mangle\":{\"key\":{\"meta\":{\"key\":\"mark\"}},\"value\":1337}"),
+		"output rule: %s", r[n - 1]);
 	free_dumps(r, n);
 	js_free(root);
 	TPIN_OK("--netns %s -b 9080 --preserve-source --check", ns);
@@ -1063,7 +1066,8 @@ START_TEST(test_foreign_state_untouched)
 
 	fresh(ns, "for", true);
 	free(witness(
-	    ns, "nft add table inet other && "
+		ns,
+		"nft add table inet other && "
 		"nft add chain inet other pre '{ type filter hook prerouting priority 0; }' && "
 		"nft add rule inet other pre tcp dport 22 accept && "
 		"nft add table ip tpin && "

@@ -41,7 +41,7 @@ static rlim_t proxy_nofile; /* 0: inherit */
 
 static void sleep_ms(long ms)
 {
-	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
+	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L };
 
 	while (nanosleep(&ts, &ts) && errno == EINTR)
 		;
@@ -110,7 +110,7 @@ static int exec_proxy(void *arg)
 	dup2(fd, 1);
 	dup2(fd, 2);
 	if (proxy_nofile) {
-		struct rlimit rl = {proxy_nofile, proxy_nofile};
+		struct rlimit rl = { proxy_nofile, proxy_nofile };
 
 		if (setrlimit(RLIMIT_NOFILE, &rl))
 			return 125;
@@ -179,7 +179,7 @@ static int echo_outcome(int fd)
 START_TEST(test_fd_limit)
 {
 	static int fd[NCLIENTS], phase[NCLIENTS],
-	    res[NCLIENTS]; /* phase 0 connecting, 1 sent, 2 done */
+		res[NCLIENTS]; /* phase 0 connecting, 1 sent, 2 done */
 	long long t0, deadline;
 	int served = 0, refused = 0, pending, ws;
 
@@ -249,7 +249,7 @@ START_TEST(test_fd_limit)
 		close(fd[i]);
 	sleep_ms(500);
 	for (int i = 0; i < 20; i++) {
-		struct pollfd pfd = {.events = POLLIN};
+		struct pollfd pfd = { .events = POLLIN };
 		char b = 0;
 		int c = nh_connect(pair.client, NH_POD4, ECHO_PORT, WAIT_MS);
 
@@ -277,7 +277,7 @@ static void expect_refused(const char *what, const char *req, size_t len)
 
 	ck_assert_msg(fd >= 0, "%s: connect: %s", what, nh_err());
 	while (done < len) {
-		struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+		struct pollfd pfd = { .fd = fd, .events = POLLOUT };
 
 		if (poll(&pfd, 1, WAIT_MS) != 1)
 			break;
@@ -301,13 +301,13 @@ START_TEST(test_admin_bad_input)
 	static const struct {
 		const char *what, *req;
 	} bad[] = {
-	    {"no method", "\r\n\r\n"},
-	    {"garbage", "BLAH BLAH BLAH BLAH\r\n\r\n"},
-	    {"no version", "GET /ready\r\n\r\n"},
-	    {"bad version", "GET /ready HTTP/9.9\r\n\r\n"},
-	    {"header without colon", "GET /ready HTTP/1.1\r\nnocolon\r\n\r\n"},
-	    {"bare LF and NUL", "GET /\0ready HTTP/1.1\n\n"},
-	    {"binary", "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n"},
+		{ "no method", "\r\n\r\n" },
+		{ "garbage", "BLAH BLAH BLAH BLAH\r\n\r\n" },
+		{ "no version", "GET /ready\r\n\r\n" },
+		{ "bad version", "GET /ready HTTP/9.9\r\n\r\n" },
+		{ "header without colon", "GET /ready HTTP/1.1\r\nnocolon\r\n\r\n" },
+		{ "bare LF and NUL", "GET /\0ready HTTP/1.1\n\n" },
+		{ "binary", "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n" },
 	};
 	int slow[20], ws, c;
 	long long t0;
@@ -343,7 +343,7 @@ START_TEST(test_admin_bad_input)
 	ck_assert_msg(c >= 0, "%s", nh_err());
 	write_all(c, "GET /ready HTTP/1.1\r\n", 21);
 	for (int i = 0; i < 40; i++) {
-		struct pollfd pfd = {.fd = c, .events = POLLIN};
+		struct pollfd pfd = { .fd = c, .events = POLLIN };
 
 		if (poll(&pfd, 1, 250) == 1)
 			break; /* answered or closed */
@@ -395,7 +395,8 @@ START_TEST(test_admin_bad_input)
 
 			cut += n == 0 || (n < 0 && errno != EAGAIN);
 		}
-		ck_assert_msg(cut >= 30, "only %d of 100 idle :15021 connections closed early", cut);
+		ck_assert_msg(cut >= 30, "only %d of 100 idle :15021 connections closed early",
+			      cut);
 		for (int i = 0; i < 100; i++)
 			close(hold[i]);
 		ck_assert_msg(proxy_alive(&ws), "tpin-proxy exited (0x%x)", ws);

@@ -55,7 +55,7 @@ static pid_t app_pid = -1, proxy_pid = -1;
 
 static void sleep_ms(long ms)
 {
-	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
+	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L };
 
 	while (nanosleep(&ts, &ts) && errno == EINTR)
 		;
@@ -98,7 +98,7 @@ static ssize_t read_full(int fd, void *buf, size_t len, int timeout_ms)
 	size_t got = 0;
 
 	while (got < len) {
-		struct pollfd pfd = {.fd = fd, .events = POLLIN};
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
 		long long left = deadline - nh_now_ms();
 		ssize_t n;
 
@@ -167,7 +167,7 @@ static void app_close(int ep, struct app_conn *c)
 static int app_write(int fd, const char *p, size_t len)
 {
 	while (len) {
-		struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+		struct pollfd pfd = { .fd = fd, .events = POLLOUT };
 		ssize_t n = send(fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
 
 		if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
@@ -188,7 +188,7 @@ static void app_accept(int ep, int lfd, enum app_kind kind, int peers)
 	for (;;) {
 		struct sockaddr_storage ss, ls;
 		socklen_t sl = sizeof(ss), ll = sizeof(ls);
-		struct epoll_event ev = {.events = EPOLLIN};
+		struct epoll_event ev = { .events = EPOLLIN };
 		struct app_conn *c;
 		char peer[80], local[80], line[200];
 		int fd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -263,7 +263,7 @@ static int app_main(void *arg)
 		return 2;
 	for (int i = 0; i < 4; i++) {
 		/* Listener events carry a small integer, connections a pointer. */
-		struct epoll_event ev = {.events = EPOLLIN, .data.u64 = (uint64_t)i + 1};
+		struct epoll_event ev = { .events = EPOLLIN, .data.u64 = (uint64_t)i + 1 };
 
 		epoll_ctl(ep, EPOLL_CTL_ADD, cfg->lfd[i], &ev);
 	}
@@ -287,8 +287,8 @@ static int app_main(void *arg)
 /* Starts the app in the pod; its listeners exist before this returns. */
 static void app_start(void)
 {
-	struct app_cfg cfg = {.peers = peers_path};
-	static const char *const ips[2] = {"0.0.0.0", "::"};
+	struct app_cfg cfg = { .peers = peers_path };
+	static const char *const ips[2] = { "0.0.0.0", "::" };
 
 	for (int i = 0; i < 4; i++) {
 		cfg.lfd[i] = nh_listen(pair.pod, ips[i % 2], i < 2 ? HTTP_PORT : ECHO_PORT, false);
@@ -385,12 +385,12 @@ static int proxy_exited(int *ws)
  * it says it relays. The pid goes to the registry: a proxy that dropped to
  * another user has lost PR_SET_PDEATHSIG and would outlive a killed test.
  */
-#define proxy_start(...) proxy_start_argv((const char *const[]){__VA_ARGS__})
+#define proxy_start(...) proxy_start_argv((const char *const[]){ __VA_ARGS__ })
 
 static void proxy_start_argv(const char *const *extra)
 {
-	struct proxy_exec e = {.argv = {tpin_proxy, "--log-file", access_log, "--log-format",
-					"json", "--concurrency", "2"}};
+	struct proxy_exec e = { .argv = { tpin_proxy, "--log-file", access_log, "--log-format",
+					  "json", "--concurrency", "2" } };
 	long long deadline = nh_now_ms() + START_MS;
 	size_t n = 7, from;
 	struct stat sb;
@@ -415,7 +415,7 @@ static void proxy_start_argv(const char *const *extra)
 	for (;;) {
 		char *out = slurp(proxy_out);
 		bool up =
-		    strlen(out) >= from && strstr(out + from, "tpin-proxy: relaying from port");
+			strlen(out) >= from && strstr(out + from, "tpin-proxy: relaying from port");
 
 		if (!up && proxy_exited(&ws)) {
 			proxy_pid = -1;
@@ -1132,8 +1132,8 @@ END_TEST
 
 /* ---- 11. PROXY protocol v2 ---------------------------------------------- */
 
-static const unsigned char pp2_sig[12] = {0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d,
-					  0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a};
+static const unsigned char pp2_sig[12] = { 0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d,
+					   0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a };
 
 /*
  * The echo app sends back what it received, so the client reads the bytes

@@ -125,7 +125,7 @@ START_TEST(test_cidr_table)
 	} else {
 		/* The message names the value the operator typed. */
 		ck_assert_msg(*c->in == '\0' || strstr(err, c->in) ||
-				  (strchr(c->in, '/') && strstr(err, strchr(c->in, '/') + 1)),
+				      (strchr(c->in, '/') && strstr(err, strchr(c->in, '/') + 1)),
 			      "\"%s\": message \"%s\"", c->in, err);
 	}
 }

@@ -98,9 +98,10 @@ START_TEST(test_log_json_escaping)
 	char buf[512];
 
 	tpin_log_format_access(buf, sizeof(buf), TPIN_LOG_JSON, 0, &e);
-	ck_assert_str_eq(buf, "{\"time\":\"1970-01-01T00:00:00.000Z\",\"client\":\"a\\\"b\\\\c\\nd"
-			      "\\u0001\",\"original_dst\":\"198.51.100.2:9080\",\"upstream\":\"-\","
-			      "\"bytes_up\":1,\"bytes_down\":2,\"duration_ms\":3,\"result\":\"ok\"}\n");
+	ck_assert_str_eq(buf,
+			 "{\"time\":\"1970-01-01T00:00:00.000Z\",\"client\":\"a\\\"b\\\\c\\nd"
+			 "\\u0001\",\"original_dst\":\"198.51.100.2:9080\",\"upstream\":\"-\","
+			 "\"bytes_up\":1,\"bytes_down\":2,\"duration_ms\":3,\"result\":\"ok\"}\n");
 	tpin_log_format_access(buf, sizeof(buf), TPIN_LOG_PLAIN, 1500, &e);
 	ck_assert_ptr_nonnull(strstr(buf, "1970-01-01T00:00:01.500Z client="));
 	ck_assert_ptr_nonnull(strstr(buf, " result=ok\n"));

@@ -43,7 +43,7 @@ struct server {
 /* A listening TCP socket on loopback (v4 or v6), port chosen by the kernel. */
 static int listen_loopback(int family, uint16_t *port, bool do_listen)
 {
-	struct sockaddr_storage ss = {0};
+	struct sockaddr_storage ss = { 0 };
 	socklen_t len;
 	int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
@@ -95,10 +95,10 @@ static void *serve(void *arg)
 	struct server *s = arg;
 
 	while (!s->stop) {
-		struct pollfd p = {.fd = s->fd, .events = POLLIN};
+		struct pollfd p = { .fd = s->fd, .events = POLLIN };
 		struct sockaddr_storage peer;
 		socklen_t plen = sizeof(peer);
-		struct timeval tv = {.tv_sec = 1};
+		struct timeval tv = { .tv_sec = 1 };
 		char buf[512];
 		size_t got = 0;
 		int c;
@@ -318,7 +318,7 @@ START_TEST(test_rate_and_progress)
 
 	server_start(&s, AF_INET, ANSWER);
 	ck_assert_int_eq(
-	    run(&out, "-r 100/s -d 1s --progress -i 200 --json -l t 127.0.0.1:%u", s.port), 0);
+		run(&out, "-r 100/s -d 1s --progress -i 200 --json -l t 127.0.0.1:%u", s.port), 0);
 	server_stop(&s);
 	for (line = out; (line = strstr(line, "\"type\":\"progress\"")); line++)
 		progress++;
@@ -344,7 +344,8 @@ START_TEST(test_bind_range)
 
 	server_start(&s, AF_INET, ANSWER);
 	ck_assert_int_eq(
-	    run(&out, "-c 1 -n 6 --bind-range 127.0.0.2-127.0.0.4 --json 127.0.0.1:%u", s.port), 0);
+		run(&out, "-c 1 -n 6 --bind-range 127.0.0.2-127.0.0.4 --json 127.0.0.1:%u", s.port),
+		0);
 	server_stop(&s);
 	v = result_of(out);
 	ck_assert_int_eq(num(v, "ok"), 6);

@@ -44,10 +44,10 @@
 #define TPROXY(fam)                                                   \
 	"[immediate reg 1 0x00009e3a ] [tproxy " fam " port reg 1 ] " \
 	"[immediate reg 1 0x00000539 ] [meta set mark with reg 1 ] [immediate reg 0 accept ] "
-#define S_EXCL                                                                                \
-	"set exclude_ports key type 13 len 2 flags 0x4",                                      \
-	    "set exclude_ports elements: 0000/end 3a98 3a99/end 3a9e 3a9f/end 3aac 3aae/end " \
-	    "3af2 3af3/end"
+#define S_EXCL                                                                                    \
+	"set exclude_ports key type 13 len 2 flags 0x4",                                          \
+		"set exclude_ports elements: 0000/end 3a98 3a99/end 3a9e 3a9f/end 3aac 3aae/end " \
+		"3af2 3af3/end"
 #define TABLE "add table inet tpin", "delete table inet tpin", "add table inet tpin"
 
 static const char *const want_default[] = {
@@ -233,8 +233,8 @@ START_TEST(test_batch_framing_and_commands)
 	}
 	ck_assert_ptr_null(tpin_nft_batch_describe(b, first->nlmsg_seq));
 	ck_assert_str_eq(
-	    tpin_nft_batch_command(b, 4),
-	    "add element inet tpin exclude_ports { 15000, 15006, 15020-15021, 15090 }");
+		tpin_nft_batch_command(b, 4),
+		"add element inet tpin exclude_ports { 15000, 15006, 15020-15021, 15090 }");
 	ck_assert_str_eq(tpin_nft_batch_command(b, n - 2),
 			 "add chain inet tpin output { type route hook output priority mangle; "
 			 "policy accept; }");
