@@ -21,27 +21,11 @@
 
 #include "harness.h"
 #include "json.h"
+#include "result.h"
 
 #define CT_MAX "net.netfilter.nf_conntrack_max"
 
 static const char *demo, *build;
-
-/* The file at @path, which the run must have written. */
-static char *slurp(const char *path)
-{
-	char *text = nh_slurp(path);
-
-	ck_assert_msg(text != NULL, "%s: %s", path, strerror(errno));
-	return text;
-}
-
-static long num(const struct js *v, const char *key)
-{
-	long n = -1;
-
-	ck_assert_msg(js_long(js_get(v, key), &n), "no number \"%s\"", key);
-	return n;
-}
 
 START_TEST(test_demo_short)
 {
@@ -65,29 +49,30 @@ START_TEST(test_demo_short)
 	ck_assert_int_eq(nh_sysctl_read(NULL, CT_MAX, after, sizeof(after)), 0);
 	ck_assert_str_eq(after, before);
 
-	text = slurp(json);
+	text = result_slurp(json);
 	v = js_parse(text, jerr, sizeof(jerr));
 	ck_assert_msg(v != NULL, "result is not JSON (%s): %s", jerr, text);
-	ct_max = num(v, "ct_max");
-	ck_assert_int_eq(num(v, "ct_max_saved"), atol(before));
+	ct_max = result_num(v, "ct_max");
+	ck_assert_int_eq(result_num(v, "ct_max_saved"), atol(before));
 	pods = js_get(v, "pods");
 	r = js_get(pods, "redirect");
 	t = js_get(pods, "tproxy");
 	ck_assert_msg(r && t, "both pods in the result: %s", text);
 
 	/* REDIRECT: one conntrack entry per connection, until the table is full. */
-	ck_assert_msg(num(r, "peak_entries") >= ct_max * 95 / 100,
-		      "REDIRECT peaked at %ld entries of %ld", num(r, "peak_entries"), ct_max);
-	ck_assert_int_gt(num(r, "drops"), 0);
-	ck_assert_int_gt(num(r, "failed"), 0);
-	ck_assert_int_lt(num(r, "ok"), num(r, "started"));
+	ck_assert_msg(result_num(r, "peak_entries") >= ct_max * 95 / 100,
+		      "REDIRECT peaked at %ld entries of %ld", result_num(r, "peak_entries"),
+		      ct_max);
+	ck_assert_int_gt(result_num(r, "drops"), 0);
+	ck_assert_int_gt(result_num(r, "failed"), 0);
+	ck_assert_int_lt(result_num(r, "ok"), result_num(r, "started"));
 
 	/* TPROXY: no conntrack at all, every connection answered. */
-	ck_assert_int_eq(num(t, "peak_entries"), 0);
-	ck_assert_int_eq(num(t, "drops"), 0);
-	ck_assert_int_eq(num(t, "failed"), 0);
-	ck_assert_int_gt(num(t, "started"), 0);
-	ck_assert_int_eq(num(t, "ok"), num(t, "started"));
+	ck_assert_int_eq(result_num(t, "peak_entries"), 0);
+	ck_assert_int_eq(result_num(t, "drops"), 0);
+	ck_assert_int_eq(result_num(t, "failed"), 0);
+	ck_assert_int_gt(result_num(t, "started"), 0);
+	ck_assert_int_eq(result_num(t, "ok"), result_num(t, "started"));
 
 	/* Nothing of the demo is left. */
 	names = js_get(v, "namespaces");
@@ -100,7 +85,7 @@ START_TEST(test_demo_short)
 	}
 
 	/* The chart names both modes and labels its axes. */
-	svg = slurp(chart);
+	svg = result_slurp(chart);
 	ck_assert_ptr_nonnull(strstr(svg, "<svg"));
 	ck_assert_ptr_nonnull(strstr(svg, "REDIRECT"));
 	ck_assert_ptr_nonnull(strstr(svg, "TPROXY"));

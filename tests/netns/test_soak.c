@@ -22,27 +22,11 @@
 
 #include "harness.h"
 #include "json.h"
+#include "result.h"
 
 static const char *soak, *build;
 /* ASan or UBSan build: RSS growth is the sanitizer's quarantine, not a leak. */
 static bool sanitized;
-
-/* The file at @path, which the run must have written. */
-static char *slurp(const char *path)
-{
-	char *text = nh_slurp(path);
-
-	ck_assert_msg(text != NULL, "%s: %s", path, strerror(errno));
-	return text;
-}
-
-static long num(const struct js *v, const char *key)
-{
-	long n = -1;
-
-	ck_assert_msg(js_long(js_get(v, key), &n), "no number \"%s\"", key);
-	return n;
-}
 
 START_TEST(test_soak_short)
 {
@@ -53,32 +37,32 @@ START_TEST(test_soak_short)
 	snprintf(json, sizeof(json), "/tmp/tpt-soak-%d.json", (int)getpid());
 	ret = nh_sh(NULL, &out, &err, "%s --short --bin %s --json %s%s", soak, build, json,
 		    sanitized ? " --rss-slack 1048576" : "");
-	text = slurp(json);
+	text = result_slurp(json);
 	v = js_parse(text, jerr, sizeof(jerr));
 	ck_assert_msg(v != NULL, "result is not JSON (%s): %s", jerr, text);
 	/* The soak's own verdict, with its reason, first. */
 	ck_assert_msg(ret == 0, "tools/soak --short exited %d\n%s\n%s", ret, out, err);
 
 	c = js_get(v, "connections");
-	ck_assert_int_gt(num(c, "ok"), 100);
-	ck_assert_int_eq(num(v, "corrupted"), 0);
-	ck_assert_int_eq(num(js_get(v, "failures"), "unexplained"), 0);
-	ck_assert_int_gt(num(js_get(v, "bytes"), "verified"), 0);
-	ck_assert_int_gt(num(js_get(v, "faults"), "client_resets"), 0);
-	ck_assert_int_gt(num(js_get(v, "faults"), "client_half_closes"), 0);
+	ck_assert_int_gt(result_num(c, "ok"), 100);
+	ck_assert_int_eq(result_num(v, "corrupted"), 0);
+	ck_assert_int_eq(result_num(js_get(v, "failures"), "unexplained"), 0);
+	ck_assert_int_gt(result_num(js_get(v, "bytes"), "verified"), 0);
+	ck_assert_int_gt(result_num(js_get(v, "faults"), "client_resets"), 0);
+	ck_assert_int_gt(result_num(js_get(v, "faults"), "client_half_closes"), 0);
 
 	p = js_get(v, "proxy");
 	base = js_get(p, "baseline");
 	after = js_get(p, "after");
-	ck_assert_int_gt(num(base, "fds"), 0);
-	ck_assert_int_eq(num(after, "fds"), num(base, "fds"));
+	ck_assert_int_gt(result_num(base, "fds"), 0);
+	ck_assert_int_eq(result_num(after, "fds"), result_num(base, "fds"));
 	if (!sanitized)
-		ck_assert_int_le(num(after, "rss_kib") - num(base, "rss_kib"), 4096);
+		ck_assert_int_le(result_num(after, "rss_kib") - result_num(base, "rss_kib"), 4096);
 
 	r = js_get(v, "restarts");
 	ck_assert_msg(r && r->n == 2, "two restarts in %s", text);
 	for (size_t i = 0; i < r->n; i++) {
-		long ms = num(js_at(r, i), "serve_ms");
+		long ms = result_num(js_at(r, i), "serve_ms");
 
 		ck_assert_msg(ms >= 0 && ms <= 1000, "%s restart served after %ld ms",
 			      js_str(js_get(js_at(r, i), "what")), ms);
