@@ -25,7 +25,7 @@
 #include "tpin/log.h"
 #include "tpin/proxy.h"
 /* For the seam tpin_relay_fail_alloc and the --max-connections count. */
-#include "../../src/proxy-internal.h"
+#include "../../src/proxy/proxy-internal.h"
 
 #define CHUNK	    (64 * 1024)
 #define INFLIGHT    4
