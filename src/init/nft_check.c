@@ -143,8 +143,7 @@ static int render_table(const struct nlmsghdr *nlh, char *buf, size_t len)
 	const struct nlattr *attr;
 	size_t off = 0;
 
-	mnl_attr_for_each(attr, nlh, sizeof(struct nfgenmsg))
-	{
+	mnl_attr_for_each(attr, nlh, sizeof(struct nfgenmsg)) {
 		if (mnl_attr_get_type(attr) == NFTA_TABLE_FLAGS &&
 		    !mnl_attr_validate(attr, MNL_TYPE_U32) &&
 		    (ntohl(mnl_attr_get_u32(attr)) & NFT_TABLE_F_DORMANT))
@@ -237,28 +236,24 @@ static int elems_parse(const struct nlmsghdr *nlh, struct elems *el)
 {
 	const struct nlattr *attr, *elem, *a, *v;
 
-	mnl_attr_for_each(attr, nlh, sizeof(struct nfgenmsg))
-	{
+	mnl_attr_for_each(attr, nlh, sizeof(struct nfgenmsg)) {
 		if (mnl_attr_get_type(attr) == NFTA_SET_ELEM_LIST_SET &&
 		    !mnl_attr_validate(attr, MNL_TYPE_NUL_STRING))
 			snprintf(el->name, sizeof(el->name), "%s", mnl_attr_get_str(attr));
 		if (mnl_attr_get_type(attr) != NFTA_SET_ELEM_LIST_ELEMENTS)
 			continue;
-		mnl_attr_for_each_nested(elem, attr)
-		{
+		mnl_attr_for_each_nested(elem, attr) {
 			char key[ELEM_TEXT] = "";
 			size_t off = 0;
 			uint32_t flags = 0;
 
-			mnl_attr_for_each_nested(a, elem)
-			{
+			mnl_attr_for_each_nested(a, elem) {
 				if (mnl_attr_get_type(a) == NFTA_SET_ELEM_FLAGS &&
 				    !mnl_attr_validate(a, MNL_TYPE_U32))
 					flags = ntohl(mnl_attr_get_u32(a));
 				if (mnl_attr_get_type(a) != NFTA_SET_ELEM_KEY)
 					continue;
-				mnl_attr_for_each_nested(v, a)
-				{
+				mnl_attr_for_each_nested(v, a) {
 					const uint8_t *k = mnl_attr_get_payload(v);
 					uint16_t j;
 
@@ -378,10 +373,10 @@ static bool in_table(const struct nlmsghdr *nlh, const char *table)
 {
 	const struct nlattr *attr;
 
-	mnl_attr_for_each(attr, nlh, sizeof(struct nfgenmsg)) if (
-		mnl_attr_get_type(attr) ==
-		NFTA_CHAIN_TABLE) return !mnl_attr_validate(attr, MNL_TYPE_NUL_STRING) &&
-		!strcmp(mnl_attr_get_str(attr), table);
+	mnl_attr_for_each(attr, nlh, sizeof(struct nfgenmsg))
+		if (mnl_attr_get_type(attr) == NFTA_CHAIN_TABLE)
+			return !mnl_attr_validate(attr, MNL_TYPE_NUL_STRING) &&
+			       !strcmp(mnl_attr_get_str(attr), table);
 	return false;
 }
 

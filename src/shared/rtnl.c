@@ -108,8 +108,7 @@ static int rule_cb(const struct nlmsghdr *nlh, void *data)
 	uint8_t proto = 0;
 	bool has_mark = false;
 
-	mnl_attr_for_each(attr, nlh, sizeof(*frh))
-	{
+	mnl_attr_for_each(attr, nlh, sizeof(*frh)) {
 		switch (mnl_attr_get_type(attr)) {
 		case FRA_FWMARK:
 			mark = mnl_attr_get_u32(attr);
@@ -195,8 +194,7 @@ static int route_cb(const struct nlmsghdr *nlh, void *data)
 	const struct nlattr *attr;
 	uint32_t table = rtm->rtm_table, oif = 0;
 
-	mnl_attr_for_each(attr, nlh, sizeof(*rtm))
-	{
+	mnl_attr_for_each(attr, nlh, sizeof(*rtm)) {
 		if (mnl_attr_get_type(attr) == RTA_TABLE)
 			table = mnl_attr_get_u32(attr);
 		else if (mnl_attr_get_type(attr) == RTA_OIF)
@@ -250,8 +248,7 @@ static int tagged_rule_cb(const struct nlmsghdr *nlh, void *data)
 	const struct nlattr *attr;
 	uint8_t proto = 0;
 
-	mnl_attr_for_each(attr, nlh, sizeof(*frh))
-	{
+	mnl_attr_for_each(attr, nlh, sizeof(*frh)) {
 		if (mnl_attr_get_type(attr) == FRA_FWMARK)
 			p.mark = mnl_attr_get_u32(attr);
 		else if (mnl_attr_get_type(attr) == FRA_TABLE)
@@ -271,8 +268,9 @@ static int tagged_route_cb(const struct nlmsghdr *nlh, void *data)
 	struct tpin_rtnl_piece p = { 0, rtm->rtm_table };
 	const struct nlattr *attr;
 
-	mnl_attr_for_each(attr, nlh, sizeof(*rtm)) if (mnl_attr_get_type(attr) == RTA_TABLE)
-		p.table = mnl_attr_get_u32(attr);
+	mnl_attr_for_each(attr, nlh, sizeof(*rtm))
+		if (mnl_attr_get_type(attr) == RTA_TABLE)
+			p.table = mnl_attr_get_u32(attr);
 	if (rtm->rtm_family == q->family && rtm->rtm_protocol == TPIN_RTPROT &&
 	    rtm->rtm_type == RTN_LOCAL && !rtm->rtm_dst_len && q->n < q->max)
 		q->out[q->n++] = p;
@@ -339,8 +337,7 @@ static int addr_cb(const struct nlmsghdr *nlh, void *data)
 
 	if (ifa->ifa_index != LOOPBACK_IFINDEX || ifa->ifa_family != q->family)
 		return MNL_CB_OK;
-	mnl_attr_for_each(attr, nlh, sizeof(*ifa))
-	{
+	mnl_attr_for_each(attr, nlh, sizeof(*ifa)) {
 		uint16_t type = mnl_attr_get_type(attr);
 
 		if ((type == IFA_ADDRESS || type == IFA_LOCAL) &&
