@@ -132,6 +132,13 @@ int nh_accept(int lfd, int timeout_ms);
 /* Number of connections waiting in a listener's queue (drained and closed). */
 int nh_drain(int lfd);
 
+/*
+ * nh_raise_nofile - lift the soft RLIMIT_NOFILE to the hard limit, for a
+ * suite that opens many sockets (its children inherit it). Returns 0 or
+ * -errno; a failure leaves the limit as it was.
+ */
+int nh_raise_nofile(void);
+
 /* Monotonic milliseconds. */
 long long nh_now_ms(void);
 

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "suite.h"
 #include "json.h"
 #include "result.h"
 
@@ -103,28 +104,18 @@ START_TEST(test_demo_short)
 }
 END_TEST
 
-int main(void)
+static Suite *demo_suite(void)
 {
 	Suite *s = suite_create("demo");
 	TCase *tc = tcase_create("demo");
-	SRunner *sr;
-	int failed;
 
-	nh_init();
 	demo = getenv("TPIN_DEMO");
 	build = getenv("TPIN_BUILD");
-	if (!demo || !build) {
-		fprintf(stderr, "test_demo: set TPIN_DEMO and TPIN_BUILD\n");
-		return 1;
-	}
 	/* nh_sh gives a command 60 s; the short demo takes about 10. */
 	tcase_set_timeout(tc, 90);
 	tcase_add_test(tc, test_demo_short);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	nh_cleanup();
-	return failed ? 1 : 0;
+	return s;
 }
+
+const struct nh_suite nh_suite = { .make = demo_suite, .env = { "TPIN_DEMO", "TPIN_BUILD" } };

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "suite.h"
 
 #ifndef SO_ORIGINAL_DST
 #define SO_ORIGINAL_DST 80 /* linux/netfilter_ipv4.h */
@@ -480,6 +481,7 @@ static Suite *e2e_suite(void)
 	Suite *s = suite_create("netns_e2e");
 	TCase *tc = tcase_create("e2e");
 
+	tpin_init = getenv("TPIN_INIT");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_tproxy_intercepts);
@@ -495,23 +497,4 @@ static Suite *e2e_suite(void)
 	return s;
 }
 
-int main(int argc, char **argv)
-{
-	SRunner *sr;
-	int failed;
-
-	nh_init();
-	tpin_init = getenv("TPIN_INIT");
-	if (argc > 1)
-		tpin_init = argv[1];
-	/* A missing binary is a broken build, not a reason to skip. */
-	if (!tpin_init || access(tpin_init, X_OK)) {
-		fprintf(stderr, "test_e2e: set TPIN_INIT or pass the tpin-init path\n");
-		return 1;
-	}
-	sr = srunner_create(e2e_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
-}
+const struct nh_suite nh_suite = { .make = e2e_suite, .env = { "TPIN_INIT" } };

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "suite.h"
 
 static void teardown(void)
 {
@@ -137,14 +138,11 @@ START_TEST(test_cleanup_deletes)
 }
 END_TEST
 
-int main(void)
+static Suite *harness_suite(void)
 {
 	Suite *s = suite_create("netns_harness");
 	TCase *tc = tcase_create("harness");
-	SRunner *sr;
-	int failed;
 
-	nh_init();
 	tcase_add_checked_fixture(tc, NULL, teardown);
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_sh_captures);
@@ -152,9 +150,7 @@ int main(void)
 	tcase_add_test(tc, test_sysctl_per_netns);
 	tcase_add_test(tc, test_cleanup_deletes);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return s;
 }
+
+const struct nh_suite nh_suite = { .make = harness_suite };

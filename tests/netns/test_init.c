@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "suite.h"
 #include "json.h"
 
 #define MARK	1337
@@ -1091,6 +1092,7 @@ static Suite *init_suite(void)
 	TCase *tc = tcase_create("install");
 	TCase *tf = tcase_create("failures");
 
+	tpin_init = getenv("TPIN_INIT");
 	tcase_add_checked_fixture(tc, NULL, teardown);
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_install_tproxy);
@@ -1120,23 +1122,4 @@ static Suite *init_suite(void)
 	return s;
 }
 
-int main(int argc, char **argv)
-{
-	SRunner *sr;
-	int failed;
-
-	nh_init();
-	tpin_init = getenv("TPIN_INIT");
-	if (argc > 1)
-		tpin_init = argv[1];
-	/* A missing binary is a broken build, not a reason to skip. */
-	if (!tpin_init || access(tpin_init, X_OK)) {
-		fprintf(stderr, "test_init: set TPIN_INIT or pass the tpin-init path\n");
-		return 1;
-	}
-	sr = srunner_create(init_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
-}
+const struct nh_suite nh_suite = { .make = init_suite, .env = { "TPIN_INIT" } };

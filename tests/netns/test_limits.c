@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "suite.h"
 
 #define ECHO_PORT 9081
 #define ADMIN	  15000
@@ -471,28 +472,16 @@ START_TEST(test_table_flushed)
 }
 END_TEST
 
-int main(void)
+static Suite *limits_suite(void)
 {
 	Suite *s = suite_create("netns_limits");
 	TCase *tc = tcase_create("limits");
-	SRunner *sr;
-	struct rlimit rl;
-	int failed;
 
-	nh_init();
 	tpin_init = getenv("TPIN_INIT");
 	tpin_proxy = getenv("TPIN_PROXY");
 	tpin_soak = getenv("TPIN_SOAK");
-	if (!tpin_init || access(tpin_init, X_OK) || !tpin_proxy || access(tpin_proxy, X_OK) ||
-	    !tpin_soak || access(tpin_soak, X_OK)) {
-		fprintf(stderr, "test_limits: set TPIN_INIT, TPIN_PROXY and TPIN_SOAK\n");
-		return 1;
-	}
 	/* 1,000 client sockets here. */
-	if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
-	}
+	nh_raise_nofile();
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_fd_limit);
@@ -500,9 +489,10 @@ int main(void)
 	tcase_add_test(tc, test_table_deleted);
 	tcase_add_test(tc, test_table_flushed);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return s;
 }
+
+const struct nh_suite nh_suite = {
+	.make = limits_suite,
+	.env = { "TPIN_INIT", "TPIN_PROXY", "TPIN_SOAK" },
+};

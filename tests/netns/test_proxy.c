@@ -21,7 +21,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/wait.h>
@@ -29,6 +28,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "suite.h"
 #include "json.h"
 
 #define CAPTURE	    15006
@@ -1235,47 +1235,32 @@ static Suite *proxy_suite(void)
 	return s;
 }
 
-/* 1,000 client sockets here, twice that in the proxy: lift the soft limit. */
-static void raise_nofile(void)
+/* Once, in the main process: the run's directory and the proxy registry. */
+static Suite *make(void)
 {
-	struct rlimit rl;
-
-	if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
-	}
-}
-
-int main(int argc, char **argv)
-{
-	SRunner *sr;
-	int failed;
-
-	nh_init();
 	tpin_init = getenv("TPIN_INIT");
 	tpin_proxy = getenv("TPIN_PROXY");
-	if (argc > 2) {
-		tpin_init = argv[1];
-		tpin_proxy = argv[2];
-	}
-	/* A missing binary is a broken build, not a reason to skip. */
-	if (!tpin_init || access(tpin_init, X_OK) || !tpin_proxy || access(tpin_proxy, X_OK)) {
-		fprintf(stderr, "test_proxy: set TPIN_INIT and TPIN_PROXY, or pass both paths\n");
-		return 1;
-	}
-	raise_nofile();
+	/* 1,000 client sockets here, twice that in the proxy. */
+	nh_raise_nofile();
 	snprintf(run_dir, sizeof(run_dir), "/tmp/tpt-proxy-XXXXXX");
 	if (!mkdtemp(run_dir)) {
 		perror("test_proxy: mkdtemp");
-		return 1;
+		return NULL;
 	}
 	snprintf(registry, sizeof(registry), "%s/pids", run_dir);
-	sr = srunner_create(proxy_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	return proxy_suite();
+}
+
+/* Proxies a failed test left behind, then the run's directory. */
+static void after(void)
+{
 	sweep();
 	if (nh_sh(NULL, NULL, NULL, "rm -rf -- '%s'", run_dir))
 		fprintf(stderr, "test_proxy: cannot remove %s\n", run_dir);
-	return failed ? 1 : 0;
 }
+
+const struct nh_suite nh_suite = {
+	.make = make,
+	.env = { "TPIN_INIT", "TPIN_PROXY" },
+	.after = after,
+};

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "suite.h"
 #include "json.h"
 #include "result.h"
 
@@ -76,29 +77,20 @@ START_TEST(test_soak_short)
 }
 END_TEST
 
-int main(void)
+static Suite *soak_suite(void)
 {
 	Suite *s = suite_create("soak");
 	TCase *tc = tcase_create("soak");
-	SRunner *sr;
-	int failed;
+	const char *san = getenv("TPIN_SANITIZED");
 
-	nh_init();
 	soak = getenv("TPIN_SOAK");
 	build = getenv("TPIN_BUILD");
-	sanitized = getenv("TPIN_SANITIZED") && !strcmp(getenv("TPIN_SANITIZED"), "1");
-	if (!soak || !build) {
-		fprintf(stderr, "test_soak: set TPIN_SOAK and TPIN_BUILD\n");
-		return 1;
-	}
+	sanitized = san && !strcmp(san, "1");
 	/* nh_sh gives a command 60 s; the short soak takes about 35. */
 	tcase_set_timeout(tc, 90);
 	tcase_add_test(tc, test_soak_short);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	nh_cleanup();
-	return failed ? 1 : 0;
+	return s;
 }
+
+const struct nh_suite nh_suite = { .make = soak_suite, .env = { "TPIN_SOAK", "TPIN_BUILD" } };
