@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <jansson.h>
 #include <limits.h>
 #include <math.h>
 #include <signal.h>
@@ -168,6 +169,15 @@ static void bad(const char *what, const char *val, const char *why)
 {
 	fprintf(stderr, "tpin-load: bad %s \"%s\": %s (see --help)\n", what, val, why);
 	exit(2);
+}
+
+/* True when @s is UTF-8, as a JSON string must be. */
+static bool utf8_ok(const char *s)
+{
+	json_t *j = json_string(s);
+
+	json_decref(j);
+	return j != NULL;
 }
 
 /* Unsigned decimal with no sign, no junk and no overflow. */
@@ -448,6 +458,8 @@ static void parse_args(int argc, char **argv)
 			have_interval = true;
 			break;
 		case 'l':
+			if (!utf8_ok(optarg))
+				bad("label", optarg, "not UTF-8");
 			o.label = optarg;
 			break;
 		case 'h':
@@ -720,57 +732,66 @@ static bool may_start(void)
 	return true;
 }
 
-static void print_counts(FILE *f)
+/* Sets the number @key of the JSON object @j. */
+static void put(json_t *j, const char *key, uint64_t v)
 {
-	fprintf(f,
-		"\"attempted\":%" PRIu64 ",\"started\":%" PRIu64 ",\"ok\":%" PRIu64
-		",\"failed\":%" PRIu64 ",\"refused\":%" PRIu64 ",\"reset\":%" PRIu64
-		",\"timeout\":%" PRIu64 ",\"empty\":%" PRIu64 ",\"error\":%" PRIu64
-		",\"skipped\":%" PRIu64 ",\"inflight\":%" PRIu64 ",\"peak_inflight\":%" PRIu64
-		",\"bytes_in\":%" PRIu64 ",\"bytes_out\":%" PRIu64,
-		cnt.attempted, cnt.started, cnt.ok,
-		cnt.refused + cnt.reset + cnt.timeout + cnt.empty + cnt.error, cnt.refused,
-		cnt.reset, cnt.timeout, cnt.empty, cnt.error, cnt.skipped, cnt.inflight,
-		cnt.peak_inflight, cnt.bytes_in, cnt.bytes_out);
+	json_object_set_new(j, key, json_integer((json_int_t)v));
 }
 
-static void print_json_string(FILE *f, const char *s)
+/* A JSON line of @type with the target, the label and the counters. */
+static json_t *json_line(const char *type)
 {
-	fputc('"', f);
-	for (; *s; s++) {
-		unsigned char ch = (unsigned char)*s;
+	json_t *j = json_object();
+	const struct {
+		const char *key;
+		uint64_t v;
+	} counts[] = {
+		{ "attempted", cnt.attempted },
+		{ "started", cnt.started },
+		{ "ok", cnt.ok },
+		{ "failed", cnt.refused + cnt.reset + cnt.timeout + cnt.empty + cnt.error },
+		{ "refused", cnt.refused },
+		{ "reset", cnt.reset },
+		{ "timeout", cnt.timeout },
+		{ "empty", cnt.empty },
+		{ "error", cnt.error },
+		{ "skipped", cnt.skipped },
+		{ "inflight", cnt.inflight },
+		{ "peak_inflight", cnt.peak_inflight },
+		{ "bytes_in", cnt.bytes_in },
+		{ "bytes_out", cnt.bytes_out },
+	};
 
-		if (ch == '"' || ch == '\\')
-			fprintf(f, "\\%c", ch);
-		else if (ch < 0x20)
-			fprintf(f, "\\u%04x", ch);
-		else
-			fputc(ch, f);
-	}
-	fputc('"', f);
+	json_object_set_new(j, "target", json_string(o.target_str));
+	if (o.label)
+		json_object_set_new(j, "label", json_string(o.label));
+	json_object_set_new(j, "type", json_string(type));
+	for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++)
+		put(j, counts[i].key, counts[i].v);
+	return j;
 }
 
-static void print_head(FILE *f)
+/*
+ * One line of compact JSON on stdout, which the demo and the benchmark read
+ * line by line. Milliseconds keep their microseconds and no more.
+ */
+static void json_emit(json_t *j)
 {
-	fputs("{\"target\":", f);
-	print_json_string(f, o.target_str);
-	if (o.label) {
-		fputs(",\"label\":", f);
-		print_json_string(f, o.label);
-	}
+	json_dumpf(j, stdout, JSON_COMPACT | JSON_REAL_PRECISION(10));
+	putchar('\n');
+	fflush(stdout);
+	json_decref(j);
 }
 
 static void on_progress(uv_timer_t *t)
 {
 	struct timespec ts;
+	json_t *j = json_line("progress");
 
 	clock_gettime(CLOCK_REALTIME, &ts);
-	print_head(stdout);
-	printf(",\"type\":\"progress\",\"t_ms\":%" PRIu64 ",\"unix_ms\":%lld,", now_ms(),
-	       (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
-	print_counts(stdout);
-	printf("}\n");
-	fflush(stdout);
+	put(j, "t_ms", now_ms());
+	put(j, "unix_ms", (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000);
+	json_emit(j);
 }
 
 static double us_to_ms(uint64_t us)
@@ -784,24 +805,27 @@ static void print_result(void)
 	uint64_t failed = cnt.refused + cnt.reset + cnt.timeout + cnt.empty + cnt.error;
 
 	if (o.json) {
-		print_head(stdout);
-		printf(",\"type\":\"result\",\"mode\":\"%s\",\"rate\":%g,\"concurrency\":%lu,"
-		       "\"count\":%" PRIu64 ",\"duration_ms\":%" PRIu64 ",\"timeout_ms\":%" PRIu64
-		       ",\"elapsed_ms\":%" PRIu64 ",\"interrupted\":%s,",
-		       o.rate > 0 ? "rate" : "concurrency", o.rate, o.concurrency, o.count,
-		       o.duration_ms, o.timeout_ms, now_ms(), interrupted ? "true" : "false");
-		print_counts(stdout);
-		printf(",\"latency_ms\":{\"n\":%" PRIu64
-		       ",\"p50\":%.3f,\"p90\":%.3f,\"p99\":%.3f,\"max\":%.3f,\"mean\":%.3f}",
-		       lat.n, us_to_ms(hist_quantile(&lat, 0.50)),
-		       us_to_ms(hist_quantile(&lat, 0.90)), us_to_ms(hist_quantile(&lat, 0.99)),
-		       us_to_ms(lat.max), lat.n ? us_to_ms(lat.sum / lat.n) : 0.0);
-		printf(",\"errors\":{");
+		json_t *j = json_line("result"), *errors = json_object();
+
+		json_object_set_new(j, "mode", json_string(o.rate > 0 ? "rate" : "concurrency"));
+		json_object_set_new(j, "rate", json_real(o.rate));
+		put(j, "concurrency", o.concurrency);
+		put(j, "count", o.count);
+		put(j, "duration_ms", o.duration_ms);
+		put(j, "timeout_ms", o.timeout_ms);
+		put(j, "elapsed_ms", now_ms());
+		json_object_set_new(j, "interrupted", json_boolean(interrupted));
+		json_object_set_new(
+			j, "latency_ms",
+			json_pack("{s:I, s:f, s:f, s:f, s:f, s:f}", "n", (json_int_t)lat.n, "p50",
+				  us_to_ms(hist_quantile(&lat, 0.50)), "p90",
+				  us_to_ms(hist_quantile(&lat, 0.90)), "p99",
+				  us_to_ms(hist_quantile(&lat, 0.99)), "max", us_to_ms(lat.max),
+				  "mean", lat.n ? us_to_ms(lat.sum / lat.n) : 0.0));
 		for (int i = 0; i < MAX_ERROR_NAMES && errnames[i].n; i++)
-			printf("%s\"%s\":%" PRIu64, i ? "," : "", error_name(errnames[i].code),
-			       errnames[i].n);
-		printf("}}\n");
-		fflush(stdout);
+			put(errors, error_name(errnames[i].code), errnames[i].n);
+		json_object_set_new(j, "errors", errors);
+		json_emit(j);
 		return;
 	}
 	printf("tpin-load %s%s%s: %" PRIu64 " connections in %.1f s%s\n", o.target_str,

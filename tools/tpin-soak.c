@@ -30,6 +30,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <jansson.h>
 #include <limits.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -993,11 +994,82 @@ static bool passed(char *why, size_t len)
 	return !why[0];
 }
 
+/* Sets the number @key of the JSON object @o. */
+static void put(json_t *o, const char *key, long long v)
+{
+	json_object_set_new(o, key, json_integer(v));
+}
+
+/* A new JSON object under @key of @parent, to fill. */
+static json_t *put_object(json_t *parent, const char *key)
+{
+	json_t *o = json_object();
+
+	json_object_set_new(parent, key, o);
+	return o;
+}
+
+static void put_usage(json_t *parent, const char *key, const struct usage *u)
+{
+	json_t *o = put_object(parent, key);
+
+	put(o, "rss_kib", u->rss_kib);
+	put(o, "fds", u->fds);
+}
+
+/* The result for --json (the netns_soak test reads it; free it). */
+static json_t *result_json(long long elapsed, bool ok, const char *why)
+{
+	json_t *r = json_object(), *o, *restarts = json_array();
+
+	json_object_set_new(r, "duration_s", json_real((double)(elapsed / 100) / 10));
+	put(r, "seed", (long long)opt.seed);
+	put(r, "concurrency", opt.conc);
+	o = put_object(r, "connections");
+	put(o, "started", st.started);
+	put(o, "ok", st.ok);
+	put(o, "failed", st.failed);
+	put(o, "probes", st.probes);
+	put(o, "probes_unanswered", st.probe_failed);
+	o = put_object(r, "bytes");
+	put(o, "sent", (long long)st.bytes_sent);
+	put(o, "verified", (long long)st.bytes_verified);
+	put(r, "corrupted", st.corrupted);
+	o = put_object(r, "faults");
+	put(o, "client_resets", st.resets);
+	put(o, "client_half_closes", st.halfs);
+	put(o, "app_slow_ms", st.slow_off - st.slow_on);
+	put(o, "proxy_kills", 1);
+	put(o, "app_kills", 1);
+	json_object_set_new(r, "restarts", restarts);
+	for (int i = 0; i < st.nwin; i++) {
+		const struct window *w = &st.win[i];
+
+		o = json_object();
+		json_object_set_new(o, "what", json_string(w->what));
+		put(o, "serve_ms", w->t_served ? w->t_served - w->t_start : -1);
+		put(o, "failures", w->explained);
+		json_array_append_new(restarts, o);
+	}
+	o = put_object(r, "failures");
+	put(o, "unexplained", st.unexplained);
+	o = put_object(o, "causes");
+	for (int i = 0; i < st.ncauses; i++)
+		put(o, st.causes[i].name, st.causes[i].n);
+	o = put_object(r, "proxy");
+	put_usage(o, "start", &st.start);
+	put_usage(o, "baseline", &st.baseline);
+	put_usage(o, "after", &st.after);
+	json_object_set_new(r, "pass", json_boolean(ok));
+	json_object_set_new(r, "why", json_string(why));
+	return r;
+}
+
 static void report(long long elapsed)
 {
 	char why[400];
 	bool ok = passed(why, sizeof(why));
-	FILE *j = opt.json ? fopen(opt.json, "we") : NULL;
+	json_t *j;
 
 	printf("tpin-soak: %.1f s, seed %" PRIu64 ", %d connections in flight\n",
 	       (double)elapsed / 1000, opt.seed, opt.conc);
@@ -1023,45 +1095,12 @@ static void report(long long elapsed)
 	       st.start.rss_kib, st.start.fds, st.baseline.rss_kib, st.baseline.fds,
 	       st.after.rss_kib, st.after.fds);
 	printf("tpin-soak: %s%s\n", ok ? "PASS" : "FAIL: ", why);
-	if (!j) {
-		if (opt.json)
-			fprintf(stderr, "tpin-soak: %s: %s\n", opt.json, strerror(errno));
+	if (!opt.json)
 		return;
-	}
-	fprintf(j, "{\"duration_s\": %.1f, \"seed\": %" PRIu64 ", \"concurrency\": %d,\n",
-		(double)elapsed / 1000, opt.seed, opt.conc);
-	fprintf(j,
-		" \"connections\": {\"started\": %ld, \"ok\": %ld, \"failed\": %ld, "
-		"\"probes\": %ld, \"probes_unanswered\": %ld},\n",
-		st.started, st.ok, st.failed, st.probes, st.probe_failed);
-	fprintf(j, " \"bytes\": {\"sent\": %" PRIu64 ", \"verified\": %" PRIu64 "},\n",
-		st.bytes_sent, st.bytes_verified);
-	fprintf(j, " \"corrupted\": %ld,\n", st.corrupted);
-	fprintf(j,
-		" \"faults\": {\"client_resets\": %ld, \"client_half_closes\": %ld, "
-		"\"app_slow_ms\": %lld, \"proxy_kills\": 1, \"app_kills\": 1},\n",
-		st.resets, st.halfs, st.slow_off - st.slow_on);
-	fprintf(j, " \"restarts\": [");
-	for (int i = 0; i < st.nwin; i++)
-		fprintf(j, "%s{\"what\": \"%s\", \"serve_ms\": %lld, \"failures\": %ld}",
-			i ? ", " : "", st.win[i].what,
-			st.win[i].t_served ? st.win[i].t_served - st.win[i].t_start : -1LL,
-			st.win[i].explained);
-	fprintf(j, "],\n \"failures\": {\"unexplained\": %ld, \"causes\": {", st.unexplained);
-	for (int i = 0; i < st.ncauses; i++)
-		fprintf(j, "%s\"%s\": %ld", i ? ", " : "", st.causes[i].name, st.causes[i].n);
-	fprintf(j, "}},\n");
-	fprintf(j,
-		" \"proxy\": {\"start\": {\"rss_kib\": %ld, \"fds\": %ld}, "
-		"\"baseline\": {\"rss_kib\": %ld, \"fds\": %ld}, "
-		"\"after\": {\"rss_kib\": %ld, \"fds\": %ld}},\n",
-		st.start.rss_kib, st.start.fds, st.baseline.rss_kib, st.baseline.fds,
-		st.after.rss_kib, st.after.fds);
-	fprintf(j, " \"pass\": %s, \"why\": \"", ok ? "true" : "false");
-	for (const char *p = why; *p; p++)
-		fprintf(j, *p == '"' || *p == '\\' ? "\\%c" : "%c", *p);
-	fprintf(j, "\"}\n");
-	fclose(j);
+	j = result_json(elapsed, ok, why);
+	if (!j || json_dump_file(j, opt.json, JSON_INDENT(1) | JSON_REAL_PRECISION(6)))
+		fprintf(stderr, "tpin-soak: cannot write %s\n", opt.json);
+	json_decref(j);
 }
 
 /* ---- main ---------------------------------------------------------------- */

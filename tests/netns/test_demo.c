@@ -21,7 +21,6 @@
 
 #include "harness.h"
 #include "suite.h"
-#include "json.h"
 #include "result.h"
 
 #define CT_MAX "net.netfilter.nf_conntrack_max"
@@ -31,8 +30,8 @@ static const char *demo, *build;
 START_TEST(test_demo_short)
 {
 	char dir[] = "/tmp/tpin-demo-test.XXXXXX", json[128], chart[128], before[32], after[32];
-	char *out = NULL, *err = NULL, *text, *svg, jerr[128];
-	struct js *v, *pods, *r, *t, *names;
+	char *out = NULL, *err = NULL, *svg;
+	json_t *v, *pods, *r, *t, *names;
 	struct stat st;
 	long ct_max;
 	int ret;
@@ -50,15 +49,13 @@ START_TEST(test_demo_short)
 	ck_assert_int_eq(nh_sysctl_read(NULL, CT_MAX, after, sizeof(after)), 0);
 	ck_assert_str_eq(after, before);
 
-	text = result_slurp(json);
-	v = js_parse(text, jerr, sizeof(jerr));
-	ck_assert_msg(v != NULL, "result is not JSON (%s): %s", jerr, text);
+	v = result_load(json);
 	ct_max = result_num(v, "ct_max");
 	ck_assert_int_eq(result_num(v, "ct_max_saved"), atol(before));
-	pods = js_get(v, "pods");
-	r = js_get(pods, "redirect");
-	t = js_get(pods, "tproxy");
-	ck_assert_msg(r && t, "both pods in the result: %s", text);
+	pods = json_object_get(v, "pods");
+	r = json_object_get(pods, "redirect");
+	t = json_object_get(pods, "tproxy");
+	ck_assert_msg(r && t, "not both pods in %s", json);
 
 	/* REDIRECT: one conntrack entry per connection, until the table is full. */
 	ck_assert_msg(result_num(r, "peak_entries") >= ct_max * 95 / 100,
@@ -76,17 +73,19 @@ START_TEST(test_demo_short)
 	ck_assert_int_eq(result_num(t, "ok"), result_num(t, "started"));
 
 	/* Nothing of the demo is left. */
-	names = js_get(v, "namespaces");
-	ck_assert_int_ge(names ? (long)names->n : 0, 3);
-	for (size_t i = 0; i < names->n; i++) {
+	names = json_object_get(v, "namespaces");
+	ck_assert_int_ge(json_array_size(names), 3);
+	for (size_t i = 0; i < json_array_size(names); i++) {
 		char path[128];
 
-		snprintf(path, sizeof(path), "/run/netns/%s", js_str(js_at(names, i)));
+		snprintf(path, sizeof(path), "/run/netns/%s",
+			 json_string_value(json_array_get(names, i)));
 		ck_assert_msg(stat(path, &st) != 0, "namespace %s is left", path);
 	}
 
 	/* The chart names both modes and labels its axes. */
-	svg = result_slurp(chart);
+	svg = nh_slurp(chart);
+	ck_assert_msg(svg != NULL, "%s: %s", chart, strerror(errno));
 	ck_assert_ptr_nonnull(strstr(svg, "<svg"));
 	ck_assert_ptr_nonnull(strstr(svg, "REDIRECT"));
 	ck_assert_ptr_nonnull(strstr(svg, "TPROXY"));
@@ -94,8 +93,7 @@ START_TEST(test_demo_short)
 	ck_assert_ptr_nonnull(strstr(svg, "seconds since"));
 
 	free(svg);
-	js_free(v);
-	free(text);
+	json_decref(v);
 	free(out);
 	free(err);
 	unlink(json);

@@ -12,11 +12,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <jansson.h>
 #include <unistd.h>
 
 #include "harness.h"
 #include "suite.h"
-#include "json.h"
 
 #define MARK	1337
 #define CAPTURE 15006
@@ -153,28 +153,55 @@ static void fresh(char *name, const char *tag, bool lo_up)
 
 /* ---- the nft -j witness ---------------------------------------------- */
 
-static struct js *ruleset(const char *ns)
+static json_t *ruleset(const char *ns)
 {
-	char *out = witness(ns, "nft -j list ruleset"), err[128];
-	struct js *root = js_parse(out, err, sizeof(err));
+	char *out = witness(ns, "nft -j list ruleset");
+	json_error_t err;
+	json_t *root = json_loads(out, 0, &err);
 
-	ck_assert_msg(root, "%s in: %s", err, out);
+	ck_assert_msg(root, "%s (column %d) in: %s", err.text, err.column, out);
 	free(out);
-	ck_assert_msg(js_get(root, "nftables"), "no nftables array");
+	ck_assert_msg(json_is_array(json_object_get(root, "nftables")), "no nftables array");
 	return root;
 }
 
-/* The object of kind ("table", "chain", "set") named name in table. */
-static struct js *find_obj(const struct js *root, const char *kind, const char *table,
-			   const char *name)
+/*
+ * Compact text of v (free it), for substring checks in assertions: no
+ * spaces, members in nft's order, so `"right":"tcp"` matches as printed.
+ */
+static char *dump(const json_t *v)
 {
-	struct js *list = js_get(root, "nftables");
+	char *d = v ? json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY) : strdup("(none)");
 
-	for (size_t i = 0; i < (list ? list->n : 0); i++) {
-		struct js *o = js_get(js_at(list, i), kind);
-		const char *fam = js_str(js_get(o, "family"));
-		const char *t = js_str(js_get(o, strcmp(kind, "table") ? "table" : "name"));
-		const char *n = js_str(js_get(o, "name"));
+	ck_assert_ptr_nonnull(d);
+	return d;
+}
+
+/* The string at key of o, or NULL. */
+static const char *str_at(const json_t *o, const char *key)
+{
+	return json_string_value(json_object_get(o, key));
+}
+
+/* True when v is an integer; its value into *out. */
+static bool int_of(const json_t *v, long *out)
+{
+	if (!json_is_integer(v))
+		return false;
+	*out = (long)json_integer_value(v);
+	return true;
+}
+
+/* The object of kind ("table", "chain", "set") named name in table. */
+static json_t *find_obj(const json_t *root, const char *kind, const char *table, const char *name)
+{
+	json_t *list = json_object_get(root, "nftables");
+
+	for (size_t i = 0; i < json_array_size(list); i++) {
+		json_t *o = json_object_get(json_array_get(list, i), kind);
+		const char *fam = str_at(o, "family");
+		const char *t = str_at(o, strcmp(kind, "table") ? "table" : "name");
+		const char *n = str_at(o, "name");
 
 		if (o && fam && !strcmp(fam, "inet") && t && !strcmp(t, table) && n &&
 		    !strcmp(n, name))
@@ -184,20 +211,20 @@ static struct js *find_obj(const struct js *root, const char *kind, const char *
 }
 
 /* Compact dumps of the expressions of each rule of a chain, in order. */
-static int chain_rules(const struct js *root, const char *table, const char *chain, char **dumps,
+static int chain_rules(const json_t *root, const char *table, const char *chain, char **dumps,
 		       int max)
 {
-	struct js *list = js_get(root, "nftables");
+	json_t *list = json_object_get(root, "nftables");
 	int n = 0;
 
-	for (size_t i = 0; i < (list ? list->n : 0); i++) {
-		struct js *r = js_get(js_at(list, i), "rule");
-		const char *t = js_str(js_get(r, "table")), *c = js_str(js_get(r, "chain"));
+	for (size_t i = 0; i < json_array_size(list); i++) {
+		json_t *r = json_object_get(json_array_get(list, i), "rule");
+		const char *t = str_at(r, "table"), *c = str_at(r, "chain");
 
 		if (!r || !t || strcmp(t, table) || !c || strcmp(c, chain))
 			continue;
 		ck_assert_int_lt(n, max);
-		dumps[n++] = js_dump(js_get(r, "expr"));
+		dumps[n++] = dump(json_object_get(r, "expr"));
 	}
 	return n;
 }
@@ -208,21 +235,20 @@ static void free_dumps(char **d, int n)
 		free(d[i]);
 }
 
-static void assert_chain(const struct js *root, const char *table, const char *name,
-			 const char *type, const char *hook, long prio)
+static void assert_chain(const json_t *root, const char *table, const char *name, const char *type,
+			 const char *hook, long prio)
 {
-	struct js *c = find_obj(root, "chain", table, name);
-	char *d = js_dump(c);
+	json_t *c = find_obj(root, "chain", table, name);
+	char *d = dump(c);
 	long p;
 
 	ck_assert_msg(c, "no chain %s in table inet %s", name, table);
-	ck_assert_msg(js_str(js_get(c, "type")) && !strcmp(js_str(js_get(c, "type")), type) &&
-			      js_str(js_get(c, "hook")) &&
-			      !strcmp(js_str(js_get(c, "hook")), hook) &&
-			      js_long(js_get(c, "prio"), &p) && p == prio,
+	ck_assert_msg(str_at(c, "type") && !strcmp(str_at(c, "type"), type) && str_at(c, "hook") &&
+			      !strcmp(str_at(c, "hook"), hook) &&
+			      int_of(json_object_get(c, "prio"), &p) && p == prio,
 		      "chain %s: want type %s hook %s prio %ld, got %s", name, type, hook, prio, d);
 	/* A drop policy would black-hole the pod; the chain only diverts. */
-	ck_assert_msg(js_str(js_get(c, "policy")) && !strcmp(js_str(js_get(c, "policy")), "accept"),
+	ck_assert_msg(str_at(c, "policy") && !strcmp(str_at(c, "policy"), "accept"),
 		      "chain %s policy: %s", name, d);
 	free(d);
 }
@@ -231,22 +257,23 @@ static void assert_chain(const struct js *root, const char *table, const char *n
  * Ports an interval set of inet_service covers, as a 65536-entry bitmap;
  * returns how many. Elements are numbers or {"range": [a, b]}.
  */
-static int set_ports(const struct js *set, unsigned char *bits)
+static int set_ports(const json_t *set, unsigned char *bits)
 {
-	struct js *elem = js_get(set, "elem");
-	size_t n = !elem ? 0 : elem->type == JS_ARR ? elem->n : 1;
+	json_t *elem = json_object_get(set, "elem");
+	size_t n = !elem ? 0 : json_is_array(elem) ? json_array_size(elem) : 1;
 	int count = 0;
 
 	memset(bits, 0, 65536);
 	for (size_t i = 0; i < n; i++) {
-		struct js *e = elem->type == JS_ARR ? js_at(elem, i) : elem;
-		struct js *r = js_get(e, "range");
+		json_t *e = json_is_array(elem) ? json_array_get(elem, i) : elem;
+		json_t *r = json_object_get(e, "range");
 		long a, b;
 
-		if (js_long(e, &a)) {
+		if (int_of(e, &a)) {
 			b = a;
 		} else {
-			ck_assert_msg(r && js_long(js_at(r, 0), &a) && js_long(js_at(r, 1), &b),
+			ck_assert_msg(r && int_of(json_array_get(r, 0), &a) &&
+					      int_of(json_array_get(r, 1), &b),
 				      "odd port element");
 		}
 		ck_assert(a >= 0 && b <= 65535 && a <= b);
@@ -257,12 +284,12 @@ static int set_ports(const struct js *set, unsigned char *bits)
 }
 
 /* Asserts that set name in table covers exactly the ports listed. */
-static void assert_port_set(const struct js *root, const char *table, const char *name,
+static void assert_port_set(const json_t *root, const char *table, const char *name,
 			    const int *ports, int n)
 {
-	struct js *set = find_obj(root, "set", table, name);
+	json_t *set = find_obj(root, "set", table, name);
 	unsigned char *bits = malloc(65536);
-	char *d = js_dump(set);
+	char *d = dump(set);
 
 	ck_assert_msg(set, "no set %s in table inet %s", name, table);
 	ck_assert_msg(set_ports(set, bits) == n, "set %s covers other ports than expected: %s",
@@ -274,21 +301,21 @@ static void assert_port_set(const struct js *root, const char *table, const char
 }
 
 /* True when a set of addresses holds addr/len (prefix, or plain address). */
-static bool set_has_prefix(const struct js *set, const char *addr, long len)
+static bool set_has_prefix(const json_t *set, const char *addr, long len)
 {
-	struct js *elem = js_get(set, "elem");
-	size_t n = !elem ? 0 : elem->type == JS_ARR ? elem->n : 1;
+	json_t *elem = json_object_get(set, "elem");
+	size_t n = !elem ? 0 : json_is_array(elem) ? json_array_size(elem) : 1;
 	bool host = len == 32 || len == 128;
 
 	for (size_t i = 0; i < n; i++) {
-		struct js *e = elem->type == JS_ARR ? js_at(elem, i) : elem;
-		struct js *p = js_get(e, "prefix");
+		json_t *e = json_is_array(elem) ? json_array_get(elem, i) : elem;
+		json_t *p = json_object_get(e, "prefix");
 		long l;
 
-		if (p && js_str(js_get(p, "addr")) && !strcmp(js_str(js_get(p, "addr")), addr) &&
-		    js_long(js_get(p, "len"), &l) && l == len)
+		if (p && str_at(p, "addr") && !strcmp(str_at(p, "addr"), addr) &&
+		    int_of(json_object_get(p, "len"), &l) && l == len)
 			return true;
-		if (host && js_str(e) && !strcmp(js_str(e), addr))
+		if (host && json_string_value(e) && !strcmp(json_string_value(e), addr))
 			return true;
 	}
 	return false;
@@ -319,7 +346,7 @@ static bool is_tcp_only(const char *rule)
 }
 
 /* The TPROXY prerouting chain of design.md section 2, rule by rule. */
-static void assert_tproxy_chain(const struct js *root, const struct want *w)
+static void assert_tproxy_chain(const json_t *root, const struct want *w)
 {
 	char *r[16], mangle[96], tp4[64], tp6[64], port[32], *all;
 	int n, i = 0, want_n = 7 + w->src4 + w->src6;
@@ -332,7 +359,7 @@ static void assert_tproxy_chain(const struct js *root, const struct want *w)
 	ck_assert_msg(find_obj(root, "table", w->table, w->table), "no table inet %s", w->table);
 	assert_chain(root, w->table, "prerouting", "filter", "prerouting", -150);
 	n = chain_rules(root, w->table, "prerouting", r, 16);
-	all = js_dump(root);
+	all = dump(root);
 	ck_assert_msg(n == want_n, "prerouting has %d rules, want %d: %s", n, want_n, cut(all));
 	/* Established flows of transparent sockets, never a new SYN (port reuse). */
 	ck_assert_msg(has(r[i], "\"socket\":{\"key\":\"transparent\"}") && has(r[i], "\"syn\"") &&
@@ -454,7 +481,7 @@ START_TEST(test_install_tproxy)
 {
 	struct want w = WANT_DEFAULT;
 	char ns[NH_NAME_MAX], *s;
-	struct js *root;
+	json_t *root;
 
 	/* lo down, as in a new pod: tpin-init must bring it up for the local routes. */
 	fresh(ns, "ins", false);
@@ -468,7 +495,7 @@ START_TEST(test_install_tproxy)
 	ck_assert_msg(!find_obj(root, "set", "tpin", "inbound_ports"), "inbound_ports with '*'");
 	ck_assert_msg(!find_obj(root, "chain", "tpin", "output"),
 		      "output chain without --preserve-source");
-	js_free(root);
+	json_decref(root);
 	assert_routing(ns, "0x539", 133, true);
 	assert_addr6(ns, true);
 }
@@ -502,7 +529,7 @@ START_TEST(test_rerun_other_flags)
 	static const int inb[] = { 9080, 9443 };
 	struct want w = WANT_DEFAULT;
 	char ns[NH_NAME_MAX];
-	struct js *root, *s4, *s6;
+	json_t *root, *s4, *s6;
 
 	fresh(ns, "oth", true);
 	TPIN_OK("--netns %s", ns);
@@ -517,7 +544,7 @@ START_TEST(test_rerun_other_flags)
 	s6 = find_obj(root, "set", "tpin", "exclude_sources6");
 	ck_assert_msg(s4 && set_has_prefix(s4, "203.0.113.0", 24), "exclude_sources4");
 	ck_assert_msg(s6 && set_has_prefix(s6, "2001:db8:2::", 48), "exclude_sources6");
-	js_free(root);
+	json_decref(root);
 
 	/* Back to the defaults: replaced whole, the old sets and elements gone. */
 	TPIN_OK("--netns %s", ns);
@@ -528,7 +555,7 @@ START_TEST(test_rerun_other_flags)
 	ck_assert(!find_obj(root, "set", "tpin", "inbound_ports"));
 	ck_assert(!find_obj(root, "set", "tpin", "exclude_sources4"));
 	ck_assert(!find_obj(root, "set", "tpin", "exclude_sources6"));
-	js_free(root);
+	json_decref(root);
 	assert_routing(ns, "0x539", 133, true);
 }
 END_TEST
@@ -750,7 +777,7 @@ START_TEST(test_only_net_admin)
 		"--ambient-caps=-all,+net_admin --bounding-set=-all,+net_admin";
 	struct want w = WANT_DEFAULT;
 	char ns[NH_NAME_MAX], *err = NULL;
-	struct js *root;
+	json_t *root;
 	int ret;
 
 	fresh(ns, "cap", true);
@@ -759,7 +786,7 @@ START_TEST(test_only_net_admin)
 	free(err);
 	root = ruleset(ns);
 	assert_tproxy_chain(root, &w);
-	js_free(root);
+	json_decref(root);
 	assert_routing(ns, "0x539", 133, true);
 	ret = nh_sh(ns, NULL, &err, "%s %s --check", only, tpin_init);
 	ck_assert_msg(ret == 0, "--check with only CAP_NET_ADMIN exited %d: %s", ret, err);
@@ -892,7 +919,7 @@ START_TEST(test_redirect)
 {
 	char ns[NH_NAME_MAX], *r[16], *a, *b, *s;
 	int n, lo = -1, excl = -1, redir = -1;
-	struct js *root;
+	json_t *root;
 
 	fresh(ns, "red", false);
 	TPIN_OK("--netns %s -m redirect", ns);
@@ -915,7 +942,7 @@ START_TEST(test_redirect)
 		      "redirect chain order: iif lo %d, exclusions %d, redirect %d of %d", lo, excl,
 		      redir, n);
 	free_dumps(r, n);
-	js_free(root);
+	json_decref(root);
 	s = witness(ns, "ip -o link show lo");
 	ck_assert_msg(has(s, ",UP"), "lo still down: %s", s);
 	free(s);
@@ -944,19 +971,19 @@ START_TEST(test_mode_switch)
 {
 	struct want w = WANT_DEFAULT;
 	char ns[NH_NAME_MAX];
-	struct js *root;
+	json_t *root;
 
 	fresh(ns, "sw", true);
 	TPIN_OK("--netns %s", ns);
 	TPIN_OK("--netns %s -m redirect", ns);
 	root = ruleset(ns);
 	assert_chain(root, "tpin", "prerouting", "nat", "prerouting", -100);
-	js_free(root);
+	json_decref(root);
 	TPIN_OK("--netns %s -m redirect --check", ns);
 	TPIN_OK("--netns %s", ns);
 	root = ruleset(ns);
 	assert_tproxy_chain(root, &w);
-	js_free(root);
+	json_decref(root);
 	assert_routing(ns, "0x539", 133, true);
 	TPIN_OK("--netns %s --check", ns);
 	/* Back to redirect: TPROXY's rules and routes are not left behind. */
@@ -1006,7 +1033,7 @@ START_TEST(test_custom_values)
 	static const int excl[] = { 15001, 15007, 15020, 15021, 15090 };
 	struct want w = { .table = "tpx", .mark = 0x100, .port = 15007 };
 	char ns[NH_NAME_MAX], path[128];
-	struct js *root;
+	json_t *root;
 
 	fresh(ns, "cus", true);
 	nh_ns_path(ns, path, sizeof(path));
@@ -1015,7 +1042,7 @@ START_TEST(test_custom_values)
 	assert_tproxy_chain(root, &w);
 	assert_port_set(root, "tpx", "exclude_ports", excl, 5);
 	ck_assert(!find_obj(root, "table", "tpin", "tpin"));
-	js_free(root);
+	json_decref(root);
 	assert_routing(ns, "0x100", 200, true);
 	assert_routing(ns, "0x539", 133, false);
 	assert_addr6(ns, true);
@@ -1034,7 +1061,7 @@ START_TEST(test_preserve_source)
 	static const int inb[] = { 9080 };
 	struct want w = WANT_DEFAULT;
 	char ns[NH_NAME_MAX], *r[8];
-	struct js *root;
+	json_t *root;
 	int n;
 
 	fresh(ns, "pre", true);
@@ -1053,7 +1080,7 @@ START_TEST(test_preserve_source)
 			    "\"mangle\":{\"key\":{\"meta\":{\"key\":\"mark\"}},\"value\":1337}"),
 		"output rule: %s", r[n - 1]);
 	free_dumps(r, n);
-	js_free(root);
+	json_decref(root);
 	TPIN_OK("--netns %s -b 9080 --preserve-source --check", ns);
 	TPIN_OK("--netns %s --cleanup", ns);
 	assert_nothing(ns);

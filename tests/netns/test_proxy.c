@@ -24,12 +24,12 @@
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/wait.h>
+#include <jansson.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "harness.h"
 #include "suite.h"
-#include "json.h"
 
 #define CAPTURE	    15006
 #define ADMIN	    15000
@@ -475,9 +475,9 @@ static void sweep(void)
 /*
  * Finds an access-log entry whose original_dst is orig (and, when not NULL,
  * whose result is result), waiting up to WAIT_MS: entries are written when a
- * connection ends. Returns the parsed entry (js_free it) or NULL.
+ * connection ends. Returns the parsed entry (json_decref it) or NULL.
  */
-static struct js *log_find(const char *orig, const char *result)
+static json_t *log_find(const char *orig, const char *result)
 {
 	long long deadline = nh_now_ms() + WAIT_MS;
 
@@ -486,17 +486,17 @@ static struct js *log_find(const char *orig, const char *result)
 
 		for (char *line = strtok_r(s, "\n", &save); line;
 		     line = strtok_r(NULL, "\n", &save)) {
-			char err[64];
-			struct js *o = js_parse(line, err, sizeof(err));
-			const char *od = js_str(js_get(o, "original_dst"));
-			const char *res = js_str(js_get(o, "result"));
+			json_error_t err;
+			json_t *o = json_loads(line, 0, &err);
+			const char *od = json_string_value(json_object_get(o, "original_dst"));
+			const char *res = json_string_value(json_object_get(o, "result"));
 
-			ck_assert_msg(o, "access log line is no JSON (%s): %s", err, line);
+			ck_assert_msg(o, "access log line is no JSON (%s): %s", err.text, line);
 			if (od && !strcmp(od, orig) && (!result || (res && !strcmp(res, result)))) {
 				free(s);
 				return o;
 			}
-			js_free(o);
+			json_decref(o);
 		}
 		free(s);
 		if (nh_now_ms() > deadline)
@@ -508,19 +508,19 @@ static struct js *log_find(const char *orig, const char *result)
 static void log_expect(const char *orig, const char *result, const char *client,
 		       const char *upstream)
 {
-	struct js *o = log_find(orig, result);
+	json_t *o = log_find(orig, result);
 	char *all = slurp(access_log);
 	const char *c, *u;
 
 	ck_assert_msg(o, "no access-log entry with original_dst %s%s%s; log:\n%s", orig,
 		      result ? " and result " : "", result ? result : "", all);
 	free(all);
-	c = js_str(js_get(o, "client"));
-	u = js_str(js_get(o, "upstream"));
+	c = json_string_value(json_object_get(o, "client"));
+	u = json_string_value(json_object_get(o, "upstream"));
 	ck_assert_msg(c && !strncmp(c, client, strlen(client)), "client %s, want %s...", c, client);
 	if (upstream)
 		ck_assert_msg(u && !strcmp(u, upstream), "upstream %s, want %s", u, upstream);
-	js_free(o);
+	json_decref(o);
 }
 
 /* ---- HTTP --------------------------------------------------------------- */
@@ -862,8 +862,7 @@ END_TEST
 START_TEST(test_drain)
 {
 	char out[DRAIN_CHUNK], in[DRAIN_CHUNK], eof[16];
-	struct js *e;
-	long v = -1;
+	json_t *e;
 	int c, ws, other;
 
 	install("");
@@ -902,11 +901,13 @@ START_TEST(test_drain)
 	ck_assert_msg(WIFEXITED(ws) && !WEXITSTATUS(ws), "exit after drain: 0x%x", ws);
 	e = log_find(NH_POD4 ":9081", NULL);
 	ck_assert_msg(e, "no access-log entry for the drained connection");
-	ck_assert(js_long(js_get(e, "bytes_up"), &v));
-	ck_assert_int_eq(v, DRAIN_CHUNKS * DRAIN_CHUNK);
-	ck_assert(js_long(js_get(e, "bytes_down"), &v));
-	ck_assert_int_eq(v, DRAIN_CHUNKS * DRAIN_CHUNK);
-	js_free(e);
+	ck_assert(json_is_integer(json_object_get(e, "bytes_up")));
+	ck_assert_int_eq(json_integer_value(json_object_get(e, "bytes_up")),
+			 DRAIN_CHUNKS * DRAIN_CHUNK);
+	ck_assert(json_is_integer(json_object_get(e, "bytes_down")));
+	ck_assert_int_eq(json_integer_value(json_object_get(e, "bytes_down")),
+			 DRAIN_CHUNKS * DRAIN_CHUNK);
+	json_decref(e);
 }
 END_TEST
 

@@ -22,7 +22,6 @@
 
 #include "harness.h"
 #include "suite.h"
-#include "json.h"
 #include "result.h"
 
 static const char *soak, *build;
@@ -31,46 +30,43 @@ static bool sanitized;
 
 START_TEST(test_soak_short)
 {
-	char json[64], jerr[128], *out = NULL, *err = NULL, *text;
-	struct js *v, *c, *p, *base, *after, *r;
+	char json[64], *out = NULL, *err = NULL;
+	json_t *v, *c, *p, *base, *after, *r;
 	int ret;
 
 	snprintf(json, sizeof(json), "/tmp/tpt-soak-%d.json", (int)getpid());
 	ret = nh_sh(NULL, &out, &err, "%s --short --bin %s --json %s%s", soak, build, json,
 		    sanitized ? " --rss-slack 1048576" : "");
-	text = result_slurp(json);
-	v = js_parse(text, jerr, sizeof(jerr));
-	ck_assert_msg(v != NULL, "result is not JSON (%s): %s", jerr, text);
+	v = result_load(json);
 	/* The soak's own verdict, with its reason, first. */
 	ck_assert_msg(ret == 0, "tools/soak --short exited %d\n%s\n%s", ret, out, err);
 
-	c = js_get(v, "connections");
+	c = json_object_get(v, "connections");
 	ck_assert_int_gt(result_num(c, "ok"), 100);
 	ck_assert_int_eq(result_num(v, "corrupted"), 0);
-	ck_assert_int_eq(result_num(js_get(v, "failures"), "unexplained"), 0);
-	ck_assert_int_gt(result_num(js_get(v, "bytes"), "verified"), 0);
-	ck_assert_int_gt(result_num(js_get(v, "faults"), "client_resets"), 0);
-	ck_assert_int_gt(result_num(js_get(v, "faults"), "client_half_closes"), 0);
+	ck_assert_int_eq(result_num(json_object_get(v, "failures"), "unexplained"), 0);
+	ck_assert_int_gt(result_num(json_object_get(v, "bytes"), "verified"), 0);
+	ck_assert_int_gt(result_num(json_object_get(v, "faults"), "client_resets"), 0);
+	ck_assert_int_gt(result_num(json_object_get(v, "faults"), "client_half_closes"), 0);
 
-	p = js_get(v, "proxy");
-	base = js_get(p, "baseline");
-	after = js_get(p, "after");
+	p = json_object_get(v, "proxy");
+	base = json_object_get(p, "baseline");
+	after = json_object_get(p, "after");
 	ck_assert_int_gt(result_num(base, "fds"), 0);
 	ck_assert_int_eq(result_num(after, "fds"), result_num(base, "fds"));
 	if (!sanitized)
 		ck_assert_int_le(result_num(after, "rss_kib") - result_num(base, "rss_kib"), 4096);
 
-	r = js_get(v, "restarts");
-	ck_assert_msg(r && r->n == 2, "two restarts in %s", text);
-	for (size_t i = 0; i < r->n; i++) {
-		long ms = result_num(js_at(r, i), "serve_ms");
+	r = json_object_get(v, "restarts");
+	ck_assert_msg(json_array_size(r) == 2, "two restarts, not %zu", json_array_size(r));
+	for (size_t i = 0; i < json_array_size(r); i++) {
+		long ms = result_num(json_array_get(r, i), "serve_ms");
 
 		ck_assert_msg(ms >= 0 && ms <= 1000, "%s restart served after %ld ms",
-			      js_str(js_get(js_at(r, i), "what")), ms);
+			      result_str(json_array_get(r, i), "what"), ms);
 	}
 
-	js_free(v);
-	free(text);
+	json_decref(v);
 	free(out);
 	free(err);
 	unlink(json);

@@ -22,7 +22,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "json.h"
+#include "result.h"
 
 static const char *tpin_load;
 
@@ -182,50 +182,42 @@ static int run(char **out, const char *fmt, ...)
 }
 
 /* The last line of output, parsed as the result object. */
-static struct js *result_of(const char *out)
+static json_t *result_of(const char *out)
 {
 	const char *last = out, *nl;
-	char err[128];
-	struct js *v;
+	json_t *v;
 
 	while ((nl = strchr(last, '\n')) && nl[1])
 		last = nl + 1;
-	v = js_parse(last, err, sizeof(err));
-	ck_assert_msg(v != NULL, "not JSON (%s): %s", err, out);
-	ck_assert_str_eq(js_str(js_get(v, "type")), "result");
+	v = result_parse(last);
+	ck_assert_str_eq(result_str(v, "type"), "result");
 	return v;
-}
-
-static long num(const struct js *v, const char *key)
-{
-	long n = -1;
-
-	ck_assert_msg(js_long(js_get(v, key), &n), "no number \"%s\"", key);
-	return n;
 }
 
 START_TEST(test_ok_counts_every_answer)
 {
 	struct server s;
-	struct js *v, *lat;
+	json_t *v, *lat;
 	char *out;
 
 	server_start(&s, AF_INET, ANSWER);
 	ck_assert_int_eq(run(&out, "-c 4 -n 50 --json 127.0.0.1:%u", s.port), 0);
 	server_stop(&s);
 	v = result_of(out);
-	ck_assert_int_eq(num(v, "ok"), 50);
-	ck_assert_int_eq(num(v, "failed"), 0);
-	ck_assert_int_eq(num(v, "started"), 50);
-	ck_assert_int_eq(num(v, "inflight"), 0);
-	ck_assert_int_le(num(v, "peak_inflight"), 4);
+	ck_assert_int_eq(result_num(v, "ok"), 50);
+	ck_assert_int_eq(result_num(v, "failed"), 0);
+	ck_assert_int_eq(result_num(v, "started"), 50);
+	ck_assert_int_eq(result_num(v, "inflight"), 0);
+	ck_assert_int_le(result_num(v, "peak_inflight"), 4);
 	ck_assert_int_eq(s.served, 50);
-	lat = js_get(v, "latency_ms");
-	ck_assert_int_eq(num(lat, "n"), 50);
+	lat = json_object_get(v, "latency_ms");
+	ck_assert_int_eq(result_num(lat, "n"), 50);
 	/* Percentiles are ordered and never above the maximum. */
-	ck_assert(js_get(lat, "p50")->num <= js_get(lat, "p99")->num);
-	ck_assert(js_get(lat, "p99")->num <= js_get(lat, "max")->num);
-	js_free(v);
+	ck_assert(json_number_value(json_object_get(lat, "p50")) <=
+		  json_number_value(json_object_get(lat, "p99")));
+	ck_assert(json_number_value(json_object_get(lat, "p99")) <=
+		  json_number_value(json_object_get(lat, "max")));
+	json_decref(v);
 	free(out);
 }
 END_TEST
@@ -233,7 +225,7 @@ END_TEST
 START_TEST(test_ipv6)
 {
 	struct server s;
-	struct js *v;
+	json_t *v;
 	char *out;
 	uint16_t port;
 	int fd = listen_loopback(AF_INET6, &port, true);
@@ -245,15 +237,15 @@ START_TEST(test_ipv6)
 	ck_assert_int_eq(run(&out, "-c 2 -n 10 --json '[::1]:%u'", s.port), 0);
 	server_stop(&s);
 	v = result_of(out);
-	ck_assert_int_eq(num(v, "ok"), 10);
-	js_free(v);
+	ck_assert_int_eq(result_num(v, "ok"), 10);
+	json_decref(v);
 	free(out);
 }
 END_TEST
 
 START_TEST(test_refused)
 {
-	struct js *v;
+	json_t *v;
 	uint16_t port;
 	char *out;
 	/* Bound but not listening: the port stays ours and every SYN gets a RST. */
@@ -263,17 +255,17 @@ START_TEST(test_refused)
 	ck_assert_int_eq(run(&out, "-c 2 -n 10 --json 127.0.0.1:%u", port), 0);
 	close(fd);
 	v = result_of(out);
-	ck_assert_int_eq(num(v, "refused"), 10);
-	ck_assert_int_eq(num(v, "failed"), 10);
-	ck_assert_int_eq(num(v, "ok"), 0);
-	js_free(v);
+	ck_assert_int_eq(result_num(v, "refused"), 10);
+	ck_assert_int_eq(result_num(v, "failed"), 10);
+	ck_assert_int_eq(result_num(v, "ok"), 0);
+	json_decref(v);
 	free(out);
 }
 END_TEST
 
 START_TEST(test_silent_listener_times_out)
 {
-	struct js *v;
+	json_t *v;
 	uint16_t port;
 	char *out;
 	/* Listening, never accepting: the handshake completes, no answer ever comes. */
@@ -283,11 +275,11 @@ START_TEST(test_silent_listener_times_out)
 	ck_assert_int_eq(run(&out, "-c 3 -n 3 -t 300ms --json 127.0.0.1:%u", port), 0);
 	close(fd);
 	v = result_of(out);
-	ck_assert_int_eq(num(v, "timeout"), 3);
-	ck_assert_int_eq(num(v, "ok"), 0);
+	ck_assert_int_eq(result_num(v, "timeout"), 3);
+	ck_assert_int_eq(result_num(v, "ok"), 0);
 	/* Bounded by the timeout, not by anything longer. */
-	ck_assert_int_lt(num(v, "elapsed_ms"), 3000);
-	js_free(v);
+	ck_assert_int_lt(result_num(v, "elapsed_ms"), 3000);
+	json_decref(v);
 	free(out);
 }
 END_TEST
@@ -295,16 +287,16 @@ END_TEST
 START_TEST(test_empty_answer)
 {
 	struct server s;
-	struct js *v;
+	json_t *v;
 	char *out;
 
 	server_start(&s, AF_INET, CLOSE_EMPTY);
 	ck_assert_int_eq(run(&out, "-c 1 -n 5 --json 127.0.0.1:%u", s.port), 0);
 	server_stop(&s);
 	v = result_of(out);
-	ck_assert_int_eq(num(v, "empty"), 5);
-	ck_assert_int_eq(num(v, "ok"), 0);
-	js_free(v);
+	ck_assert_int_eq(result_num(v, "empty"), 5);
+	ck_assert_int_eq(result_num(v, "ok"), 0);
+	json_decref(v);
 	free(out);
 }
 END_TEST
@@ -312,7 +304,7 @@ END_TEST
 START_TEST(test_rate_and_progress)
 {
 	struct server s;
-	struct js *v;
+	json_t *v;
 	char *out, *line;
 	int progress = 0;
 
@@ -326,12 +318,12 @@ START_TEST(test_rate_and_progress)
 	ck_assert_int_ge(progress, 4);
 	ck_assert_int_le(progress, 7);
 	v = result_of(out);
-	ck_assert_str_eq(js_str(js_get(v, "label")), "t");
+	ck_assert_str_eq(result_str(v, "label"), "t");
 	/* 100/s for 1 s: the clock decides how many, not the answers. */
-	ck_assert_int_ge(num(v, "started"), 95);
-	ck_assert_int_le(num(v, "started"), 101);
-	ck_assert_int_eq(num(v, "ok"), num(v, "started"));
-	js_free(v);
+	ck_assert_int_ge(result_num(v, "started"), 95);
+	ck_assert_int_le(result_num(v, "started"), 101);
+	ck_assert_int_eq(result_num(v, "ok"), result_num(v, "started"));
+	json_decref(v);
 	free(out);
 }
 END_TEST
@@ -339,7 +331,7 @@ END_TEST
 START_TEST(test_bind_range)
 {
 	struct server s;
-	struct js *v;
+	json_t *v;
 	char *out;
 
 	server_start(&s, AF_INET, ANSWER);
@@ -348,9 +340,9 @@ START_TEST(test_bind_range)
 		0);
 	server_stop(&s);
 	v = result_of(out);
-	ck_assert_int_eq(num(v, "ok"), 6);
+	ck_assert_int_eq(result_num(v, "ok"), 6);
 	ck_assert_int_eq(s.npeers, 3);
-	js_free(v);
+	json_decref(v);
 	free(out);
 }
 END_TEST
