@@ -34,6 +34,9 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "tpin/macros.h"
+#include "util.h"
+
 #define BUF_SIZE    16384
 #define MAX_THREADS 16
 #define MAX_HOLD    200000
@@ -54,47 +57,19 @@ static const char req_ka[] = "GET / HTTP/1.1\r\nHost: bench\r\n\r\n";
 static const char req_close[] = "GET / HTTP/1.0\r\n\r\n";
 #define REPLY_KA_LEN (sizeof(reply_ka) - 1)
 
-#define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
-
 static struct sockaddr_storage target;
 static uv_loop_t *loop;
 static char scratch[BUF_SIZE]; /* client reads: the contents do not matter */
 
-static int parse_addr(const char *s, struct sockaddr_storage *ss)
-{
-	char host[64];
-	const char *colon = strrchr(s, ':');
-	size_t n;
-	int port;
-
-	if (!colon)
-		return -1;
-	n = (size_t)(colon - s);
-	if (n >= sizeof(host))
-		return -1;
-	memcpy(host, s, n);
-	host[n] = '\0';
-	port = atoi(colon + 1);
-	if (port <= 0 || port > 65535)
-		return -1;
-	memset(ss, 0, sizeof(*ss));
-	if (host[0] == '[' && n > 2 && host[n - 1] == ']') {
-		host[n - 1] = '\0';
-		return uv_ip6_addr(host + 1, port, (struct sockaddr_in6 *)ss) ? -1 : 0;
-	}
-	return uv_ip4_addr(host, port, (struct sockaddr_in *)ss) ? -1 : 0;
-}
-
 static long parse_num(const char *s, long max)
 {
-	char *end;
-	long v = strtol(s, &end, 10);
+	uint64_t v;
 
-	if (*end || v < 1 || v > max) {
+	if (tu_parse_num(s, 1, (uint64_t)max, &v)) {
 		fprintf(stderr, "bench-app: bad number \"%s\" (1..%ld)\n", s, max);
 		exit(2);
 	}
-	return v;
+	return (long)v;
 }
 
 static void on_free(uv_handle_t *h)
@@ -619,8 +594,13 @@ int main(int argc, char **argv)
 	uv_signal_t sig;
 	long i;
 
-	if (argc < 4 || parse_addr(argv[2], &target))
+	if (argc < 4)
 		usage();
+	if (tu_parse_hostport(argv[2], &target)) {
+		fprintf(stderr, "bench-app: bad address \"%s\": want IP:PORT or [IP6]:PORT\n",
+			argv[2]);
+		exit(2);
+	}
 	signal(SIGPIPE, SIG_IGN);
 	if (!strcmp(argv[1], "serve"))
 		return serve((int)parse_num(argv[3], MAX_THREADS));

@@ -19,6 +19,8 @@
 #include <string.h>
 #include <uv.h>
 
+#include "util.h"
+
 #define MAX_LISTEN 8
 #define REQ_MAX	   4096
 
@@ -62,55 +64,6 @@ static void usage(FILE *f)
 		MAX_LISTEN);
 }
 
-/* "ip:port" or "[ip6]:port" into ss; 0 or -EINVAL. */
-static int parse_addr(const char *s, struct sockaddr_storage *ss)
-{
-	char host[INET6_ADDRSTRLEN + 2];
-	const char *colon, *h = s;
-	size_t hl;
-	char *end;
-	long port;
-
-	colon = strrchr(s, ':');
-	if (!colon)
-		return -EINVAL;
-	hl = (size_t)(colon - s);
-	if (s[0] == '[') {
-		if (hl < 2 || s[hl - 1] != ']')
-			return -EINVAL;
-		h = s + 1;
-		hl -= 2;
-	}
-	if (hl == 0 || hl >= sizeof(host))
-		return -EINVAL;
-	memcpy(host, h, hl);
-	host[hl] = '\0';
-	errno = 0;
-	port = strtol(colon + 1, &end, 10);
-	if (errno || *end || end == colon + 1 || port < 1 || port > 65535)
-		return -EINVAL;
-	if (s[0] == '[' || strchr(host, ':'))
-		return uv_ip6_addr(host, (int)port, (struct sockaddr_in6 *)ss) ? -EINVAL : 0;
-	return uv_ip4_addr(host, (int)port, (struct sockaddr_in *)ss) ? -EINVAL : 0;
-}
-
-static void addr_str(const struct sockaddr_storage *ss, char *buf, size_t len)
-{
-	char ip[INET6_ADDRSTRLEN] = "?";
-
-	if (ss->ss_family == AF_INET6) {
-		const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
-
-		uv_ip6_name(a, ip, sizeof(ip));
-		snprintf(buf, len, "[%s]:%u", ip, ntohs(a->sin6_port));
-	} else {
-		const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
-
-		uv_ip4_name(a, ip, sizeof(ip));
-		snprintf(buf, len, "%s:%u", ip, ntohs(a->sin_port));
-	}
-}
-
 static void on_closed(uv_handle_t *h)
 {
 	free(h->data);
@@ -152,8 +105,8 @@ static void answer(struct conn *c)
 		close_conn(c);
 		return;
 	}
-	addr_str(&peer, ps, sizeof(ps));
-	addr_str(&local, ls, sizeof(ls));
+	tu_addr_str((struct sockaddr *)&peer, ps, sizeof(ps));
+	tu_addr_str((struct sockaddr *)&local, ls, sizeof(ls));
 	served++;
 	if (!quiet)
 		printf("%s: peer=%s local=%s\n", app_name, ps, ls);
@@ -223,7 +176,7 @@ static int listen_on(const char *spec)
 	uv_tcp_t *l = &listeners[nlisteners];
 	int ret;
 
-	if (parse_addr(spec, &ss)) {
+	if (tu_parse_hostport(spec, &ss)) {
 		fprintf(stderr, "tpin-app: bad address \"%s\": want IP:PORT or [IP6]:PORT\n", spec);
 		return -EINVAL;
 	}
@@ -275,7 +228,7 @@ int main(int argc, char **argv)
 	for (int i = optind; i < argc; i++) {
 		struct sockaddr_storage ss;
 
-		if (parse_addr(argv[i], &ss)) {
+		if (tu_parse_hostport(argv[i], &ss)) {
 			fprintf(stderr,
 				"tpin-app: bad address \"%s\": want IP:PORT or [IP6]:PORT\n",
 				argv[i]);

@@ -23,9 +23,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <time.h>
 #include <uv.h>
+
+#include "tpin/macros.h"
+#include "util.h"
 
 #define MAX_COUNT	 1000000000ULL
 #define MAX_DURATION_MS	 (24ULL * 3600 * 1000)
@@ -180,22 +182,6 @@ static bool utf8_ok(const char *s)
 	return j != NULL;
 }
 
-/* Unsigned decimal with no sign, no junk and no overflow. */
-static int parse_u64(const char *s, uint64_t max, uint64_t *out)
-{
-	unsigned long long v;
-	char *end;
-
-	if (*s < '0' || *s > '9')
-		return -EINVAL;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || *end || v > max)
-		return -ERANGE;
-	*out = v;
-	return 0;
-}
-
 /* "250ms", "10s", "2m", "1h" or bare seconds, into milliseconds. */
 static int parse_duration(const char *s, uint64_t *ms)
 {
@@ -212,7 +198,7 @@ static int parse_duration(const char *s, uint64_t *ms)
 	v = strtod(s, &end);
 	if (errno || !isfinite(v))
 		return -EINVAL;
-	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(units); i++) {
 		if (!strcmp(end, units[i].suffix)) {
 			v *= units[i].mult;
 			if (v > (double)MAX_DURATION_MS)
@@ -222,38 +208,6 @@ static int parse_duration(const char *s, uint64_t *ms)
 		}
 	}
 	return -EINVAL;
-}
-
-/* "ip:port" or "[ip6]:port", numeric. */
-static int parse_target(const char *s, struct sockaddr_storage *ss)
-{
-	char host[INET6_ADDRSTRLEN + 2];
-	const char *colon, *h = s;
-	uint64_t port;
-	size_t hl;
-
-	colon = strrchr(s, ':');
-	if (!colon)
-		return -EINVAL;
-	hl = (size_t)(colon - s);
-	if (s[0] == '[') {
-		if (hl < 2 || s[hl - 1] != ']')
-			return -EINVAL;
-		h = s + 1;
-		hl -= 2;
-	} else if (memchr(s, ':', hl)) {
-		return -EINVAL; /* an IPv6 address needs its brackets */
-	}
-	if (hl == 0 || hl >= sizeof(host))
-		return -EINVAL;
-	memcpy(host, h, hl);
-	host[hl] = '\0';
-	if (parse_u64(colon + 1, 65535, &port) || port == 0)
-		return -EINVAL;
-	memset(ss, 0, sizeof(*ss));
-	if (s[0] == '[')
-		return uv_ip6_addr(host, (int)port, (struct sockaddr_in6 *)ss) ? -EINVAL : 0;
-	return uv_ip4_addr(host, (int)port, (struct sockaddr_in *)ss) ? -EINVAL : 0;
 }
 
 /* One numeric address of the target's family into 16 bytes (IPv4: the first 4). */
@@ -414,12 +368,12 @@ static void parse_args(int argc, char **argv)
 				bad("--rate", optarg, "must be above 0 and at most 1000000/s");
 			break;
 		case 'c':
-			if (parse_u64(optarg, MAX_CONCURRENCY, &v) || v == 0)
+			if (tu_parse_num(optarg, 1, MAX_CONCURRENCY, &v))
 				bad("--concurrency", optarg, "want 1 to 1000000");
 			o.concurrency = (unsigned long)v;
 			break;
 		case 'n':
-			if (parse_u64(optarg, MAX_COUNT, &o.count) || o.count == 0)
+			if (tu_parse_num(optarg, 1, MAX_COUNT, &o.count))
 				bad("--count", optarg, "want 1 to 1000000000");
 			break;
 		case 'd':
@@ -453,13 +407,13 @@ static void parse_args(int argc, char **argv)
 			o.progress = true;
 			break;
 		case 'i':
-			if (parse_u64(optarg, 3600000, &o.interval_ms) || o.interval_ms < 10)
+			if (tu_parse_num(optarg, 10, 3600000, &o.interval_ms))
 				bad("--interval", optarg, "want milliseconds, 10 to 3600000");
 			have_interval = true;
 			break;
 		case 'l':
 			if (!utf8_ok(optarg))
-				bad("label", optarg, "not UTF-8");
+				bad("--label", optarg, "not UTF-8");
 			o.label = optarg;
 			break;
 		case 'h':
@@ -474,7 +428,7 @@ static void parse_args(int argc, char **argv)
 		fprintf(stderr, "tpin-load: give exactly one target ADDR:PORT (see --help)\n");
 		exit(2);
 	}
-	if (parse_target(argv[optind], &o.target))
+	if (tu_parse_hostport(argv[optind], &o.target))
 		bad("target", argv[optind], "want IPv4:PORT or [IPv6]:PORT, numeric");
 	snprintf(o.target_str, sizeof(o.target_str), "%s", argv[optind]);
 	if (bind_arg)
@@ -766,7 +720,7 @@ static json_t *json_line(const char *type)
 	if (o.label)
 		json_object_set_new(j, "label", json_string(o.label));
 	json_object_set_new(j, "type", json_string(type));
-	for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++)
+	for (size_t i = 0; i < ARRAY_SIZE(counts); i++)
 		put(j, counts[i].key, counts[i].v);
 	return j;
 }
@@ -853,7 +807,7 @@ static void close_run_handles(void)
 	uv_handle_t *hs[] = { (uv_handle_t *)&tick, (uv_handle_t *)&kick, (uv_handle_t *)&progress,
 			      (uv_handle_t *)&sigint, (uv_handle_t *)&sigterm };
 
-	for (size_t i = 0; i < sizeof(hs) / sizeof(hs[0]); i++)
+	for (size_t i = 0; i < ARRAY_SIZE(hs); i++)
 		if (!uv_is_closing(hs[i]))
 			uv_close(hs[i], NULL);
 }
@@ -925,17 +879,6 @@ static void on_signal(uv_signal_t *s, int signum)
 	maybe_finish_run();
 }
 
-/* Short connections need many descriptors: take what the hard limit allows. */
-static void raise_nofile(void)
-{
-	struct rlimit rl;
-
-	if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
-	}
-}
-
 int main(int argc, char **argv)
 {
 	static uv_timer_t deadline;
@@ -943,7 +886,8 @@ int main(int argc, char **argv)
 
 	parse_args(argc, argv);
 	signal(SIGPIPE, SIG_IGN);
-	raise_nofile();
+	/* Short connections need many descriptors: take what the hard limit allows. */
+	tu_raise_nofile();
 	loop = uv_default_loop();
 	uv_timer_init(loop, &tick);
 	uv_timer_init(loop, &kick);

@@ -48,6 +48,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "util.h"
+
 #define APP_PORT     9081
 #define ADMIN_PORT   15000
 #define POD4	     "198.51.100.2"
@@ -66,22 +68,6 @@
 #define SLOW_TICK_MS 10
 
 /* ---- shared helpers ------------------------------------------------------ */
-
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(long ms)
-{
-	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L };
-
-	while (nanosleep(&ts, &ts) && errno == EINTR)
-		;
-}
 
 static uint64_t splitmix(uint64_t x)
 {
@@ -241,7 +227,7 @@ static int app_main(int argc, char **argv)
 		}
 		/* Slow: every connection waits a tick between small reads. */
 		if (app_slow)
-			sleep_ms(SLOW_TICK_MS);
+			tu_sleep_ms(SLOW_TICK_MS);
 	}
 }
 
@@ -468,12 +454,12 @@ static long active_connections(void)
 	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	if (!connect(fd, (struct sockaddr *)&sin, sizeof(sin)) || errno == EINPROGRESS) {
 		struct pollfd pfd = { .fd = fd, .events = POLLOUT };
-		long long dl = now_ms() + 2000;
+		long long dl = tu_now_ms() + 2000;
 
 		if (poll(&pfd, 1, 2000) == 1 && !(pfd.revents & (POLLERR | POLLHUP)) &&
 		    send(fd, req, sizeof(req) - 1, MSG_NOSIGNAL) == sizeof(req) - 1) {
 			pfd.events = POLLIN;
-			while (now_ms() < dl && got < sizeof(buf) - 1) {
+			while (tu_now_ms() < dl && got < sizeof(buf) - 1) {
 				ssize_t n;
 
 				if (poll(&pfd, 1, 100) <= 0)
@@ -501,12 +487,12 @@ static long active_connections(void)
 static struct usage quiet_usage(void)
 {
 	struct usage u, prev = { -1, -1, -1 };
-	long long dl = now_ms() + 5000;
+	long long dl = tu_now_ms() + 5000;
 
-	while (active_connections() != 0 && now_ms() < dl)
-		sleep_ms(100);
+	while (active_connections() != 0 && tu_now_ms() < dl)
+		tu_sleep_ms(100);
 	for (int i = 0; i < 20; i++) {
-		sleep_ms(100);
+		tu_sleep_ms(100);
 		u = usage_of(proxy_pid);
 		if (u.fds == prev.fds && u.rss_kib == prev.rss_kib)
 			break;
@@ -556,7 +542,7 @@ static void conn_ok(struct conn *c)
 		struct window *w = st.nwin ? &st.win[st.nwin - 1] : NULL;
 
 		if (w && !w->t_served && w->t_start)
-			w->t_served = now_ms();
+			w->t_served = tu_now_ms();
 	} else {
 		st.ok++;
 	}
@@ -569,7 +555,7 @@ static void conn_ok(struct conn *c)
  */
 static void conn_fail(struct conn *c, const char *cause, int err)
 {
-	long long t = now_ms();
+	long long t = tu_now_ms();
 	char name[48];
 
 	if (c->kind == K_PROBE) {
@@ -646,7 +632,7 @@ static void conn_start(enum kind kind)
 			c->kind = K_HALF;
 		}
 	}
-	c->t_start = c->t_last = now_ms();
+	c->t_start = c->t_last = tu_now_ms();
 	c->fd = socket_in(client_fd, v6 ? AF_INET6 : AF_INET);
 	if (c->fd < 0) {
 		perror("tpin-soak: socket");
@@ -709,7 +695,7 @@ static bool conn_send(struct conn *c)
 		}
 		c->sent += (uint64_t)n;
 		st.bytes_sent += (uint64_t)n;
-		c->t_last = now_ms();
+		c->t_last = tu_now_ms();
 	}
 	if (c->kind == K_HALF && !c->shut) {
 		shutdown(c->fd, SHUT_WR);
@@ -765,7 +751,7 @@ static void conn_recv(struct conn *c)
 		}
 		c->recvd += (uint64_t)n;
 		st.bytes_verified += (uint64_t)n;
-		c->t_last = now_ms();
+		c->t_last = tu_now_ms();
 		if (c->kind != K_HALF && c->recvd == c->size) {
 			conn_ok(c);
 			return;
@@ -787,7 +773,7 @@ static void conn_ready(struct conn *c, uint32_t events)
 		if (!(events & (EPOLLOUT | EPOLLIN)))
 			return;
 		c->connected = true;
-		c->t_last = now_ms();
+		c->t_last = tu_now_ms();
 	}
 	if (events & EPOLLIN || events & (EPOLLERR | EPOLLHUP)) {
 		conn_recv(c);
@@ -821,19 +807,19 @@ static void window_open(const char *what)
 	struct window *w = &st.win[st.nwin++];
 
 	w->what = what;
-	w->t_kill = now_ms();
+	w->t_kill = tu_now_ms();
 }
 
 /* After the restart, probes measure how soon new connections are served. */
 static void serve_probe_start(void)
 {
-	st.win[st.nwin - 1].t_start = now_ms();
+	st.win[st.nwin - 1].t_start = tu_now_ms();
 	probing = true;
 }
 
 static void act(enum action a)
 {
-	long long t = now_ms();
+	long long t = tu_now_ms();
 
 	switch (a) {
 	case A_PROXY_KILL:
@@ -870,7 +856,7 @@ static void act(enum action a)
 
 static void check_stalls(void)
 {
-	long long t = now_ms();
+	long long t = tu_now_ms();
 
 	for (int i = 0; i < SLOTS; i++) {
 		struct conn *c = &conns[i];
@@ -896,11 +882,11 @@ static bool proxy_died(void)
 	if (WIFSIGNALED(ws))
 		snprintf(st.proxy_death, sizeof(st.proxy_death),
 			 "tpin-proxy killed by signal %d (%s) at %.3f s", WTERMSIG(ws),
-			 strsignal(WTERMSIG(ws)), (double)(now_ms() - t0) / 1000);
+			 strsignal(WTERMSIG(ws)), (double)(tu_now_ms() - t0) / 1000);
 	else
 		snprintf(st.proxy_death, sizeof(st.proxy_death),
 			 "tpin-proxy exited with status %d at %.3f s", WEXITSTATUS(ws),
-			 (double)(now_ms() - t0) / 1000);
+			 (double)(tu_now_ms() - t0) / 1000);
 	return true;
 }
 
@@ -911,7 +897,7 @@ static void run_loop(void)
 
 	for (;;) {
 		struct epoll_event evs[64];
-		long long t = now_ms();
+		long long t = tu_now_ms();
 		int n;
 
 		for (int a = 0; a < A_N; a++)
@@ -1124,17 +1110,14 @@ static void usage_text(FILE *f)
 /* A bounded number, or exit 2 naming the option. */
 static long num_arg(const char *name, const char *s, long lo, long hi)
 {
-	char *end;
-	long v;
+	uint64_t v;
 
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno || *end || end == s || v < lo || v > hi) {
+	if (tu_parse_num(s, (uint64_t)lo, (uint64_t)hi, &v)) {
 		fprintf(stderr, "tpin-soak: --%s wants a number from %ld to %ld, not \"%s\"\n",
 			name, lo, hi, s);
 		exit(2);
 	}
-	return v;
+	return (long)v;
 }
 
 int main(int argc, char **argv)
@@ -1224,21 +1207,21 @@ int main(int argc, char **argv)
 	app_start();
 	proxy_start();
 	/* Up when the admin endpoint answers. */
-	start_dl = now_ms() + 10000;
+	start_dl = tu_now_ms() + 10000;
 	while (active_connections() != 0) {
-		if (now_ms() > start_dl || waitpid(proxy_pid, &ws, WNOHANG) == proxy_pid) {
+		if (tu_now_ms() > start_dl || waitpid(proxy_pid, &ws, WNOHANG) == proxy_pid) {
 			fprintf(stderr, "tpin-soak: tpin-proxy did not come up; see %s/proxy.out\n",
 				opt.work);
 			kill_reap(&app_pid);
 			kill_reap(&proxy_pid);
 			return 1;
 		}
-		sleep_ms(50);
+		tu_sleep_ms(50);
 	}
 	st.start = quiet_usage();
 
 	d = opt.duration_ms;
-	t0 = now_ms();
+	t0 = tu_now_ms();
 	at[A_PROXY_KILL] = t0 + d * 15 / 100;
 	at[A_PROXY_START] = at[A_PROXY_KILL] + DOWNTIME_MS;
 	at[A_BASELINE] = t0 + d * 25 / 100;
@@ -1253,7 +1236,7 @@ int main(int argc, char **argv)
 			conn_fail(&conns[i], "unfinished at the end", 0);
 	if (!proxy_died())
 		st.after = quiet_usage();
-	report(now_ms() - t0);
+	report(tu_now_ms() - t0);
 	kill_reap(&proxy_pid);
 	kill_reap(&app_pid);
 	{

@@ -16,10 +16,11 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
-#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "util.h"
 
 #define NH_NETNS_DIR	 "/run/netns"
 #define NH_MAX_NS	 64
@@ -62,22 +63,19 @@ const char *nh_err(void)
 
 long long nh_now_ms(void)
 {
-	struct timespec ts;
+	return tu_now_ms();
+}
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+void nh_sleep_ms(long ms)
+{
+	tu_sleep_ms(ms);
 }
 
 int nh_raise_nofile(void)
 {
-	struct rlimit rl;
+	int ret = tu_raise_nofile();
 
-	if (getrlimit(RLIMIT_NOFILE, &rl))
-		return nh_fail(errno, "getrlimit: %m");
-	if (rl.rlim_cur >= rl.rlim_max)
-		return 0;
-	rl.rlim_cur = rl.rlim_max;
-	return setrlimit(RLIMIT_NOFILE, &rl) ? nh_fail(errno, "setrlimit: %m") : 0;
+	return ret ? nh_fail(ret, "raising RLIMIT_NOFILE: %s", strerror(-ret)) : 0;
 }
 
 const char *nh_ns_path(const char *name, char *buf, size_t len)
@@ -614,22 +612,7 @@ int nh_sockaddr(struct sockaddr_storage *ss, socklen_t *len, const char *ip, uin
 
 const char *nh_addr_str(const struct sockaddr *sa, char *buf, size_t len)
 {
-	char ip[INET6_ADDRSTRLEN] = "?";
-
-	if (sa->sa_family == AF_INET) {
-		const struct sockaddr_in *s4 = (const struct sockaddr_in *)sa;
-
-		inet_ntop(AF_INET, &s4->sin_addr, ip, sizeof(ip));
-		snprintf(buf, len, "%s:%u", ip, ntohs(s4->sin_port));
-	} else if (sa->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
-
-		inet_ntop(AF_INET6, &s6->sin6_addr, ip, sizeof(ip));
-		snprintf(buf, len, "[%s]:%u", ip, ntohs(s6->sin6_port));
-	} else {
-		snprintf(buf, len, "(family %d)", sa->sa_family);
-	}
-	return buf;
+	return tu_addr_str(sa, buf, len);
 }
 
 int nh_listen(const char *ns, const char *ip, uint16_t port, bool transparent)

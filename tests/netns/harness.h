@@ -141,6 +141,8 @@ int nh_raise_nofile(void);
 
 /* Monotonic milliseconds. */
 long long nh_now_ms(void);
+/* Sleeps @ms milliseconds, through signals. */
+void nh_sleep_ms(long ms);
 
 /*
  * nh_read_eof - read @fd until EOF within @timeout_ms. Returns the bytes

@@ -40,14 +40,6 @@ static char out_path[64];
 static pid_t app_pid = -1, proxy_pid = -1;
 static rlim_t proxy_nofile; /* 0: inherit */
 
-static void sleep_ms(long ms)
-{
-	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L };
-
-	while (nanosleep(&ts, &ts) && errno == EINTR)
-		;
-}
-
 static void write_all(int fd, const void *buf, size_t len)
 {
 	size_t done = 0;
@@ -135,7 +127,7 @@ static void start(void)
 	while (admin_status("/ready") != 200) {
 		ck_assert_msg(proxy_alive(&ws), "tpin-proxy exited (0x%x) before ready", ws);
 		ck_assert_msg(nh_now_ms() < deadline, "tpin-proxy not ready within 10 s");
-		sleep_ms(50);
+		nh_sleep_ms(50);
 	}
 }
 
@@ -229,7 +221,7 @@ START_TEST(test_fd_limit)
 		}
 		ck_assert_msg(proxy_alive(&ws), "tpin-proxy exited (0x%x) under 1,000 clients", ws);
 		if (pending)
-			sleep_ms(50);
+			nh_sleep_ms(50);
 	} while (pending && nh_now_ms() < deadline);
 	for (int i = 0; i < NCLIENTS; i++) {
 		served += phase[i] == 2 && res[i] == 1;
@@ -248,7 +240,7 @@ START_TEST(test_fd_limit)
 	/* They leave; new clients are served again, the proxy still runs. */
 	for (int i = 0; i < NCLIENTS; i++)
 		close(fd[i]);
-	sleep_ms(500);
+	nh_sleep_ms(500);
 	for (int i = 0; i < 20; i++) {
 		struct pollfd pfd = { .events = POLLIN };
 		char b = 0;
@@ -389,7 +381,7 @@ START_TEST(test_admin_bad_input)
 			hold[i] = nh_connect(pair.client, NH_POD4, 15021, WAIT_MS);
 			ck_assert_msg(hold[i] >= 0, "15021 connection %d: %s", i, nh_err());
 		}
-		sleep_ms(500);
+		nh_sleep_ms(500);
 		for (int i = 0; i < 100; i++) {
 			char b;
 			ssize_t n = recv(hold[i], &b, 1, MSG_DONTWAIT);
@@ -433,7 +425,7 @@ static long long ready_fails_within_1s(void)
 	for (int i = 0; i <= 10; i++) {
 		if (admin_status("/ready") != 200)
 			return nh_now_ms() - t0;
-		sleep_ms(100);
+		nh_sleep_ms(100);
 	}
 	return -1;
 }

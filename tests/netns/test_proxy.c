@@ -53,14 +53,6 @@ static pid_t app_pid = -1, proxy_pid = -1;
 
 /* ---- small helpers ------------------------------------------------------ */
 
-static void sleep_ms(long ms)
-{
-	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L };
-
-	while (nanosleep(&ts, &ts) && errno == EINTR)
-		;
-}
-
 /* The whole file, NUL-terminated (empty when missing); free it. */
 static char *slurp(const char *path)
 {
@@ -427,7 +419,7 @@ static void proxy_start_argv(const char *const *extra)
 		free(out);
 		if (up)
 			return;
-		sleep_ms(20);
+		nh_sleep_ms(20);
 	}
 }
 
@@ -449,7 +441,7 @@ static int proxy_stop(int sig, int timeout_ms)
 			ck_abort_msg("tpin-proxy still running %d ms after signal %d:\n%s",
 				     timeout_ms, sig, out);
 		}
-		sleep_ms(20);
+		nh_sleep_ms(20);
 	}
 	proxy_pid = -1;
 	return ws;
@@ -501,7 +493,7 @@ static json_t *log_find(const char *orig, const char *result)
 		free(s);
 		if (nh_now_ms() > deadline)
 			return NULL;
-		sleep_ms(20);
+		nh_sleep_ms(20);
 	}
 }
 
@@ -588,7 +580,7 @@ static long long metric_wait(const char *series, long long want)
 	long long deadline = nh_now_ms() + WAIT_MS, v;
 
 	while ((v = metric(series)) != want && nh_now_ms() < deadline)
-		sleep_ms(50);
+		nh_sleep_ms(50);
 	return v;
 }
 
@@ -774,7 +766,7 @@ START_TEST(test_concurrent)
 			}
 		}
 		if (done < NCONC)
-			sleep_ms(5);
+			nh_sleep_ms(5);
 	}
 	ck_assert_msg(done == NCONC, "%d of %d echoes complete after %lld ms", done, NCONC,
 		      nh_now_ms() - t0);
@@ -891,7 +883,7 @@ START_TEST(test_drain)
 		}
 		if (i == 10)
 			ck_assert_msg(!proxy_exited(&ws), "exited mid-transfer: 0x%x", ws);
-		sleep_ms(100);
+		nh_sleep_ms(100);
 	}
 	shutdown(c, SHUT_WR);
 	ck_assert_int_eq(nh_read_eof(c, eof, sizeof(eof), WAIT_MS), 0);
