@@ -3,7 +3,9 @@
 #define TPIN_LOG_H
 
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
+#include <uv.h>
 
 /*
  * The access log: one line per connection, plain "key=value" or JSON, and
@@ -79,5 +81,36 @@ void tpin_log_event(struct tpin_log *log, const char *fmt, ...)
  */
 int tpin_log_format_access(char *buf, size_t len, enum tpin_log_format fmt, uint64_t unix_ms,
 			   const struct tpin_log_entry *e);
+
+/*
+ * A worker's access lines, written with one write(2) per loop turn (just
+ * before the loop waits), when the buffer is full, and at the end: for many
+ * short connections, one system call. Only the loop's thread may use it.
+ */
+struct tpin_log_batch {
+	struct tpin_log *log; /* NULL: lines are dropped */
+	uv_prepare_t flush;
+	char *buf;
+	size_t len;
+	bool open; /* the prepare handle needs closing */
+};
+
+/*
+ * tpin_log_batch_init - a batch for @log (may be NULL) on @loop. Returns 0
+ * or -ENOMEM.
+ */
+int tpin_log_batch_init(struct tpin_log_batch *b, struct tpin_log *log, uv_loop_t *loop);
+
+/* tpin_log_batch_add - the access line for @e, timestamped now. */
+void tpin_log_batch_add(struct tpin_log_batch *b, const struct tpin_log_entry *e);
+
+/* tpin_log_batch_flush - write what waits. */
+void tpin_log_batch_flush(struct tpin_log_batch *b);
+
+/* tpin_log_batch_close - flush, and close the handle; later lines go out at once. */
+void tpin_log_batch_close(struct tpin_log_batch *b);
+
+/* tpin_log_batch_fini - free the buffer, once the loop has ended. */
+void tpin_log_batch_fini(struct tpin_log_batch *b);
 
 #endif

@@ -18,6 +18,8 @@ struct tpin_metrics_shard;
 enum tpin_refusal {
 	TPIN_REFUSED_LOOP,  /* the original destination was the proxy itself */
 	TPIN_REFUSED_LIMIT, /* --max-connections was reached */
+	/* Too few descriptors left: the rest is kept for established connections and admin. */
+	TPIN_REFUSED_DESCRIPTORS,
 	TPIN_REFUSED_MAX,
 };
 

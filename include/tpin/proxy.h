@@ -15,7 +15,8 @@
  * tpin-proxy as a library: N event loops, each on its own thread with its
  * own SO_REUSEPORT listeners, relaying every accepted connection to the
  * application. The binary is a thin main around this; the tests drive the
- * same code over loopback without privileges.
+ * same code over loopback without privileges, through the hooks of
+ * tpin/proxy-hooks.h that only test programs link.
  *
  * Life cycle: tpin_proxy_new() binds the listeners (so every privileged step
  * and every error happens before any thread runs), tpin_proxy_start() starts
@@ -34,27 +35,15 @@ enum tpin_upstream {
 struct tpin_proxy_options {
 	enum tpin_mode mode;
 	enum tpin_upstream upstream;
-	uint16_t capture_port; /* 0 picks a free port: tests only */
+	uint16_t capture_port; /* the transparent listeners' port */
 	uint16_t admin_port;   /* never relayed to, like the capture port */
 	bool ipv4;	       /* listen on IPv4 */
 	bool ipv6;	       /* listen on IPv6 */
-	/* Listen on 127.0.0.1 and ::1 instead of every address: tests only. */
-	bool loopback_only;
-	/*
-	 * Set IP_TRANSPARENT on the listeners. The kernel hands diverted
-	 * packets only to transparent sockets, so only tests turn this off.
-	 */
-	bool transparent;
-	uint32_t proxy_mark; /* SO_MARK on the listeners; 0 sets none */
+	uint32_t proxy_mark;   /* SO_MARK on the listeners; 0 sets none */
 	/* Source of upstream connections; sin_family 0 leaves it to the kernel. */
 	struct sockaddr_in passthrough4;
 	struct sockaddr_in6 passthrough6;
-	/*
-	 * When ss_family is not 0, every connection's original destination is
-	 * this address instead of the one read from the socket: tests only.
-	 */
-	struct sockaddr_storage original_dst;
-	bool preserve_source; /* connect from the client's address (design.md s3) */
+	bool preserve_source; /* connect from the client's own address */
 	bool proxy_protocol;  /* send a PROXY protocol v2 header first */
 	unsigned concurrency; /* event loops; 0 means one per CPU */
 	uint32_t connect_timeout_ms;
@@ -77,12 +66,14 @@ struct tpin_proxy_stats {
 	uint64_t bytes_down; /* application to client */
 	/* Most bytes ever pending toward one side of one connection. */
 	uint64_t queue_peak;
+	/* Connections holding a place under max_connections now. */
+	uint64_t live;
 };
 
 /*
- * tpin_proxy_options_init - the defaults of design.md: tproxy mode, port
- * 15006, both families, transparent, passthrough source 127.0.0.6 and ::6,
- * 10 s connect timeout, 256 KiB queue limit.
+ * tpin_proxy_options_init - the defaults: tproxy mode, port 15006, both
+ * families, passthrough source 127.0.0.6 and ::6, 10 s connect timeout,
+ * 256 KiB queue limit.
  */
 void tpin_proxy_options_init(struct tpin_proxy_options *opt);
 

@@ -23,6 +23,29 @@ int tpin_sock_get_transparent(int fd, int family, bool *on);
 /* SO_MARK: the proxy's own packets carry @mark. Needs CAP_NET_ADMIN. */
 int tpin_sock_set_mark(int fd, uint32_t mark);
 
+/* TCP keepalive: the first probe after @idle_s quiet seconds, then every @interval_s, @count times.
+ */
+struct tpin_keepalive {
+	uint32_t idle_s;
+	uint32_t interval_s;
+	uint32_t count;
+};
+
+/* TCP_NODELAY: a message written in pieces leaves at once, not after an ACK. */
+int tpin_sock_set_nodelay(int fd);
+
+/* SO_KEEPALIVE with @ka's timing: a peer that vanished is found. */
+int tpin_sock_set_keepalive(int fd, const struct tpin_keepalive *ka);
+
+/* SO_REUSEADDR: bind a port that other sockets to other destinations use too. */
+int tpin_sock_set_reuseaddr(int fd);
+
+/* tpin_sock_error - the socket's pending error as -errno (0: none); reading it clears it. */
+int tpin_sock_error(int fd);
+
+/* tpin_sock_close_reset - close @fd so that its peer gets a reset, not a FIN. */
+void tpin_sock_close_reset(int fd);
+
 /* SO_REUSEPORT: one listener per event loop on the same port. */
 int tpin_sock_set_reuseport(int fd);
 

@@ -23,9 +23,6 @@ void tpin_strbuf_printf(struct tpin_strbuf *sb, const char *fmt, ...)
 /* tpin_strbuf_append - append @len bytes. Sets sb->err on failure. */
 void tpin_strbuf_append(struct tpin_strbuf *sb, const char *s, size_t len);
 
-/* tpin_strbuf_json - append @s as a JSON string, quotes included. */
-void tpin_strbuf_json(struct tpin_strbuf *sb, const char *s);
-
 /* tpin_strbuf_free - release the memory and reset @sb to empty. */
 void tpin_strbuf_free(struct tpin_strbuf *sb);
 

@@ -24,7 +24,7 @@
  * opens connections and never finishes a request must not take the
  * process's descriptors; beyond this, connections are closed at once.
  */
-#define ADMIN_CONN_MAX 64
+#define ADMIN_CONN_MAX 40
 
 struct admin_listener {
 	uv_tcp_t tcp;

@@ -1,198 +1,216 @@
 // SPDX-License-Identifier: MIT
-/* The capture port listeners: one per family per event loop, SO_REUSEPORT. */
+/* A listening socket of one worker: SO_REUSEPORT, accept4(2) in a batch. */
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
-#include "proxy-internal.h"
+#include "listener.h"
 #include "tpin/log.h"
 #include "tpin/sock.h"
 
-/* How long a listener that ran out of descriptors stays closed. */
+/* How long a listener that ran out of descriptors waits before it accepts again. */
 #define EMFILE_PAUSE_MS 100
+/* Connections taken per event, so the loop's other work is not starved. */
+#define ACCEPT_BATCH 64
 
-static int listener_setup(struct listener *l, uint16_t *port, char *err, size_t errlen);
-static void on_paused(uv_handle_t *h);
+static char version(int family)
+{
+	return family == AF_INET6 ? '6' : '4';
+}
 
 static void on_pause_over(uv_timer_t *t)
 {
 	struct listener *l = t->data;
-	uint16_t port = l->w->p->port;
-	char err[256];
 
-	if (l->w->ending)
-		return;
-	if (!listener_setup(l, &port, err, sizeof(err)))
-		return;
-	tpin_log_event(l->w->p->opt.log, "reopening the IPv%c listener: %s; again in %d ms",
-		       l->family == AF_INET6 ? '6' : '4', err, EMFILE_PAUSE_MS);
-	/* A half-made socket goes first; its close callback restarts the timer. */
-	if (l->open) {
-		l->open = false;
-		uv_close((uv_handle_t *)&l->tcp, on_paused);
-	} else {
-		uv_timer_start(&l->pause, on_pause_over, EMFILE_PAUSE_MS, 0);
-	}
-}
-
-static void on_paused(uv_handle_t *h)
-{
-	struct listener *l = h->data;
-
-	if (!l->w->ending)
+	if (l->open && !evset_add(l->set, &l->io, true))
+		atomic_store(&l->up, true);
+	else if (l->open)
 		uv_timer_start(&l->pause, on_pause_over, EMFILE_PAUSE_MS, 0);
 }
 
-static void on_connection(uv_stream_t *server, int status)
+static void on_readable(struct io *io, uint32_t events)
 {
-	struct listener *l = server->data;
+	struct listener *l = (struct listener *)io;
+	struct sockaddr_storage peer;
+	socklen_t len;
+	unsigned n;
+	int fd;
 
-	if (status == UV_EMFILE || status == UV_ENFILE) {
-		/*
-		 * Out of descriptors. libuv's reserve-descriptor trick cannot be
-		 * relied on when several event loops share one descriptor table
-		 * (another thread takes the freed slot), and libuv retries the
-		 * accept at once after this callback: the loop would spin. So
-		 * the listener closes, which resets the connections queued on
-		 * it, and reopens shortly; meanwhile the other loops' listeners
-		 * of the SO_REUSEPORT group take new connections.
+	for (n = 0; n < ACCEPT_BATCH; n++) {
+		len = sizeof(peer);
+		fd = accept4(io->fd, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd >= 0) {
+			l->on_accept(l, fd, (struct sockaddr *)&peer, len);
+			continue;
+		}
+		if (errno == EINTR || errno == ECONNABORTED)
+			continue;
+		if (errno == EAGAIN)
+			return;
+		if (errno == EMFILE || errno == ENFILE) {
+			/*
+			 * Out of descriptors: the connection stays queued and the
+			 * level-triggered listener would report it again at once.
+			 * Stop watching for a moment; meanwhile the other loops'
+			 * listeners of the SO_REUSEPORT group take new connections
+			 * and closing connections give descriptors back.
+			 */
+			tpin_log_event(l->log,
+				       "accept on the IPv%c listener: %s: pausing for %d ms",
+				       version(l->family), strerror(errno), EMFILE_PAUSE_MS);
+			atomic_store(&l->up, false);
+			evset_remove(l->set, &l->io);
+			uv_timer_start(&l->pause, on_pause_over, EMFILE_PAUSE_MS, 0);
+			return;
+		}
+		/* ENOBUFS, ENOMEM, EPERM (a firewall): this connection is lost, not the listener.
 		 */
-		tpin_log_event(l->w->p->opt.log,
-			       "accept on the IPv%c listener: %s: closed for %d ms, its queued "
-			       "connections reset",
-			       l->family == AF_INET6 ? '6' : '4', uv_strerror(status),
-			       EMFILE_PAUSE_MS);
-		atomic_store(&l->up, false);
-		l->open = false;
-		uv_close((uv_handle_t *)&l->tcp, on_paused);
+		tpin_log_event(l->log, "accept on the IPv%c listener: %s", version(l->family),
+			       strerror(errno));
 		return;
-	}
-	if (status < 0) {
-		tpin_log_event(l->w->p->opt.log, "accept on the IPv%c listener: %s",
-			       l->family == AF_INET6 ? '6' : '4', uv_strerror(status));
-		return;
-	}
-	relay_accept(l->w, server);
-}
-
-static void listen_addr(const struct tpin_proxy_options *opt, int family, uint16_t port,
-			struct sockaddr_storage *ss)
-{
-	struct sockaddr_in *sin = (struct sockaddr_in *)ss;
-	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
-
-	memset(ss, 0, sizeof(*ss));
-	if (family == AF_INET) {
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons(port);
-		sin->sin_addr.s_addr = htonl(opt->loopback_only ? INADDR_LOOPBACK : INADDR_ANY);
-	} else {
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons(port);
-		sin6->sin6_addr = opt->loopback_only ? in6addr_loopback : in6addr_any;
 	}
 }
 
 static int privileged(int ret, const char *what, int family, char *err, size_t errlen)
 {
-	snprintf(err, errlen, "cannot set %s on the IPv%c listener: %s%s", what,
-		 family == AF_INET6 ? '6' : '4', strerror(-ret),
-		 ret == -EPERM ? " (tpin-proxy needs CAP_NET_ADMIN)" : "");
+	snprintf(err, errlen, "cannot set %s on the IPv%c listener: %s%s", what, version(family),
+		 strerror(-ret), ret == -EPERM ? " (tpin-proxy needs CAP_NET_ADMIN)" : "");
 	return ret;
 }
 
-int listener_open(struct worker *w, int family, uint16_t *port, char *err, size_t errlen)
+static void listen_addr(const struct listen_spec *spec, struct sockaddr_storage *ss)
 {
-	struct listener *l = &w->listeners[w->n_listeners++];
+	struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
 
-	l->w = w;
-	l->family = family;
-	uv_timer_init(&w->loop, &l->pause);
-	l->pause.data = l;
-	l->pause_open = true;
-	return listener_setup(l, port, err, errlen);
+	memset(ss, 0, sizeof(*ss));
+	if (spec->family == AF_INET) {
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(spec->port);
+		sin->sin_addr.s_addr = htonl(spec->loopback ? INADDR_LOOPBACK : INADDR_ANY);
+	} else {
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons(spec->port);
+		sin6->sin6_addr = spec->loopback ? in6addr_loopback : in6addr_any;
+	}
 }
 
-/* Create, bind and listen; on *port 0, learn the port the kernel chose. */
-static int listener_setup(struct listener *l, uint16_t *port, char *err, size_t errlen)
+/* The options every accepted socket inherits from its listener. */
+static int inherited_options(int fd, const struct listen_spec *spec, char *err, size_t errlen)
 {
-	const struct tpin_proxy_options *opt = &l->w->p->opt;
+	int ret = tpin_sock_set_nodelay(fd);
+
+	if (!ret && spec->ka)
+		ret = tpin_sock_set_keepalive(fd, spec->ka);
+	if (ret)
+		snprintf(err, errlen,
+			 "cannot set TCP_NODELAY or keepalive on the IPv%c listener: %s",
+			 version(spec->family), strerror(-ret));
+	return ret;
+}
+
+int listener_open(struct listener *l, uv_loop_t *loop, struct evset *set,
+		  const struct listen_spec *spec, uint16_t *port, char *err, size_t errlen)
+{
 	char where[TPIN_SOCKADDR_STRLEN];
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
-	int family = l->family;
-	uv_os_fd_t fd;
-	int ret;
+	int fd, ret;
 
-	ret = uv_tcp_init_ex(&l->w->loop, &l->tcp, family);
-	if (ret) {
-		snprintf(err, errlen, "cannot create the IPv%c listener: %s",
-			 family == AF_INET6 ? '6' : '4', uv_strerror(ret));
+	l->family = spec->family;
+	l->set = set;
+	l->io.cb = on_readable;
+	l->io.fd = fd = socket(spec->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		ret = -errno;
+		snprintf(err, errlen, "cannot create the IPv%c listener: %s", version(spec->family),
+			 strerror(-ret));
 		return ret;
 	}
+	uv_timer_init(loop, &l->pause);
+	l->pause.data = l;
 	l->open = true;
-	l->tcp.data = l;
-	uv_fileno((uv_handle_t *)&l->tcp, &fd);
-
+	/*
+	 * SO_REUSEADDR too, and not for the listener's sake: an accepted
+	 * transparent socket is bound to the original destination, the app's
+	 * own address and port, and inherits the listener's flags. Without it,
+	 * those sockets (alive, or in FIN_WAIT after the app died) would keep
+	 * a restarted app from binding its port.
+	 */
 	ret = tpin_sock_set_reuseport(fd);
+	if (!ret)
+		ret = tpin_sock_set_reuseaddr(fd);
 	if (ret) {
-		snprintf(err, errlen, "cannot set SO_REUSEPORT: %s", strerror(-ret));
+		snprintf(err, errlen, "cannot set SO_REUSEPORT or SO_REUSEADDR: %s",
+			 strerror(-ret));
 		return ret;
 	}
-	/* The kernel hands TPROXY'd packets only to transparent sockets, and
-	 * the option counts only when set before bind(). */
-	if (opt->transparent) {
-		ret = tpin_sock_set_transparent(fd, family);
-		if (ret)
-			return privileged(
-				ret, family == AF_INET6 ? "IPV6_TRANSPARENT" : "IP_TRANSPARENT",
-				family, err, errlen);
-	}
-	/* Replies to real clients carry the proxy mark so they are never
-	 * diverted back into the proxy; accepted sockets inherit it. */
-	if (opt->proxy_mark) {
-		ret = tpin_sock_set_mark(fd, opt->proxy_mark);
-		if (ret)
-			return privileged(ret, "SO_MARK", family, err, errlen);
-	}
+	if (spec->family == AF_INET6) {
+		int one = 1;
 
-	listen_addr(opt, family, *port, &ss);
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	}
+	/*
+	 * The kernel hands TPROXY'd packets only to transparent sockets, and
+	 * the option counts only when set before bind().
+	 */
+	if (spec->transparent) {
+		ret = tpin_sock_set_transparent(fd, spec->family);
+		if (ret)
+			return privileged(ret,
+					  spec->family == AF_INET6 ? "IPV6_TRANSPARENT"
+								   : "IP_TRANSPARENT",
+					  spec->family, err, errlen);
+	}
+	/*
+	 * Replies to real clients carry the proxy mark so they are never
+	 * diverted back into the proxy; accepted sockets inherit it.
+	 */
+	if (spec->mark) {
+		ret = tpin_sock_set_mark(fd, spec->mark);
+		if (ret)
+			return privileged(ret, "SO_MARK", spec->family, err, errlen);
+	}
+	ret = inherited_options(fd, spec, err, errlen);
+	if (ret)
+		return ret;
+	listen_addr(spec, &ss);
 	tpin_sockaddr_format((struct sockaddr *)&ss, where, sizeof(where));
-	ret = uv_tcp_bind(&l->tcp, (struct sockaddr *)&ss,
-			  family == AF_INET6 ? UV_TCP_IPV6ONLY : 0);
-	if (!ret)
-		ret = uv_listen((uv_stream_t *)&l->tcp, 4096, on_connection);
-	if (ret) {
-		snprintf(err, errlen, "cannot listen on %s: %s", where, uv_strerror(ret));
+	if (bind(fd, (struct sockaddr *)&ss, tpin_sockaddr_len((struct sockaddr *)&ss)) < 0 ||
+	    listen(fd, 4096) < 0) {
+		ret = -errno;
+		snprintf(err, errlen, "cannot listen on %s: %s", where, strerror(-ret));
 		return ret;
 	}
 	if (!*port) {
-		ret = uv_tcp_getsockname(&l->tcp, (struct sockaddr *)&ss, (int *)&len);
-		if (ret) {
-			snprintf(err, errlen, "getsockname: %s", uv_strerror(ret));
+		if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0) {
+			ret = -errno;
+			snprintf(err, errlen, "getsockname: %s", strerror(-ret));
 			return ret;
 		}
 		*port = tpin_sockaddr_port((struct sockaddr *)&ss);
+	}
+	ret = evset_add(set, &l->io, true);
+	if (ret) {
+		snprintf(err, errlen, "cannot watch the IPv%c listener: %s", version(spec->family),
+			 strerror(-ret));
+		return ret;
 	}
 	atomic_store(&l->up, true);
 	return 0;
 }
 
-void listener_close_all(struct worker *w)
+void listener_close(struct listener *l)
 {
-	unsigned i;
-
-	for (i = 0; i < w->n_listeners; i++) {
-		struct listener *l = &w->listeners[i];
-
-		atomic_store(&l->up, false);
-		if (l->open)
-			uv_close((uv_handle_t *)&l->tcp, NULL);
-		l->open = false;
-		if (l->pause_open)
-			uv_close((uv_handle_t *)&l->pause, NULL);
-		l->pause_open = false;
-	}
+	atomic_store(&l->up, false);
+	if (!l->open)
+		return;
+	l->open = false;
+	close(l->io.fd);
+	l->io.fd = -1;
+	uv_close((uv_handle_t *)&l->pause, NULL);
 }

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-/* The proxy object: options, worker threads, drain and stop, readings. */
+/* The proxy object: options, the workers, drain and stop, readings. */
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -7,9 +7,24 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "proxy-internal.h"
 #include "tpin/metrics.h"
+#include "tpin/proxy-hooks.h"
+#include "tpin/proxy.h"
 #include "tpin/sock.h"
+#include "worker.h"
+
+struct tpin_proxy {
+	struct tpin_proxy_options opt;
+	struct relay_config relay;
+	struct tpin_metrics *metrics;
+	struct worker *workers;
+	unsigned n_workers;
+	uint16_t port;
+	atomic_uint live;    /* sessions past the cap check, for --max-connections */
+	atomic_int fd_limit; /* see relay.h */
+	atomic_uint running; /* loops still running */
+	bool started;
+};
 
 void tpin_proxy_options_init(struct tpin_proxy_options *opt)
 {
@@ -20,7 +35,6 @@ void tpin_proxy_options_init(struct tpin_proxy_options *opt)
 	opt->admin_port = TPIN_DEFAULT_ADMIN_PORT;
 	opt->ipv4 = true;
 	opt->ipv6 = true;
-	opt->transparent = true;
 	opt->proxy_mark = TPIN_DEFAULT_PROXY_MARK;
 	opt->passthrough4.sin_family = AF_INET;
 	opt->passthrough4.sin_addr.s_addr = htonl(0x7f000006); /* 127.0.0.6 */
@@ -30,126 +44,10 @@ void tpin_proxy_options_init(struct tpin_proxy_options *opt)
 	opt->queue_limit = 256 * 1024;
 }
 
-void worker_maybe_end(struct worker *w)
+static void on_worker_exit(void *arg)
 {
-	if (!w->ending || w->n_sessions || !w->core_open)
-		return;
-	w->core_open = false;
-	uv_mutex_lock(&w->lock);
-	w->async_open = false;
-	uv_mutex_unlock(&w->lock);
-	uv_close((uv_handle_t *)&w->async, NULL);
-	uv_close((uv_handle_t *)&w->drain_timer, NULL);
-	/* The last lines go out before the loop can end. */
-	relay_log_flush(w);
-	if (w->log_open) {
-		w->log_open = false;
-		uv_close((uv_handle_t *)&w->log_flush, NULL);
-	}
-}
+	struct tpin_proxy *p = arg;
 
-static void on_drain_deadline(uv_timer_t *t)
-{
-	struct worker *w = t->data;
-
-	relay_close_all(w, "drain_timeout");
-}
-
-static void on_command(uv_async_t *a)
-{
-	struct worker *w = a->data;
-	int cmd = atomic_load(&w->cmd);
-
-	if (cmd == CMD_NONE)
-		return;
-	if (!w->ending) {
-		listener_close_all(w);
-		w->ending = true;
-	}
-	if (cmd == CMD_STOP) {
-		relay_close_all(w, "stopped");
-	} else if (!w->drained) {
-		w->drained = true;
-		uv_timer_start(&w->drain_timer, on_drain_deadline, atomic_load(&w->drain_ms), 0);
-	}
-	worker_maybe_end(w);
-}
-
-/* Close whatever is open and run the loop until the close callbacks ran. */
-static int worker_teardown(struct worker *w)
-{
-	int ret;
-
-	listener_close_all(w);
-	w->ending = true;
-	relay_close_all(w, "stopped");
-	worker_maybe_end(w);
-	uv_run(&w->loop, UV_RUN_DEFAULT);
-	ret = uv_loop_close(&w->loop);
-	w->loop_ready = false;
-	return ret;
-}
-
-static int worker_init(struct tpin_proxy *p, struct worker *w, char *err, size_t errlen)
-{
-	const struct tpin_proxy_options *opt = &p->opt;
-	int ret;
-
-	w->p = p;
-	w->m = tpin_metrics_shard(p->metrics, (unsigned)(w - p->workers));
-	w->rbuf = malloc(RELAY_BUF_SIZE);
-	w->logbuf = opt->log ? malloc(RELAY_LOG_SIZE) : NULL;
-	if (!w->rbuf || (opt->log && !w->logbuf)) {
-		snprintf(err, errlen, "out of memory");
-		return -ENOMEM;
-	}
-	ret = uv_mutex_init(&w->lock);
-	if (ret)
-		goto fail;
-	w->lock_ready = true;
-	ret = uv_loop_init(&w->loop);
-	if (ret)
-		goto fail;
-	w->loop_ready = true;
-	ret = uv_async_init(&w->loop, &w->async, on_command);
-	if (ret)
-		goto fail;
-	w->async.data = w;
-	uv_timer_init(&w->loop, &w->drain_timer);
-	w->drain_timer.data = w;
-	if (opt->log) {
-		uv_prepare_init(&w->loop, &w->log_flush);
-		w->log_flush.data = w;
-		w->log_open = true;
-	}
-	/* The async handle keeps the loop alive until a drain or stop ends it. */
-	w->core_open = true;
-	w->async_open = true;
-	if (opt->ipv4) {
-		ret = listener_open(w, AF_INET, &p->port, err, errlen);
-		if (ret)
-			return ret;
-	}
-	if (opt->ipv6) {
-		ret = listener_open(w, AF_INET6, &p->port, err, errlen);
-		if (ret)
-			return ret;
-	}
-	return 0;
-fail:
-	snprintf(err, errlen, "cannot set up an event loop: %s", uv_strerror(ret));
-	return ret;
-}
-
-static void worker_main(void *arg)
-{
-	struct worker *w = arg;
-	struct tpin_proxy *p = w->p;
-
-	uv_run(&w->loop, UV_RUN_DEFAULT);
-	relay_log_flush(w);
-	w->close_result = uv_loop_close(&w->loop);
-	w->loop_ready = false;
 	if (atomic_fetch_sub(&p->running, 1) == 1 && p->opt.on_finished)
 		p->opt.on_finished(p->opt.on_finished_arg);
 }
@@ -164,18 +62,8 @@ void tpin_proxy_free(struct tpin_proxy *p)
 		tpin_proxy_stop(p);
 		tpin_proxy_wait(p);
 	}
-	for (i = 0; p->workers && i < p->n_workers; i++) {
-		struct worker *w = &p->workers[i];
-
-		if (w->loop_ready)
-			worker_teardown(w);
-		if (w->lock_ready)
-			uv_mutex_destroy(&w->lock);
-		relay_free_sessions(w);
-		relay_free_pipes(w);
-		free(w->rbuf);
-		free(w->logbuf);
-	}
+	for (i = 0; p->workers && i < p->n_workers; i++)
+		worker_free(&p->workers[i]);
 	free(p->workers);
 	tpin_metrics_free(p->metrics);
 	free(p);
@@ -187,8 +75,8 @@ static int check_options(const struct tpin_proxy_options *opt, char *err, size_t
 		snprintf(err, errlen, "neither IPv4 nor IPv6 is enabled");
 		return -EINVAL;
 	}
-	if (!opt->capture_port && opt->transparent) {
-		snprintf(err, errlen, "a transparent listener needs a fixed capture port");
+	if (!opt->capture_port) {
+		snprintf(err, errlen, "the capture port must be set");
 		return -EINVAL;
 	}
 	if (opt->preserve_source && opt->mode != TPIN_MODE_TPROXY) {
@@ -210,8 +98,10 @@ static int check_options(const struct tpin_proxy_options *opt, char *err, size_t
 int tpin_proxy_new(struct tpin_proxy **out, const struct tpin_proxy_options *opt, char *err,
 		   size_t errlen)
 {
+	struct tpin_proxy_hooks *hooks = tpin_proxy_hooks();
+	struct listen_spec specs[2];
 	struct tpin_proxy *p;
-	unsigned i;
+	unsigned i, n = 0;
 	int ret;
 
 	ret = check_options(opt, err, errlen);
@@ -221,7 +111,25 @@ int tpin_proxy_new(struct tpin_proxy **out, const struct tpin_proxy_options *opt
 	if (!p)
 		goto nomem;
 	p->opt = *opt;
-	p->port = opt->capture_port;
+	p->relay.opt = &p->opt;
+	p->relay.live = &p->live;
+	p->relay.hooks = hooks;
+	p->relay.fd_limit = &p->fd_limit;
+	relay_limits_refresh(&p->relay);
+	/* Tests listen unprivileged on loopback, at a port the kernel picks. */
+	p->port = hooks && hooks->loopback ? 0 : opt->capture_port;
+	for (i = 0; i < 2; i++) {
+		int family = i ? AF_INET6 : AF_INET;
+
+		if (!(i ? opt->ipv6 : opt->ipv4))
+			continue;
+		specs[n++] = (struct listen_spec){
+			.family = family,
+			.loopback = hooks && hooks->loopback,
+			.transparent = !(hooks && hooks->loopback),
+			.mark = hooks && hooks->loopback ? 0 : opt->proxy_mark,
+		};
+	}
 	p->n_workers = opt->concurrency ? opt->concurrency : uv_available_parallelism();
 	if (!p->n_workers)
 		p->n_workers = 1;
@@ -229,10 +137,16 @@ int tpin_proxy_new(struct tpin_proxy **out, const struct tpin_proxy_options *opt
 	if (!p->workers || tpin_metrics_new(&p->metrics, p->n_workers))
 		goto nomem;
 	for (i = 0; i < p->n_workers; i++) {
-		ret = worker_init(p, &p->workers[i], err, errlen);
+		struct worker *w = &p->workers[i];
+
+		w->on_exit = on_worker_exit;
+		w->arg = p;
+		ret = worker_init(w, &p->relay, specs, n, &p->port,
+				  tpin_metrics_shard(p->metrics, i), err, errlen);
 		if (ret)
 			goto fail;
 	}
+	p->relay.capture_port = p->port;
 	*out = p;
 	return 0;
 nomem:
@@ -240,7 +154,6 @@ nomem:
 	ret = -ENOMEM;
 fail:
 	tpin_proxy_free(p);
-	/* libuv's errors are already negative errno values on Linux. */
 	return ret;
 }
 
@@ -254,45 +167,31 @@ int tpin_proxy_start(struct tpin_proxy *p)
 	p->started = true;
 	atomic_store(&p->running, p->n_workers);
 	for (i = 0; i < p->n_workers; i++) {
-		ret = uv_thread_create(&p->workers[i].thread, worker_main, &p->workers[i]);
+		ret = worker_start(&p->workers[i]);
 		if (ret) {
 			/* The loops never run: count them as finished and stop the rest. */
 			atomic_fetch_sub(&p->running, p->n_workers - i);
 			tpin_proxy_stop(p);
 			return ret;
 		}
-		p->workers[i].thread_started = true;
 	}
 	return 0;
 }
 
-static void post(struct tpin_proxy *p, int cmd, uint32_t drain_ms)
+void tpin_proxy_drain(struct tpin_proxy *p, uint32_t timeout_ms)
 {
 	unsigned i;
 
-	for (i = 0; i < p->n_workers; i++) {
-		struct worker *w = &p->workers[i];
-
-		uv_mutex_lock(&w->lock);
-		if (cmd == CMD_DRAIN)
-			atomic_store(&w->drain_ms, drain_ms);
-		/* A stop overrides a drain, never the other way round. */
-		if (atomic_load(&w->cmd) < cmd)
-			atomic_store(&w->cmd, cmd);
-		if (w->async_open)
-			uv_async_send(&w->async);
-		uv_mutex_unlock(&w->lock);
-	}
-}
-
-void tpin_proxy_drain(struct tpin_proxy *p, uint32_t timeout_ms)
-{
-	post(p, CMD_DRAIN, timeout_ms);
+	for (i = 0; i < p->n_workers; i++)
+		worker_post(&p->workers[i], WORKER_DRAIN, timeout_ms);
 }
 
 void tpin_proxy_stop(struct tpin_proxy *p)
 {
-	post(p, CMD_STOP, 0);
+	unsigned i;
+
+	for (i = 0; i < p->n_workers; i++)
+		worker_post(&p->workers[i], WORKER_STOP, 0);
 }
 
 int tpin_proxy_wait(struct tpin_proxy *p)
@@ -300,16 +199,9 @@ int tpin_proxy_wait(struct tpin_proxy *p)
 	unsigned i;
 	int ret = 0;
 
-	for (i = 0; i < p->n_workers; i++) {
-		struct worker *w = &p->workers[i];
-
-		if (!w->thread_started)
-			continue;
-		uv_thread_join(&w->thread);
-		w->thread_started = false;
-		if (w->close_result)
+	for (i = 0; i < p->n_workers; i++)
+		if (worker_join(&p->workers[i]))
 			ret = -EBUSY;
-	}
 	return ret;
 }
 
@@ -320,31 +212,29 @@ uint16_t tpin_proxy_port(const struct tpin_proxy *p)
 
 bool tpin_proxy_listening(const struct tpin_proxy *p)
 {
-	unsigned i, j;
+	unsigned i;
 
 	for (i = 0; i < p->n_workers; i++)
-		for (j = 0; j < p->workers[i].n_listeners; j++)
-			if (!atomic_load(&p->workers[i].listeners[j].up))
-				return false;
+		if (!worker_listening(&p->workers[i]))
+			return false;
 	return true;
 }
 
 int tpin_proxy_transparent(const struct tpin_proxy *p, bool *all)
 {
 	unsigned i, j;
-	uv_os_fd_t fd;
 	bool on;
-	int ret;
+	int fd, ret;
 
 	*all = true;
 	for (i = 0; i < p->n_workers; i++) {
-		for (j = 0; j < p->workers[i].n_listeners; j++) {
-			const struct listener *l = &p->workers[i].listeners[j];
+		const struct worker *w = &p->workers[i];
 
-			if (!atomic_load(&l->up))
+		for (j = 0; j < w->n_listeners; j++) {
+			fd = worker_listener_fd(w, j);
+			if (fd < 0)
 				return -ENOTCONN;
-			uv_fileno((const uv_handle_t *)&l->tcp, &fd);
-			ret = tpin_sock_get_transparent(fd, l->family, &on);
+			ret = tpin_sock_get_transparent(fd, w->listeners[j].family, &on);
 			if (ret)
 				return ret;
 			*all = *all && on;
@@ -367,8 +257,9 @@ void tpin_proxy_stats(const struct tpin_proxy *p, struct tpin_proxy_stats *st)
 	st->connect_failures = t.connect_failures;
 	st->bytes_up = t.bytes[TPIN_DIR_UPSTREAM];
 	st->bytes_down = t.bytes[TPIN_DIR_DOWNSTREAM];
+	st->live = atomic_load(&p->live);
 	for (i = 0; i < p->n_workers; i++) {
-		peak = atomic_load(&p->workers[i].queue_peak);
+		peak = worker_queue_peak(&p->workers[i]);
 		if (peak > st->queue_peak)
 			st->queue_peak = peak;
 	}
@@ -384,5 +275,5 @@ void tpin_proxy_connections(struct tpin_proxy *p, struct tpin_strbuf *sb)
 	unsigned i;
 
 	for (i = 0; i < p->n_workers; i++)
-		relay_describe(&p->workers[i], sb);
+		worker_describe(&p->workers[i], sb);
 }

@@ -4,9 +4,11 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "tpin/sock.h"
 
@@ -61,6 +63,48 @@ int tpin_sock_set_mark(int fd, uint32_t mark)
 int tpin_sock_set_reuseport(int fd)
 {
 	return set_int(fd, SOL_SOCKET, SO_REUSEPORT, 1);
+}
+
+int tpin_sock_set_nodelay(int fd)
+{
+	return set_int(fd, IPPROTO_TCP, TCP_NODELAY, 1);
+}
+
+int tpin_sock_set_keepalive(int fd, const struct tpin_keepalive *ka)
+{
+	int ret = set_int(fd, SOL_SOCKET, SO_KEEPALIVE, 1);
+
+	if (!ret)
+		ret = set_int(fd, IPPROTO_TCP, TCP_KEEPIDLE, (int)ka->idle_s);
+	if (!ret)
+		ret = set_int(fd, IPPROTO_TCP, TCP_KEEPINTVL, (int)ka->interval_s);
+	if (!ret)
+		ret = set_int(fd, IPPROTO_TCP, TCP_KEEPCNT, (int)ka->count);
+	return ret;
+}
+
+int tpin_sock_set_reuseaddr(int fd)
+{
+	return set_int(fd, SOL_SOCKET, SO_REUSEADDR, 1);
+}
+
+int tpin_sock_error(int fd)
+{
+	socklen_t len = sizeof(int);
+	int err = 0;
+
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+		return -errno;
+	return -err;
+}
+
+void tpin_sock_close_reset(int fd)
+{
+	struct linger l = { .l_onoff = 1, .l_linger = 0 };
+
+	/* The last descriptor of a socket with a zero linger closes with a reset. */
+	setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+	close(fd);
 }
 
 int tpin_sock_set_bind_no_port(int fd)

@@ -56,44 +56,6 @@ void tpin_strbuf_append(struct tpin_strbuf *sb, const char *s, size_t len)
 	sb->p[sb->len] = '\0';
 }
 
-void tpin_strbuf_json(struct tpin_strbuf *sb, const char *s)
-{
-	static const char hex[] = "0123456789abcdef";
-	const unsigned char *c;
-	char esc[6];
-
-	tpin_strbuf_append(sb, "\"", 1);
-	for (c = (const unsigned char *)s; *c; c++) {
-		switch (*c) {
-		case '"':
-			tpin_strbuf_append(sb, "\\\"", 2);
-			break;
-		case '\\':
-			tpin_strbuf_append(sb, "\\\\", 2);
-			break;
-		case '\n':
-			tpin_strbuf_append(sb, "\\n", 2);
-			break;
-		case '\r':
-			tpin_strbuf_append(sb, "\\r", 2);
-			break;
-		case '\t':
-			tpin_strbuf_append(sb, "\\t", 2);
-			break;
-		default:
-			if (*c < 0x20 || *c == 0x7f) {
-				memcpy(esc, "\\u00", 4);
-				esc[4] = hex[*c >> 4];
-				esc[5] = hex[*c & 15];
-				tpin_strbuf_append(sb, esc, 6);
-			} else {
-				tpin_strbuf_append(sb, (const char *)c, 1);
-			}
-		}
-	}
-	tpin_strbuf_append(sb, "\"", 1);
-}
-
 void tpin_strbuf_free(struct tpin_strbuf *sb)
 {
 	free(sb->p);

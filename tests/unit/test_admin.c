@@ -18,6 +18,7 @@
 #include "tpin/admin.h"
 #include "tpin/http.h"
 #include "tpin/log.h"
+#include "tpin/proxy-hooks.h"
 #include "tpin/proxy.h"
 
 struct http_case {
@@ -109,6 +110,14 @@ START_TEST(test_log_json_escaping)
 END_TEST
 
 /* The admin endpoint, asked by a blocking client on its own thread. */
+
+/* An unprivileged proxy on loopback, for the admin endpoint to report on. */
+static struct tpin_proxy_hooks hooks = { .loopback = true };
+
+struct tpin_proxy_hooks *tpin_proxy_hooks(void)
+{
+	return &hooks;
+}
 
 static uv_loop_t loop;
 static uv_async_t done;
@@ -202,10 +211,6 @@ START_TEST(test_admin_endpoints)
 
 	ck_assert_int_eq(uv_loop_init(&loop), 0);
 	tpin_proxy_options_init(&popt);
-	popt.capture_port = 0;
-	popt.transparent = false;
-	popt.proxy_mark = 0;
-	popt.loopback_only = true;
 	popt.ipv6 = false;
 	popt.concurrency = 1;
 	ck_assert_int_eq(tpin_proxy_new(&proxy, &popt, err, sizeof(err)), 0);

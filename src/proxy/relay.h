@@ -1,0 +1,108 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef TPIN_PROXY_RELAY_H
+#define TPIN_PROXY_RELAY_H
+
+/*
+ * The relay of one worker: a session per accepted connection, each the
+ * client's socket, the upstream socket and a flow each way between them.
+ * It runs on the worker's loop and thread; the admin thread only reads the
+ * session list, under the lock.
+ */
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <uv.h>
+
+#include "evset.h"
+#include "flow.h"
+#include "tpin/proxy.h"
+
+struct session;
+struct tpin_log_batch;
+struct tpin_metrics_shard;
+struct tpin_proxy_hooks;
+struct tpin_strbuf;
+
+/* What a relay needs to know: shared by the workers, read-only. */
+struct relay_config {
+	const struct tpin_proxy_options *opt;
+	uint16_t capture_port; /* the port the listeners are bound to */
+	atomic_uint *live;     /* connections under --max-connections, all workers */
+	/*
+	 * Descriptors at or above this number are the reserve: established
+	 * connections, the admin endpoint and readiness keep working on it,
+	 * while a new connection that got such a descriptor is refused. The
+	 * kernel hands out the lowest free number, so the number of an accepted
+	 * socket says how many are in use: no counting, no system call.
+	 */
+	atomic_int *fd_limit;
+	struct tpin_proxy_hooks *hooks; /* NULL but in tests */
+};
+
+struct relay {
+	const struct relay_config *cfg;
+	uv_loop_t *loop;
+	struct evset *set;
+	struct tpin_metrics_shard *m;
+	struct tpin_log_batch *log;
+	struct flow_ctx fx;
+	/* Guards the session list, which the admin thread reads. */
+	uv_mutex_t lock;
+	struct session *sessions;
+	unsigned n_sessions;
+	/* Freed sessions kept for the next connections. */
+	struct session *free;
+	unsigned n_free;
+	atomic_uint_fast64_t queue_peak; /* the most ever waiting in one flow */
+	bool ending;			 /* no new sessions; @on_empty after the last */
+	void (*on_empty)(void *arg);
+	void *arg;
+};
+
+/*
+ * relay_init - an empty relay on @loop and @set. @on_empty(@arg) is called
+ * once relay_end() was called and the last session is gone. Returns 0 or
+ * -ENOMEM.
+ */
+int relay_init(struct relay *r, const struct relay_config *cfg, uv_loop_t *loop, struct evset *set,
+	       struct tpin_metrics_shard *m, struct tpin_log_batch *log,
+	       void (*on_empty)(void *arg), void *arg);
+
+/*
+ * relay_accept - relay the accepted connection @fd, whose peer is @peer:
+ * find where it was going, connect there, relay both ways. The relay owns
+ * @fd from now on; any failure costs this connection only.
+ */
+void relay_accept(struct relay *r, int fd, const struct sockaddr *peer, socklen_t peer_len);
+
+/*
+ * relay_close_all - end every session now, logged with @why; sides with
+ * bytes still on their way to them are reset rather than sent a FIN.
+ */
+void relay_close_all(struct relay *r, const char *why);
+
+/* relay_end - no more connections will come: call on_empty once none is left. */
+void relay_end(struct relay *r);
+
+/*
+ * Descriptors kept back from new connections: the admin endpoint's and
+ * readiness's connections (their caps are in admin.c), each worker's own
+ * (listeners, epoll, eventfd), the log and a margin.
+ */
+#define RELAY_FD_RESERVE 88
+
+/*
+ * relay_limits_refresh - read the descriptor limit again (prlimit(1) may
+ * have changed it) and set cfg->fd_limit. Any thread.
+ */
+void relay_limits_refresh(const struct relay_config *cfg);
+
+/* relay_describe - one line per session into @sb. Any thread. */
+void relay_describe(struct relay *r, struct tpin_strbuf *sb);
+
+/* relay_fini - free what is left, once the loop has ended. */
+void relay_fini(struct relay *r);
+
+#endif
