@@ -9,6 +9,7 @@
 #include <cap-ng.h>
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <grp.h>
 #include <pwd.h>
 #include <signal.h>
@@ -77,6 +78,8 @@ struct settings {
 	enum tpin_log_format log_format;
 	const char *log_file;
 	const char *user;
+	uid_t uid;
+	gid_t gid;
 	char table_name[TPIN_TABLE_NAME_MAX];
 	uint32_t drain_ms;
 	uint32_t route_table;
@@ -171,6 +174,35 @@ static int parse_passthrough(struct tpin_proxy_options *opt, const char *text, c
 	return -EINVAL;
 }
 
+/*
+ * --user: a user name, or a numeric uid with no name needed (as containers
+ * run them), 0 to 4294967294 ((uid_t)-1 means "no change" to setuid() and
+ * is never a user). Resolved while parsing, so a bad value costs nothing
+ * but a message and exit status 2.
+ */
+static int parse_user(struct settings *st, const char *text, char *err, size_t errlen)
+{
+	struct passwd *pw = *text ? getpwnam(text) : NULL;
+	unsigned long long v;
+	char *end;
+
+	if (pw) {
+		st->uid = pw->pw_uid;
+		st->gid = pw->pw_gid;
+		return 0;
+	}
+	errno = 0;
+	v = text[0] >= '0' && text[0] <= '9' ? strtoull(text, &end, 10) : ULLONG_MAX;
+	if (errno || v == ULLONG_MAX || *end || v > (uid_t)-2) {
+		snprintf(err, errlen,
+			 "--user \"%s\" is neither a user name nor a uid in 0-4294967294", text);
+		return -EINVAL;
+	}
+	st->uid = (uid_t)v;
+	st->gid = (gid_t)v;
+	return 0;
+}
+
 static int parse_args(struct settings *st, int argc, char **argv, char *err, size_t errlen)
 {
 	struct tpin_proxy_options *opt = &st->proxy;
@@ -243,6 +275,7 @@ static int parse_args(struct settings *st, int argc, char **argv, char *err, siz
 			break;
 		case OPT_USER:
 			st->user = optarg;
+			ret = parse_user(st, optarg, err, errlen);
 			break;
 		case 'h':
 			fputs(usage, stdout);
@@ -265,33 +298,16 @@ static int parse_args(struct settings *st, int argc, char **argv, char *err, siz
 }
 
 /*
- * After the listeners are bound, become @user keeping only CAP_NET_ADMIN,
- * which transparent upstream sockets and SO_MARK need. libcap-ng keeps the
- * capability across setuid and clears the bounding set.
+ * After the listeners are bound, become the --user keeping only
+ * CAP_NET_ADMIN, which transparent upstream sockets and SO_MARK need.
+ * libcap-ng keeps the capability across setuid and clears the bounding set.
  */
-static int drop_privileges(const char *user, char *err, size_t errlen)
+static int drop_privileges(const struct settings *st, char *err, size_t errlen)
 {
-	struct passwd *pw = getpwnam(user);
-	char *end;
-	uid_t uid;
-	gid_t gid;
-
-	if (pw) {
-		uid = pw->pw_uid;
-		gid = pw->pw_gid;
-	} else {
-		errno = 0;
-		uid = (uid_t)strtoul(user, &end, 10);
-		if (errno || *end || !*user) {
-			snprintf(err, errlen, "--user \"%s\" is no user name or uid", user);
-			return -EINVAL;
-		}
-		gid = uid;
-	}
 	capng_clear(CAPNG_SELECT_BOTH);
 	if (capng_update(CAPNG_ADD, CAPNG_EFFECTIVE | CAPNG_PERMITTED, CAP_NET_ADMIN) ||
-	    capng_change_id((int)uid, (int)gid, CAPNG_DROP_SUPP_GRP | CAPNG_CLEAR_BOUNDING)) {
-		snprintf(err, errlen, "cannot become user %s with CAP_NET_ADMIN: %s", user,
+	    capng_change_id((int)st->uid, (int)st->gid, CAPNG_DROP_SUPP_GRP | CAPNG_CLEAR_BOUNDING)) {
+		snprintf(err, errlen, "cannot become user %s with CAP_NET_ADMIN: %s", st->user,
 			 strerror(errno ? errno : EPERM));
 		return -EPERM;
 	}
@@ -435,7 +451,7 @@ int main(int argc, char **argv)
 		goto out_proxy;
 	}
 	self_check(&st, rt.proxy);
-	if (st.user && drop_privileges(st.user, err, sizeof(err))) {
+	if (st.user && drop_privileges(&st, err, sizeof(err))) {
 		fprintf(stderr, "tpin-proxy: %s\n", err);
 		goto out_admin;
 	}
