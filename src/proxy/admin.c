@@ -1,7 +1,17 @@
 // SPDX-License-Identifier: MIT
 /*
  * The admin endpoint: one short request per connection, answered and
- * closed. Requests are parsed by src/http.c; anything it refuses gets 400.
+ * closed. Requests are parsed by src/proxy/http.c; anything it refuses gets
+ * 400.
+ *
+ * Readiness on :15021 faces the pod's network, as the kubelet probes the
+ * pod's address, so a neighbour can open connections to it and send
+ * nothing. Each listener has a budget of its own (the loopback admin port is
+ * never starved by the network's), a request must arrive within a short
+ * time, and one source holds only a few places: when a place is needed, the
+ * oldest connection still waiting for its request goes, that of the same
+ * source first. The newest connection is the one most likely to be a probe
+ * about to ask, so it is never the one refused.
  */
 
 #include <arpa/inet.h>
@@ -17,18 +27,25 @@
 #include "tpin/proxy.h"
 #include "tpin/strbuf.h"
 
-/* A client that has not sent its request by then is cut off. */
-#define REQUEST_TIMEOUT_MS 5000
 /*
- * Requests in flight at once. :15021 faces the pod's network, so a peer that
- * opens connections and never finishes a request must not take the
- * process's descriptors; beyond this, connections are closed at once.
+ * Connections each listener keeps at once. Their sum is part of the
+ * descriptors the relay keeps in reserve (RELAY_FD_RESERVE).
  */
-#define ADMIN_CONN_MAX 40
+#define ADMIN_CONN_MAX	8
+#define HEALTH_CONN_MAX 32
+/* Connections one source (an IPv4 address, an IPv6 /64) keeps on :15021. */
+#define HEALTH_PER_SOURCE 4
+/* A request not complete by then is cut off: a probe sends its request at once. */
+#define ADMIN_TIMEOUT_MS  2000
+#define HEALTH_TIMEOUT_MS 1000
+
+struct admin_conn;
 
 struct admin_listener {
 	uv_tcp_t tcp;
 	struct tpin_admin *a;
+	struct admin_conn *conns; /* newest first */
+	unsigned n_conns;
 	bool health; /* the kubelet port: readiness only */
 	bool open;
 };
@@ -40,18 +57,17 @@ struct tpin_admin {
 	bool draining;
 	bool closing;
 	unsigned handles; /* open handles, conns included; the last close frees */
-	unsigned n_conns;
-	struct admin_conn *conns;
 };
 
 struct admin_conn {
 	uv_tcp_t tcp;
 	uv_timer_t timer;
 	uv_write_t write;
-	struct tpin_admin *a;
+	struct admin_listener *l;
 	struct admin_conn *prev, *next;
-	bool health;
+	struct sockaddr_storage peer;
 	bool answered;
+	bool head; /* HEAD: the headers without the body */
 	unsigned handles;
 	struct tpin_strbuf out;
 	size_t len;
@@ -84,20 +100,20 @@ static void on_listener_close(uv_handle_t *h)
 static void on_conn_close(uv_handle_t *h)
 {
 	struct admin_conn *c = h->data;
-	struct tpin_admin *a = c->a;
+	struct admin_listener *l = c->l;
 
 	if (--c->handles)
 		return;
 	if (c->prev)
 		c->prev->next = c->next;
 	else
-		a->conns = c->next;
+		l->conns = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
-	a->n_conns--;
+	l->n_conns--;
 	tpin_strbuf_free(&c->out);
 	free(c);
-	admin_release(a);
+	admin_release(l->a);
 }
 
 static void conn_close(struct admin_conn *c)
@@ -124,7 +140,9 @@ static void respond(struct admin_conn *c, int code, const char *reason, const ch
 			   "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
 			   "Connection: close\r\n\r\n",
 			   code, reason, type, body->len);
-	tpin_strbuf_append(&c->out, body->p ? body->p : "", body->len);
+	/* HEAD: the same headers, Content-Length included, and no body. */
+	if (!c->head)
+		tpin_strbuf_append(&c->out, body->p ? body->p : "", body->len);
 	if (c->out.err) {
 		conn_close(c);
 		return;
@@ -147,7 +165,7 @@ static void respond_text(struct admin_conn *c, int code, const char *reason, con
 /* Ready: every listener accepting, not draining, and the table in place. */
 static void ready(struct admin_conn *c)
 {
-	struct tpin_admin *a = c->a;
+	struct tpin_admin *a = c->l->a;
 	char why[128];
 	int ret;
 
@@ -178,11 +196,12 @@ static void route(struct admin_conn *c, const struct tpin_http_request *req)
 {
 	struct tpin_strbuf body = { 0 };
 
-	if (strcmp(req->method, "GET") && strcmp(req->method, "HEAD")) {
-		respond_text(c, 405, "Method Not Allowed", "only GET");
+	c->head = !strcmp(req->method, "HEAD");
+	if (strcmp(req->method, "GET") && !c->head) {
+		respond_text(c, 405, "Method Not Allowed", "only GET and HEAD");
 		return;
 	}
-	if (c->health) {
+	if (c->l->health) {
 		if (!strcmp(req->path, "/healthz/ready"))
 			ready(c);
 		else
@@ -192,10 +211,10 @@ static void route(struct admin_conn *c, const struct tpin_http_request *req)
 	if (!strcmp(req->path, "/ready") || !strcmp(req->path, "/healthz/ready")) {
 		ready(c);
 	} else if (!strcmp(req->path, "/metrics")) {
-		tpin_metrics_render(tpin_proxy_metrics(c->a->proxy), &body);
+		tpin_metrics_render(tpin_proxy_metrics(c->l->a->proxy), &body);
 		respond(c, 200, "OK", "text/plain; version=0.0.4; charset=utf-8", &body);
 	} else if (!strcmp(req->path, "/connections")) {
-		tpin_proxy_connections(c->a->proxy, &body);
+		tpin_proxy_connections(c->l->a->proxy, &body);
 		respond(c, 200, "OK", "text/plain; charset=utf-8", &body);
 	} else if (!strcmp(req->path, "/")) {
 		respond_text(c, 200, "OK", "/metrics /ready /connections");
@@ -242,35 +261,74 @@ static void on_timeout(uv_timer_t *t)
 		respond_text(c, 408, "Request Timeout", "request timeout");
 }
 
+/* Whether @a and @b are one source: the same IPv4 address, or the same IPv6 /64. */
+static bool same_source(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+	if (a->ss_family != b->ss_family)
+		return false;
+	if (a->ss_family == AF_INET)
+		return ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
+		       ((const struct sockaddr_in *)b)->sin_addr.s_addr;
+	return a->ss_family == AF_INET6 && !memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
+						   &((const struct sockaddr_in6 *)b)->sin6_addr, 8);
+}
+
+/*
+ * Make room for @c: when its source holds its share, or the listener its
+ * budget, the oldest connection still waiting for its request goes (of the
+ * same source first).
+ */
+static void make_room(struct admin_listener *l, struct admin_conn *c)
+{
+	struct admin_conn *it, *oldest = NULL, *oldest_same = NULL;
+	unsigned same = 0;
+
+	for (it = l->conns; it; it = it->next) {
+		if (it == c || it->answered || uv_is_closing((uv_handle_t *)&it->tcp))
+			continue;
+		oldest = it;
+		if (l->health && same_source(&it->peer, &c->peer)) {
+			same++;
+			oldest_same = it;
+		}
+	}
+	if (l->health && same >= HEALTH_PER_SOURCE)
+		conn_close(oldest_same);
+	else if (l->n_conns > (l->health ? HEALTH_CONN_MAX : ADMIN_CONN_MAX) && oldest)
+		conn_close(oldest);
+}
+
 static void on_connection(uv_stream_t *server, int status)
 {
 	struct admin_listener *l = server->data;
-	struct tpin_admin *a = l->a;
 	struct admin_conn *c;
+	int len = sizeof(c->peer);
 
 	if (status < 0)
 		return;
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return;
-	c->a = a;
-	c->health = l->health;
+	c->l = l;
 	uv_tcp_init(server->loop, &c->tcp);
 	uv_timer_init(server->loop, &c->timer);
 	c->tcp.data = c->timer.data = c;
 	c->handles = 2;
-	a->handles++;
-	c->next = a->conns;
+	l->a->handles++;
+	c->next = l->conns;
 	if (c->next)
 		c->next->prev = c;
-	a->conns = c;
-	a->n_conns++;
-	if (uv_accept(server, (uv_stream_t *)&c->tcp) || a->n_conns > ADMIN_CONN_MAX ||
+	l->conns = c;
+	l->n_conns++;
+	if (uv_accept(server, (uv_stream_t *)&c->tcp) ||
 	    uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read)) {
 		conn_close(c);
 		return;
 	}
-	uv_timer_start(&c->timer, on_timeout, REQUEST_TIMEOUT_MS, 0);
+	if (l->health)
+		uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&c->peer, &len);
+	make_room(l, c);
+	uv_timer_start(&c->timer, on_timeout, l->health ? HEALTH_TIMEOUT_MS : ADMIN_TIMEOUT_MS, 0);
 }
 
 /*
@@ -288,6 +346,7 @@ static int listen_on(struct tpin_admin *a, uv_loop_t *loop, struct admin_listene
 	uv_tcp_init(loop, &l->tcp);
 	l->tcp.data = l;
 	l->a = a;
+	l->conns = NULL;
 	l->open = true;
 	a->handles++;
 	if (l->health)
@@ -377,7 +436,9 @@ void tpin_admin_close(struct tpin_admin *a)
 	a->closing = true;
 	close_listener(&a->listeners[0]);
 	close_listener(&a->listeners[1]);
-	for (c = a->conns; c; c = c->next)
+	for (c = a->listeners[0].conns; c; c = c->next)
+		conn_close(c);
+	for (c = a->listeners[1].conns; c; c = c->next)
 		conn_close(c);
 	admin_release(a);
 }

@@ -306,7 +306,8 @@ static int drop_privileges(const struct settings *st, char *err, size_t errlen)
 {
 	capng_clear(CAPNG_SELECT_BOTH);
 	if (capng_update(CAPNG_ADD, CAPNG_EFFECTIVE | CAPNG_PERMITTED, CAP_NET_ADMIN) ||
-	    capng_change_id((int)st->uid, (int)st->gid, CAPNG_DROP_SUPP_GRP | CAPNG_CLEAR_BOUNDING)) {
+	    capng_change_id((int)st->uid, (int)st->gid,
+			    CAPNG_DROP_SUPP_GRP | CAPNG_CLEAR_BOUNDING)) {
 		snprintf(err, errlen, "cannot become user %s with CAP_NET_ADMIN: %s", st->user,
 			 strerror(errno ? errno : EPERM));
 		return -EPERM;

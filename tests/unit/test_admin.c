@@ -8,6 +8,7 @@
 #include <arpa/inet.h>
 #include <check.h>
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -125,7 +126,7 @@ static struct tpin_admin *admin;
 static struct tpin_proxy *proxy;
 static uint16_t admin_port, health_port;
 
-#define NREQ 8
+#define NREQ 10
 static struct {
 	const char *request;
 	bool health;
@@ -139,6 +140,8 @@ static struct {
 	{ "GARBAGE\r\n\r\n", false, 0, "" },
 	{ "GET / HTTP/1.1\r\nX: ", false, 9000, "" },
 	{ "GET /healthz/ready HTTP/1.1\r\n\r\n", true, 0, "" },
+	{ "HEAD /metrics HTTP/1.1\r\n\r\n", false, 0, "" },
+	{ "HEAD /healthz/ready HTTP/1.1\r\n\r\n", true, 0, "" },
 	{ "GET /ready HTTP/1.1\r\n\r\n", false, 0, "" }, /* after draining */
 };
 
@@ -202,7 +205,8 @@ static void on_done(uv_async_t *a)
 	uv_close((uv_handle_t *)&drain_now, NULL);
 }
 
-START_TEST(test_admin_endpoints)
+/* A proxy and its admin endpoint on the test's loop, with @client on a thread. */
+static void admin_run(void (*client)(void *))
 {
 	struct tpin_proxy_options popt;
 	struct tpin_admin_options aopt;
@@ -227,7 +231,7 @@ START_TEST(test_admin_endpoints)
 	uv_async_init(&loop, &done, on_done);
 	uv_async_init(&loop, &drain_now, on_draining);
 	uv_sem_init(&drained, 0);
-	ck_assert_int_eq(uv_thread_create(&t, client_thread, NULL), 0);
+	ck_assert_int_eq(uv_thread_create(&t, client, NULL), 0);
 	uv_run(&loop, UV_RUN_DEFAULT);
 	uv_thread_join(&t);
 	uv_sem_destroy(&drained);
@@ -235,7 +239,13 @@ START_TEST(test_admin_endpoints)
 	ck_assert_int_eq(tpin_proxy_wait(proxy), 0);
 	tpin_proxy_free(proxy);
 	ck_assert_int_eq(uv_loop_close(&loop), 0);
+}
 
+START_TEST(test_admin_endpoints)
+{
+	unsigned i;
+
+	admin_run(client_thread);
 	ck_assert_ptr_nonnull(strstr(reqs[0].response, "HTTP/1.1 200 OK\r\n"));
 	ck_assert_ptr_nonnull(strstr(reqs[0].response, "\ntpin_connections_accepted_total 0\n"));
 	ck_assert_ptr_nonnull(strstr(reqs[0].response, "# TYPE tpin_bytes_total counter\n"));
@@ -246,8 +256,89 @@ START_TEST(test_admin_endpoints)
 	ck_assert_ptr_nonnull(strstr(reqs[4].response, "HTTP/1.1 400 "));
 	ck_assert_ptr_nonnull(strstr(reqs[5].response, "HTTP/1.1 431 "));
 	ck_assert_ptr_nonnull(strstr(reqs[6].response, "HTTP/1.1 200 OK\r\n"));
-	ck_assert_ptr_nonnull(strstr(reqs[7].response, "HTTP/1.1 503 "));
-	ck_assert_ptr_nonnull(strstr(reqs[7].response, "draining"));
+	/* HEAD: the headers GET would send, Content-Length included, and nothing after them. */
+	for (i = 7; i <= 8; i++) {
+		const char *end = strstr(reqs[i].response, "\r\n\r\n");
+
+		ck_assert_msg(!strncmp(reqs[i].response, "HTTP/1.1 200 OK\r\n", 17), "HEAD: %s",
+			      reqs[i].response);
+		ck_assert_ptr_nonnull(strstr(reqs[i].response, "Content-Length: "));
+		ck_assert_ptr_null(strstr(reqs[i].response, "Content-Length: 0\r\n"));
+		ck_assert_msg(end && !end[4], "HEAD answered with a body: %s", end ? end + 4 : "");
+	}
+	ck_assert_ptr_nonnull(strstr(reqs[9].response, "HTTP/1.1 503 "));
+	ck_assert_ptr_nonnull(strstr(reqs[9].response, "draining"));
+}
+END_TEST
+
+#define IDLE 200
+static long long probe_ms[2];
+static char probe_answer[2][16];
+
+static long long now_ms(void)
+{
+	return (long long)(uv_hrtime() / 1000000);
+}
+
+/* Asks @port for @path and keeps the status line's first bytes and the time it took. */
+static void timed_ask(unsigned i, uint16_t port, const char *path)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(port) };
+	char req[128], buf[512];
+	long long t0 = now_ms();
+	struct pollfd pfd;
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	ssize_t n = -1;
+
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\n\r\n", path);
+	if (fd >= 0 && !connect(fd, (struct sockaddr *)&sin, sizeof(sin)) &&
+	    write(fd, req, strlen(req)) > 0) {
+		pfd = (struct pollfd){ .fd = fd, .events = POLLIN };
+		if (poll(&pfd, 1, 3000) == 1)
+			n = read(fd, buf, sizeof(buf) - 1);
+	}
+	probe_ms[i] = now_ms() - t0;
+	snprintf(probe_answer[i], sizeof(probe_answer[i]), "%.12s", n > 0 ? buf : "(nothing)");
+	if (fd >= 0)
+		close(fd);
+}
+
+/* 200 connections held open on :15021 that never ask; then readiness and metrics are asked. */
+static void idle_thread(void *arg)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(health_port) };
+	static int fds[IDLE];
+	unsigned i;
+
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	for (i = 0; i < IDLE; i++) {
+		fds[i] = socket(AF_INET, SOCK_STREAM, 0);
+		if (fds[i] >= 0 && connect(fds[i], (struct sockaddr *)&sin, sizeof(sin)))
+			break;
+	}
+	timed_ask(0, health_port, "/healthz/ready");
+	timed_ask(1, admin_port, "/metrics");
+	for (i = 0; i < IDLE; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	uv_async_send(&done);
+}
+
+/*
+ * A neighbour holding 200 idle connections on :15021 starves neither the
+ * next readiness probe (the oldest idle one makes room) nor the loopback
+ * admin port (a budget of its own).
+ */
+START_TEST(test_health_budget)
+{
+	admin_run(idle_thread);
+	ck_assert_msg(!strncmp(probe_answer[0], "HTTP/1.1 200", 12) && probe_ms[0] < 1000,
+		      "readiness beside %d idle connections: \"%s\" after %lld ms", IDLE,
+		      probe_answer[0], probe_ms[0]);
+	ck_assert_msg(!strncmp(probe_answer[1], "HTTP/1.1 200", 12) && probe_ms[1] < 1000,
+		      "metrics beside %d idle connections: \"%s\" after %lld ms", IDLE,
+		      probe_answer[1], probe_ms[1]);
 }
 END_TEST
 
@@ -260,6 +351,7 @@ static Suite *admin_suite(void)
 	tcase_add_test(tc, test_http_oversized);
 	tcase_add_test(tc, test_log_json_escaping);
 	tcase_add_test(tc, test_admin_endpoints);
+	tcase_add_test(tc, test_health_budget);
 	tcase_set_timeout(tc, 30);
 	suite_add_tcase(s, tc);
 	return s;
