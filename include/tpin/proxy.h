@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 
 #include "tpin/config.h"
+#include "tpin/sock.h"
 #include "tpin/strbuf.h"
 
 /*
@@ -49,6 +50,9 @@ struct tpin_proxy_options {
 	uint32_t connect_timeout_ms;
 	uint32_t idle_timeout_ms; /* 0: none */
 	uint32_t max_connections; /* over all loops; 0: no cap */
+	uint32_t max_per_source;  /* per IPv4 address or IPv6 /64; 0: no cap */
+	/* TCP keepalive of the clients' sockets (the network side); idle_s 0: none. */
+	struct tpin_keepalive keepalive;
 	/* Bytes pending toward one side before the other side stops being read. */
 	size_t queue_limit;
 	struct tpin_log *log; /* access log; may be NULL; not owned */
@@ -73,9 +77,19 @@ struct tpin_proxy_stats {
 /*
  * tpin_proxy_options_init - the defaults: tproxy mode, port 15006, both
  * families, passthrough source 127.0.0.6 and ::6, 10 s connect timeout,
- * 256 KiB queue limit.
+ * 1 h idle timeout (Envoy's TCP proxy's), keepalive probes after 60 s quiet
+ * every 10 s, 6 of them (a vanished client is found within 2 minutes),
+ * 256 KiB queue limit, no connection cap (the caller derives one from the
+ * descriptor limit: see tpin_proxy_default_caps()).
  */
 void tpin_proxy_options_init(struct tpin_proxy_options *opt);
+
+/*
+ * tpin_proxy_default_caps - the caps a sidecar can live with, from the
+ * descriptor limit: as many connections as two descriptors each allow after
+ * the reserve, and a quarter of them per source.
+ */
+void tpin_proxy_default_caps(uint32_t *max_connections, uint32_t *max_per_source);
 
 /*
  * tpin_proxy_new - create the loops and bind every listener. Returns 0,

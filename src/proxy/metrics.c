@@ -38,6 +38,7 @@ struct tpin_metrics {
 static const char *const refusal_names[TPIN_REFUSED_MAX] = {
 	[TPIN_REFUSED_LOOP] = "loop",
 	[TPIN_REFUSED_LIMIT] = "limit",
+	[TPIN_REFUSED_SOURCE] = "source_limit",
 	[TPIN_REFUSED_DESCRIPTORS] = "no_descriptors",
 };
 

@@ -6,17 +6,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "tpin/metrics.h"
 #include "tpin/proxy-hooks.h"
 #include "tpin/proxy.h"
 #include "tpin/sock.h"
+#include "sources.h"
 #include "worker.h"
 
 struct tpin_proxy {
 	struct tpin_proxy_options opt;
 	struct relay_config relay;
 	struct tpin_metrics *metrics;
+	struct sources *sources;
 	struct worker *workers;
 	unsigned n_workers;
 	uint16_t port;
@@ -41,7 +44,23 @@ void tpin_proxy_options_init(struct tpin_proxy_options *opt)
 	opt->passthrough6.sin6_family = AF_INET6;
 	opt->passthrough6.sin6_addr.s6_addr[15] = 6; /* ::6 */
 	opt->connect_timeout_ms = 10000;
+	opt->idle_timeout_ms = 3600 * 1000;
+	opt->keepalive = (struct tpin_keepalive){ .idle_s = 60, .interval_s = 10, .count = 6 };
 	opt->queue_limit = 256 * 1024;
+}
+
+void tpin_proxy_default_caps(uint32_t *max_connections, uint32_t *max_per_source)
+{
+	struct rlimit rl;
+	rlim_t fds = 1024;
+
+	if (!getrlimit(RLIMIT_NOFILE, &rl))
+		fds = rl.rlim_cur;
+	if (fds > 2 * (rlim_t)UINT32_MAX)
+		fds = 2 * (rlim_t)UINT32_MAX;
+	*max_connections =
+		fds > RELAY_FD_RESERVE + 2 ? (uint32_t)((fds - RELAY_FD_RESERVE) / 2) : 1;
+	*max_per_source = *max_connections / 4 ? *max_connections / 4 : 1;
 }
 
 static void on_worker_exit(void *arg)
@@ -66,6 +85,7 @@ void tpin_proxy_free(struct tpin_proxy *p)
 		worker_free(&p->workers[i]);
 	free(p->workers);
 	tpin_metrics_free(p->metrics);
+	sources_free(p->sources);
 	free(p);
 }
 
@@ -128,14 +148,17 @@ int tpin_proxy_new(struct tpin_proxy **out, const struct tpin_proxy_options *opt
 			.loopback = hooks && hooks->loopback,
 			.transparent = !(hooks && hooks->loopback),
 			.mark = hooks && hooks->loopback ? 0 : opt->proxy_mark,
+			.ka = opt->keepalive.idle_s ? &p->opt.keepalive : NULL,
 		};
 	}
 	p->n_workers = opt->concurrency ? opt->concurrency : uv_available_parallelism();
 	if (!p->n_workers)
 		p->n_workers = 1;
 	p->workers = calloc(p->n_workers, sizeof(*p->workers));
-	if (!p->workers || tpin_metrics_new(&p->metrics, p->n_workers))
+	if (!p->workers || tpin_metrics_new(&p->metrics, p->n_workers) ||
+	    sources_new(&p->sources, opt->max_per_source))
 		goto nomem;
+	p->relay.sources = p->sources;
 	for (i = 0; i < p->n_workers; i++) {
 		struct worker *w = &p->workers[i];
 

@@ -27,6 +27,7 @@
 
 #include "proxyproto.h"
 #include "relay.h"
+#include "sources.h"
 #include "tpin/log.h"
 #include "tpin/metrics.h"
 #include "tpin/proxy-hooks.h"
@@ -98,6 +99,7 @@ struct session {
 	bool closing : 1;
 	bool counted : 1; /* holds a place under --max-connections */
 	bool listed : 1;  /* on the relay's list */
+	bool sourced : 1; /* counted for its source */
 	/* An upstream address was chosen (else "-"); not a bit field: the admin thread reads it. */
 	bool chosen;
 };
@@ -193,6 +195,17 @@ void relay_accept(struct relay *r, int fd, const struct sockaddr *peer, socklen_
 			return;
 		}
 	}
+	/* One source must not take every place: room stays for the others. */
+	ret = sources_take(r->cfg->sources, &s->peer.sa);
+	if (ret == -EDQUOT) {
+		refuse(s, TPIN_REFUSED_SOURCE, "refused_source_limit");
+		return;
+	}
+	if (ret) {
+		session_fail(s, &s->client, "accept", ret);
+		return;
+	}
+	s->sourced = true;
 	/* A connection to the proxy's own ports would come straight back here. */
 	if (s->port == r->cfg->capture_port || s->port == opt->admin_port) {
 		refuse(s, TPIN_REFUSED_LOOP, "refused_loop");
@@ -644,6 +657,8 @@ static void session_free(struct session *s)
 	}
 	if (s->counted)
 		atomic_fetch_sub(r->cfg->live, 1);
+	if (s->sourced)
+		sources_give(r->cfg->sources, &s->peer.sa);
 	tpin_metrics_closed(r->m);
 	if (r->n_free < FREELIST_MAX && !r->ending) {
 		s->next = r->free;

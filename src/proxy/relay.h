@@ -20,6 +20,7 @@
 #include "tpin/proxy.h"
 
 struct session;
+struct sources;
 struct tpin_log_batch;
 struct tpin_metrics_shard;
 struct tpin_proxy_hooks;
@@ -38,6 +39,7 @@ struct relay_config {
 	 * socket says how many are in use: no counting, no system call.
 	 */
 	atomic_int *fd_limit;
+	struct sources *sources;	/* connections per client source, all workers */
 	struct tpin_proxy_hooks *hooks; /* NULL but in tests */
 };
 

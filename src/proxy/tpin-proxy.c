@@ -53,8 +53,19 @@ static const char usage[] =
 	"Limits and timeouts (durations: 500ms, 10s, 2m; a bare number is seconds):\n"
 	"      --connect-timeout D     give up connecting to the app (10s); the client\n"
 	"                              is reset\n"
-	"      --idle-timeout D        close connections quiet this long (0: never)\n"
-	"      --max-connections N     reset new connections beyond N live ones (0: no cap)\n"
+	"      --idle-timeout D        close connections quiet this long (1h, as Envoy's TCP\n"
+	"                              proxy; 0: never)\n"
+	"      --keepalive T,I,N       TCP keepalive toward clients: the first probe after T\n"
+	"                              quiet, then every I, N of them (60s,10s,6: a client\n"
+	"                              that vanished is found within 2 minutes); off\n"
+	"      --max-connections N     reset new connections beyond N live ones (auto: as\n"
+	"                              many as the descriptor limit allows, two each; 0: no\n"
+	"                              cap). Near the descriptor limit new connections are\n"
+	"                              reset anyway, so established ones, the admin port and\n"
+	"                              readiness keep working\n"
+	"      --max-connections-per-source N\n"
+	"                              of those, at most N from one IPv4 address or IPv6 /64\n"
+	"                              (auto: a quarter of --max-connections; 0: no cap)\n"
 	"      --drain-timeout D       on SIGTERM, let connections finish this long (45s)\n"
 	"      --concurrency N         event loops, one listener each (number of CPUs)\n"
 	"\n"
@@ -82,6 +93,7 @@ struct settings {
 	gid_t gid;
 	char table_name[TPIN_TABLE_NAME_MAX];
 	uint32_t drain_ms;
+	bool max_auto, per_source_auto; /* derived from the descriptor limit at start */
 	uint32_t route_table;
 	uint32_t mark;
 };
@@ -93,7 +105,9 @@ enum {
 	OPT_PROXY_PROTOCOL,
 	OPT_CONNECT_TIMEOUT,
 	OPT_IDLE_TIMEOUT,
+	OPT_KEEPALIVE,
 	OPT_MAX_CONNECTIONS,
+	OPT_MAX_PER_SOURCE,
 	OPT_DRAIN_TIMEOUT,
 	OPT_CONCURRENCY,
 	OPT_ADMIN_PORT,
@@ -112,7 +126,9 @@ static const struct option long_options[] = {
 	{ "proxy-protocol", no_argument, NULL, OPT_PROXY_PROTOCOL },
 	{ "connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT },
 	{ "idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT },
+	{ "keepalive", required_argument, NULL, OPT_KEEPALIVE },
 	{ "max-connections", required_argument, NULL, OPT_MAX_CONNECTIONS },
+	{ "max-connections-per-source", required_argument, NULL, OPT_MAX_PER_SOURCE },
 	{ "drain-timeout", required_argument, NULL, OPT_DRAIN_TIMEOUT },
 	{ "concurrency", required_argument, NULL, OPT_CONCURRENCY },
 	{ "admin-port", required_argument, NULL, OPT_ADMIN_PORT },
@@ -152,6 +168,31 @@ static int parse_duration(uint32_t *ms, const char *text, const char *flag, char
 bad:
 	snprintf(err, errlen, "%s \"%s\" is not a duration such as 500ms, 10s or 2m", flag, text);
 	return -EINVAL;
+}
+
+/* "T,I,N" (first probe after T quiet, then every I, N probes) or "off". */
+static int parse_keepalive(struct tpin_keepalive *ka, const char *text, char *err, size_t errlen)
+{
+	char idle[32], interval[32], extra;
+	uint32_t t, i, n;
+	int k;
+
+	if (!strcmp(text, "off")) {
+		*ka = (struct tpin_keepalive){ 0 };
+		return 0;
+	}
+	k = sscanf(text, "%31[^,],%31[^,],%u%c", idle, interval, &n, &extra);
+	if (k != 3 || parse_duration(&t, idle, "--keepalive", err, errlen) ||
+	    parse_duration(&i, interval, "--keepalive", err, errlen) || t < 1000 || i < 1000 ||
+	    t % 1000 || i % 1000 || n < 1 || n > 127 || t / 1000 > 32767 || i / 1000 > 32767) {
+		snprintf(err, errlen,
+			 "--keepalive \"%s\" is not TIME,INTERVAL,COUNT (whole seconds of 1s to "
+			 "32767s, 1-127 probes, e.g. 60s,10s,6) or off",
+			 text);
+		return -EINVAL;
+	}
+	*ka = (struct tpin_keepalive){ .idle_s = t / 1000, .interval_s = i / 1000, .count = n };
+	return 0;
 }
 
 static int parse_passthrough(struct tpin_proxy_options *opt, const char *text, char *err,
@@ -253,9 +294,20 @@ static int parse_args(struct settings *st, int argc, char **argv, char *err, siz
 		case OPT_DRAIN_TIMEOUT:
 			ret = parse_duration(&st->drain_ms, optarg, "--drain-timeout", err, errlen);
 			break;
+		case OPT_KEEPALIVE:
+			ret = parse_keepalive(&opt->keepalive, optarg, err, errlen);
+			break;
 		case OPT_MAX_CONNECTIONS:
-			ret = tpin_u32_parse(&opt->max_connections, optarg, 0, 10000000, err,
-					     errlen);
+			st->max_auto = !strcmp(optarg, "auto");
+			if (!st->max_auto)
+				ret = tpin_u32_parse(&opt->max_connections, optarg, 0, 100000000,
+						     err, errlen);
+			break;
+		case OPT_MAX_PER_SOURCE:
+			st->per_source_auto = !strcmp(optarg, "auto");
+			if (!st->per_source_auto)
+				ret = tpin_u32_parse(&opt->max_per_source, optarg, 0, 100000000,
+						     err, errlen);
 			break;
 		case OPT_CONCURRENCY:
 			ret = tpin_u32_parse(&v, optarg, 1, 1024, err, errlen);
@@ -323,6 +375,7 @@ struct runtime {
 	struct tpin_admin *admin;
 	struct tpin_log *log;
 	uint32_t drain_ms;
+	bool max_auto, per_source_auto; /* derived from the descriptor limit at start */
 };
 
 static void on_proxy_finished(void *arg)
@@ -371,6 +424,20 @@ static int start_signal(struct runtime *rt, uv_signal_t *sig, int signum)
 	return uv_signal_start(sig, on_signal, signum);
 }
 
+/* "auto" caps, from the descriptor limit as it is at start. */
+static void resolve_caps(struct settings *st)
+{
+	uint32_t max, per_source;
+
+	tpin_proxy_default_caps(&max, &per_source);
+	if (st->max_auto)
+		st->proxy.max_connections = max;
+	if (st->per_source_auto) {
+		max = st->proxy.max_connections ? st->proxy.max_connections : max;
+		st->proxy.max_per_source = max / 4 ? max / 4 : 1;
+	}
+}
+
 static void self_check(const struct settings *st, struct tpin_proxy *proxy)
 {
 	bool ok = false;
@@ -404,7 +471,7 @@ int main(int argc, char **argv)
 	struct runtime rt = { 0 };
 	struct settings st = { 0 };
 	struct tpin_admin_options aopt;
-	char err[256] = "";
+	char err[256] = "", keepalive[48] = "off";
 	int ret, status = 1;
 
 	tpin_proxy_options_init(&st.proxy);
@@ -412,10 +479,12 @@ int main(int argc, char **argv)
 	st.mark = TPIN_DEFAULT_MARK;
 	st.route_table = TPIN_DEFAULT_ROUTE_TABLE;
 	strcpy(st.table_name, TPIN_DEFAULT_TABLE_NAME);
+	st.max_auto = st.per_source_auto = true;
 	if (parse_args(&st, argc, argv, err, sizeof(err))) {
 		fprintf(stderr, "tpin-proxy: %s\n", err);
 		return EXIT_USAGE;
 	}
+	resolve_caps(&st);
 	rt.drain_ms = st.drain_ms;
 	/*
 	 * libuv writes with write(), not send(MSG_NOSIGNAL): a write to a peer
@@ -472,6 +541,15 @@ int main(int argc, char **argv)
 		fprintf(stderr, "tpin-proxy: cannot start the event loops: %s\n", uv_strerror(ret));
 		goto out_handles;
 	}
+	if (st.proxy.keepalive.idle_s)
+		snprintf(keepalive, sizeof(keepalive), "%us,%us,%u", st.proxy.keepalive.idle_s,
+			 st.proxy.keepalive.interval_s, st.proxy.keepalive.count);
+	printf("limits: %u connections (%s), %u per source (%s); idle timeout %u s; keepalive %s\n",
+	       st.proxy.max_connections,
+	       st.max_auto ? "from the descriptor limit" : "--max-connections",
+	       st.proxy.max_per_source,
+	       st.per_source_auto ? "a quarter" : "--max-connections-per-source",
+	       st.proxy.idle_timeout_ms / 1000, keepalive);
 	printf("tpin-proxy: relaying from port %u (%s mode, %s upstream)\n",
 	       tpin_proxy_port(rt.proxy), tpin_mode_name(st.proxy.mode),
 	       st.proxy.upstream == TPIN_UPSTREAM_LOCALHOST ? "localhost" : "original");

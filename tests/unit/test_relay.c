@@ -22,6 +22,7 @@
 #include <sys/stat.h>
 #include <sys/socket.h>
 #include <uv.h>
+#include <netinet/tcp.h>
 
 #include "tpin/log.h"
 #include "tpin/proxy-hooks.h"
@@ -59,6 +60,7 @@ struct end {
 struct app {
 	uv_tcp_t server;
 	struct end conn;
+	struct end extra;
 	unsigned accepted;
 	uint16_t port;
 	size_t queue_peak; /* the most the app ever had queued toward the proxy */
@@ -233,18 +235,22 @@ static void end_init(struct end *e)
 static void on_app_connection(uv_stream_t *server, int status)
 {
 	struct app *a = server->data;
-	int len = sizeof(a->conn.peer);
+	/* A second connection at once, only kept open: test_max_per_source. */
+	struct end *e = a->conn.open ? &a->extra : &a->conn;
+	int len = sizeof(e->peer);
 
 	ck_assert_int_eq(status, 0);
-	ck_assert_msg(!a->conn.open, "the app serves one connection at a time");
-	end_init(&a->conn);
-	ck_assert_int_eq(uv_accept(server, (uv_stream_t *)&a->conn.tcp), 0);
-	uv_tcp_getpeername(&a->conn.tcp, (struct sockaddr *)&a->conn.peer, &len);
+	ck_assert_msg(!e->open, "the app serves at most two connections at a time");
+	end_init(e);
+	ck_assert_int_eq(uv_accept(server, (uv_stream_t *)&e->tcp), 0);
+	uv_tcp_getpeername(&e->tcp, (struct sockaddr *)&e->peer, &len);
 	a->accepted++;
-	a->conn.connected = true;
-	if (!a->conn.no_read)
-		end_read(&a->conn);
-	end_pump(&a->conn);
+	e->connected = true;
+	if (e == &a->extra)
+		return;
+	if (!e->no_read)
+		end_read(e);
+	end_pump(e);
 }
 
 /* Start the app on a free loopback port; its connection behaves like @tmpl. */
@@ -314,15 +320,21 @@ static void on_connect(uv_connect_t *req, int status)
 	end_pump(e);
 }
 
-static void client_connect(struct end *e, int family)
+/* Connects an initialized (maybe bound) @e to the proxy. */
+static void client_connect_bound(struct end *e, int family)
 {
 	struct sockaddr_storage ss;
 
-	end_init(e);
 	addr(&ss, family, tpin_proxy_port(proxy));
 	e->connect.data = e;
 	ck_assert_int_eq(uv_tcp_connect(&e->connect, &e->tcp, (struct sockaddr *)&ss, on_connect),
 			 0);
+}
+
+static void client_connect(struct end *e, int family)
+{
+	end_init(e);
+	client_connect_bound(e, family);
 }
 
 /*
@@ -357,7 +369,7 @@ static bool run_until(bool (*done)(void), unsigned ms)
 	return !expired;
 }
 
-static struct end client, second;
+static struct end client, second, third;
 
 static bool client_closed(void)
 {
@@ -387,6 +399,7 @@ static void setup(void)
 	memset(&app, 0, sizeof(app));
 	memset(&client, 0, sizeof(client));
 	memset(&second, 0, sizeof(second));
+	memset(&third, 0, sizeof(third));
 }
 
 /* Stop the proxy and close everything: both loops must close cleanly. */
@@ -400,7 +413,9 @@ static void teardown(void)
 	}
 	end_close(&client);
 	end_close(&second);
+	end_close(&third);
 	end_close(&app.conn);
+	end_close(&app.extra);
 	if (app.server.loop && !uv_is_closing((uv_handle_t *)&app.server))
 		uv_close((uv_handle_t *)&app.server, NULL);
 	uv_run(&loop, UV_RUN_DEFAULT);
@@ -721,6 +736,110 @@ START_TEST(test_max_connections)
 	}
 	ck_assert_uint_eq(st.refused, 1);
 	ck_assert_uint_eq(st.active, 1);
+}
+END_TEST
+
+static bool third_served(void)
+{
+	return app.accepted == 2;
+}
+
+/* Connects @e from @src (a loopback address) to the proxy. */
+static void client_connect_from(struct end *e, const char *src)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET };
+
+	end_init(e);
+	inet_pton(AF_INET, src, &sin.sin_addr);
+	ck_assert_int_eq(uv_tcp_bind(&e->tcp, (struct sockaddr *)&sin, 0), 0);
+	client_connect_bound(e, AF_INET);
+}
+
+/*
+ * With one place per source, a second connection from 127.0.0.1 is reset
+ * while one from 127.0.0.2, another source, is served.
+ */
+START_TEST(test_max_per_source)
+{
+	struct end app_end = { 0 };
+	struct tpin_proxy_options opt;
+	struct tpin_proxy_stats st;
+
+	app_start(AF_INET, &app_end);
+	test_options(&opt, AF_INET);
+	opt.max_per_source = 1;
+	proxy_start(&opt);
+	client = (struct end){ 0 };
+	client_connect_from(&client, "127.0.0.1");
+	ck_assert(run_until(app_has_client, 5000));
+	second = (struct end){ 0 };
+	client_connect_from(&second, "127.0.0.1");
+	ck_assert(run_until(second_closed, 5000));
+	ck_assert_int_eq(reset_seen(&second), UV_ECONNRESET);
+	third = (struct end){ 0 };
+	client_connect_from(&third, "127.0.0.2");
+	ck_assert(run_until(third_served, 5000));
+	tpin_proxy_stats(proxy, &st);
+	ck_assert_uint_eq(st.refused, 1);
+	end_close(&third);
+}
+END_TEST
+
+/* The proxy's socket in this process whose peer is @peer's local address, or -1. */
+static int proxy_socket_facing(uv_tcp_t *peer)
+{
+	struct sockaddr_storage want, got;
+	int len = sizeof(want);
+	socklen_t glen;
+	int fd;
+
+	ck_assert_int_eq(uv_tcp_getsockname(peer, (struct sockaddr *)&want, &len), 0);
+	for (fd = 3; fd < 4096; fd++) {
+		glen = sizeof(got);
+		if (getpeername(fd, (struct sockaddr *)&got, &glen) == 0 &&
+		    glen == (socklen_t)len && !memcmp(&got, &want, glen))
+			return fd;
+	}
+	return -1;
+}
+
+static int int_opt(int fd, int level, int name)
+{
+	socklen_t len = sizeof(int);
+	int v = -1;
+
+	ck_assert_int_eq(getsockopt(fd, level, name, &v, &len), 0);
+	return v;
+}
+
+/*
+ * The sockets facing the client carry TCP_NODELAY and the keepalive,
+ * inherited from the listener; the upstream socket TCP_NODELAY: no message
+ * written in pieces waits for a delayed ACK on either side.
+ */
+START_TEST(test_socket_options)
+{
+	struct end app_end = { 0 };
+	struct tpin_proxy_options opt;
+	int fd;
+
+	app_start(AF_INET, &app_end);
+	test_options(&opt, AF_INET);
+	opt.keepalive = (struct tpin_keepalive){ .idle_s = 7, .interval_s = 3, .count = 5 };
+	proxy_start(&opt);
+	client = (struct end){ 0 };
+	client_connect(&client, AF_INET);
+	ck_assert(run_until(app_has_client, 5000));
+	fd = proxy_socket_facing(&client.tcp);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(int_opt(fd, IPPROTO_TCP, TCP_NODELAY), 1);
+	ck_assert_int_eq(int_opt(fd, SOL_SOCKET, SO_KEEPALIVE), 1);
+	ck_assert_int_eq(int_opt(fd, IPPROTO_TCP, TCP_KEEPIDLE), 7);
+	ck_assert_int_eq(int_opt(fd, IPPROTO_TCP, TCP_KEEPINTVL), 3);
+	ck_assert_int_eq(int_opt(fd, IPPROTO_TCP, TCP_KEEPCNT), 5);
+	fd = proxy_socket_facing(&app.conn.tcp);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(int_opt(fd, IPPROTO_TCP, TCP_NODELAY), 1);
 }
 END_TEST
 
@@ -1285,6 +1404,8 @@ static Suite *relay_suite(void)
 	tcase_add_test(tc, test_upstream_localhost);
 	tcase_add_test(tc, test_idle_timeout);
 	tcase_add_test(tc, test_max_connections);
+	tcase_add_test(tc, test_max_per_source);
+	tcase_add_test(tc, test_socket_options);
 	tcase_add_test(tc, test_drain);
 	tcase_add_test(tc, test_urgent_data_spliced);
 	tcase_add_test(tc, test_splice_no_second_pipe);
