@@ -16,9 +16,10 @@ struct tpin_metrics;
 struct tpin_metrics_shard;
 
 enum tpin_refusal {
-	TPIN_REFUSED_LOOP,   /* the original destination was the proxy itself */
-	TPIN_REFUSED_LIMIT,  /* --max-connections was reached */
-	TPIN_REFUSED_SOURCE, /* the client's source holds its share of the places */
+	TPIN_REFUSED_LOOP,	/* the original destination was the proxy itself */
+	TPIN_REFUSED_LIMIT,	/* --max-connections was reached */
+	TPIN_REFUSED_SOURCE,	/* the client's source holds its share of the places */
+	TPIN_REFUSED_NOT_LOCAL, /* the original destination is not the pod's own address */
 	/* Too few descriptors left: the rest is kept for established connections and admin. */
 	TPIN_REFUSED_DESCRIPTORS,
 	TPIN_REFUSED_MAX,

@@ -39,6 +39,7 @@ static const char *const refusal_names[TPIN_REFUSED_MAX] = {
 	[TPIN_REFUSED_LOOP] = "loop",
 	[TPIN_REFUSED_LIMIT] = "limit",
 	[TPIN_REFUSED_SOURCE] = "source_limit",
+	[TPIN_REFUSED_NOT_LOCAL] = "not_local",
 	[TPIN_REFUSED_DESCRIPTORS] = "no_descriptors",
 };
 

@@ -47,6 +47,8 @@ void tpin_proxy_options_init(struct tpin_proxy_options *opt)
 	opt->idle_timeout_ms = 3600 * 1000;
 	opt->keepalive = (struct tpin_keepalive){ .idle_s = 60, .interval_s = 10, .count = 6 };
 	opt->queue_limit = 256 * 1024;
+	opt->preserve_port_first = 1024;
+	opt->preserve_port_last = 32767;
 }
 
 void tpin_proxy_default_caps(uint32_t *max_connections, uint32_t *max_per_source)
@@ -108,6 +110,11 @@ static int check_options(const struct tpin_proxy_options *opt, char *err, size_t
 			 "--preserve-source cannot connect to localhost from a remote address");
 		return -EINVAL;
 	}
+	if (opt->preserve_source &&
+	    (!opt->preserve_port_first || opt->preserve_port_first > opt->preserve_port_last)) {
+		snprintf(err, errlen, "the --preserve-source ports are no range");
+		return -EINVAL;
+	}
 	if (opt->queue_limit < 1 || opt->connect_timeout_ms < 1) {
 		snprintf(err, errlen, "queue limit and connect timeout must be positive");
 		return -EINVAL;
@@ -156,7 +163,7 @@ int tpin_proxy_new(struct tpin_proxy **out, const struct tpin_proxy_options *opt
 		p->n_workers = 1;
 	p->workers = calloc(p->n_workers, sizeof(*p->workers));
 	if (!p->workers || tpin_metrics_new(&p->metrics, p->n_workers) ||
-	    sources_new(&p->sources, opt->max_per_source))
+	    sources_new(&p->sources, opt->max_per_source, opt->preserve_source))
 		goto nomem;
 	p->relay.sources = p->sources;
 	for (i = 0; i < p->n_workers; i++) {

@@ -36,8 +36,8 @@
 #include "upstream.h"
 #include "tpin/macros.h"
 
-/* How often the connect is retried when the kernel picks the client's own port. */
-#define PRESERVE_RETRIES 4
+/* Ports tried for an upstream from the client's address before giving up. */
+#define PRESERVE_TRIES 16
 /* Sessions kept for reuse per worker: enough for bursts of new connections. */
 #define FREELIST_MAX 256
 /* One read's worth: big enough for bulk; one per worker, not per session. */
@@ -92,7 +92,6 @@ struct session {
 	int status;
 	atomic_int state;
 	uint16_t port; /* the original destination port, for metrics */
-	uint8_t attempts;
 	bool up_fin;   /* the client's FIN was passed on to the upstream */
 	bool down_fin; /* the upstream's FIN was passed on to the client */
 	bool connected : 1;
@@ -196,7 +195,7 @@ void relay_accept(struct relay *r, int fd, const struct sockaddr *peer, socklen_
 		}
 	}
 	/* One source must not take every place: room stays for the others. */
-	ret = sources_take(r->cfg->sources, &s->peer.sa);
+	ret = sources_take(r->cfg->sources, &s->peer.sa, &s->orig.sa);
 	if (ret == -EDQUOT) {
 		refuse(s, TPIN_REFUSED_SOURCE, "refused_source_limit");
 		return;
@@ -269,57 +268,72 @@ static const struct sockaddr *upstream_source(struct session *s, union inaddr *s
 	return NULL;
 }
 
+/*
+ * With --preserve-source the upstream connection leaves from the client's
+ * own address, and the port must not be one the client itself uses toward
+ * the same destination: that connection's 4-tuple, seen from the app's
+ * side, is the very one of the proxy's accepted socket, and the upstream
+ * SYN would land on it and stall. The kernel checks its choice against
+ * sockets of the same direction only, so the proxy, which knows every
+ * client connection (sources_live()), picks the port itself: from a range
+ * of its own (by default 1024-32767, below the ephemeral ports Linux
+ * clients use, so a client is unlikely to pick it later), stepping through
+ * it so a port comes back only after the whole range.
+ */
+static uint16_t preserve_port(struct session *s)
+{
+	const struct tpin_proxy_options *opt = options(s);
+	uint32_t size = (uint32_t)opt->preserve_port_last - opt->preserve_port_first + 1;
+	uint16_t port;
+	unsigned i;
+
+	for (i = 0; i < 64; i++) {
+		port = (uint16_t)(opt->preserve_port_first + s->r->port_cursor++ % size);
+		if (!sources_live(s->r->cfg->sources, &s->peer.sa, port, &s->orig.sa))
+			return port;
+	}
+	return 0;
+}
+
 static void upstream_start(struct session *s)
 {
+	bool preserve = options(s)->preserve_source;
 	union inaddr src, dst;
-	struct upstream_req req = { .dst = &dst.sa };
-	const char *step;
-	int fd, ret;
+	struct upstream_req req = { .dst = &dst.sa, .transparent = preserve, .src_port = preserve };
+	const char *step = "bind";
+	uint16_t port;
+	unsigned tries;
+	int fd = -EADDRNOTAVAIL, ret;
 
-	s->attempts++;
 	upstream_addr(s, &dst);
 	req.src = upstream_source(s, &src);
-	req.transparent = options(s)->preserve_source;
-	/* EMFILE or ENOMEM here costs this connection only. */
-	fd = upstream_connect(&req, &step);
+	for (tries = 0; tries < (preserve ? PRESERVE_TRIES : 1); tries++) {
+		if (preserve) {
+			port = preserve_port(s);
+			if (!port)
+				break;
+			if (src.sa.sa_family == AF_INET)
+				src.sin.sin_port = htons(port);
+			else
+				src.sin6.sin6_port = htons(port);
+		}
+		/* EMFILE or ENOMEM here costs this connection only. */
+		fd = upstream_connect(&req, &step);
+		/* Taken by another upstream socket to the same destination, or a listener. */
+		if (fd != -EADDRNOTAVAIL && fd != -EADDRINUSE)
+			break;
+	}
 	if (fd < 0) {
 		tpin_metrics_connect_failed(s->r->m, s->port);
 		session_fail(s, &s->upstream, step, fd);
 		return;
 	}
 	s->upstream.io.fd = fd;
-	s->upstream.readable = s->upstream.writable = false;
 	ret = evset_add(s->r->set, &s->upstream.io, false);
 	if (ret) {
 		tpin_metrics_connect_failed(s->r->m, s->port);
 		session_fail(s, &s->upstream, "epoll", ret);
 	}
-}
-
-/*
- * With --preserve-source the kernel picks the upstream port, and it may pick
- * the client's own: the upstream connection then has the very 4-tuple of the
- * accepted one and the two cannot both exist in the pod. Seen from here it
- * shows as a local address equal to the client's.
- */
-static bool same_four_tuple(struct session *s)
-{
-	struct sockaddr_storage local;
-	socklen_t len = sizeof(local);
-	union inaddr up;
-
-	if (!options(s)->preserve_source)
-		return false;
-	if (getsockname(s->upstream.io.fd, (struct sockaddr *)&local, &len))
-		return false;
-	if (!tpin_sockaddr_equal((struct sockaddr *)&local, &s->peer.sa))
-		return false;
-	/* Rare: only now is the accepted socket's own address worth a syscall. */
-	len = sizeof(local);
-	if (getsockname(s->client.io.fd, (struct sockaddr *)&local, &len))
-		return false;
-	upstream_addr(s, &up);
-	return tpin_sockaddr_equal(&up.sa, (struct sockaddr *)&local);
 }
 
 static void session_run(struct session *s);
@@ -330,12 +344,6 @@ static void connected(struct session *s)
 	uint8_t h[PROXYPROTO_MAX];
 	int ret;
 
-	if (same_four_tuple(s) && s->attempts < PRESERVE_RETRIES) {
-		close(s->upstream.io.fd);
-		s->upstream.io.fd = -1;
-		upstream_start(s);
-		return;
-	}
 	s->connected = true;
 	atomic_store(&s->state, STATE_RELAYING);
 	s->last_active_ms = uv_now(s->r->loop);
@@ -658,7 +666,7 @@ static void session_free(struct session *s)
 	if (s->counted)
 		atomic_fetch_sub(r->cfg->live, 1);
 	if (s->sourced)
-		sources_give(r->cfg->sources, &s->peer.sa);
+		sources_give(r->cfg->sources, &s->peer.sa, &s->orig.sa);
 	tpin_metrics_closed(r->m);
 	if (r->n_free < FREELIST_MAX && !r->ending) {
 		s->next = r->free;
@@ -701,6 +709,8 @@ int relay_init(struct relay *r, const struct relay_config *cfg, uv_loop_t *loop,
 	r->fx.max_pipes = PIPE_POOL;
 	r->fx.keep_pipes = true;
 	r->fx.fd_limit = cfg->fd_limit;
+	/* Workers step through the --preserve-source ports from different places. */
+	r->port_cursor = (uint32_t)(uv_hrtime() / 1000) ^ (uint32_t)(uintptr_t)r;
 	r->fx.buf = malloc(READ_SIZE);
 	r->fx.pipes = calloc(PIPE_POOL, sizeof(*r->fx.pipes));
 	if (!r->fx.buf || !r->fx.pipes || uv_mutex_init(&r->lock)) {

@@ -17,6 +17,7 @@
 
 #include "evset.h"
 #include "flow.h"
+#include "localaddr.h"
 #include "tpin/proxy.h"
 
 struct session;
@@ -50,6 +51,7 @@ struct relay {
 	struct tpin_metrics_shard *m;
 	struct tpin_log_batch *log;
 	struct flow_ctx fx;
+	struct localaddr local; /* the namespace's addresses: what may be relayed to */
 	/* Guards the session list, which the admin thread reads. */
 	uv_mutex_t lock;
 	struct session *sessions;
@@ -58,6 +60,7 @@ struct relay {
 	struct session *free;
 	unsigned n_free;
 	atomic_uint_fast64_t queue_peak; /* the most ever waiting in one flow */
+	uint32_t port_cursor;		 /* the next --preserve-source port to try */
 	bool ending;			 /* no new sessions; @on_empty after the last */
 	void (*on_empty)(void *arg);
 	void *arg;
@@ -65,8 +68,8 @@ struct relay {
 
 /*
  * relay_init - an empty relay on @loop and @set. @on_empty(@arg) is called
- * once relay_end() was called and the last session is gone. Returns 0 or
- * -ENOMEM.
+ * once relay_end() was called and the last session is gone. Returns 0,
+ * -ENOMEM, or the -errno of reading the namespace's addresses.
  */
 int relay_init(struct relay *r, const struct relay_config *cfg, uv_loop_t *loop, struct evset *set,
 	       struct tpin_metrics_shard *m, struct tpin_log_batch *log,

@@ -3,11 +3,15 @@
 #define TPIN_PROXY_SOURCES_H
 
 /*
- * What each client source holds now, over every worker: so that one source
- * (an IPv4 address, or an IPv6 /64, which one host can fill with addresses
- * of its own) cannot take every connection the proxy can hold. Any thread;
- * the table is split in stripes, each under its own lock, so two workers
- * rarely wait for each other.
+ * What the clients hold now, over every worker, in two tables:
+ * - per source (an IPv4 address, or an IPv6 /64, which one host can fill
+ *   with addresses of its own): so that one source cannot take every
+ *   connection the proxy can hold;
+ * - with --preserve-source, every client connection's own 4-tuple: so that
+ *   an upstream connection from the client's address never takes the port
+ *   of a live client connection to the same destination (relay.c).
+ * Any thread: the tables are split in stripes, each under its own lock, so
+ * two workers rarely wait for each other.
  */
 
 #include <stdbool.h>
@@ -17,21 +21,28 @@
 struct sources;
 
 /*
- * sources_new - a table allowing @max connections per source (0: any
- * number). Returns 0 or -ENOMEM.
+ * sources_new - empty tables allowing @max connections per source (0: any
+ * number), keeping 4-tuples when @tuples. Returns 0 or -ENOMEM.
  */
-int sources_new(struct sources **out, uint32_t max);
+int sources_new(struct sources **out, uint32_t max, bool tuples);
 
 void sources_free(struct sources *s);
 
 /*
- * sources_take - count one more connection from @peer. Returns 0, -EDQUOT
- * when its source holds its share already (nothing is counted then), or
- * -ENOMEM.
+ * sources_take - count the connection from @peer to @dst: its source, and
+ * its 4-tuple when kept. Returns 0, -EDQUOT when @peer's source holds its
+ * share already, or -ENOMEM; on error nothing is counted.
  */
-int sources_take(struct sources *s, const struct sockaddr *peer);
+int sources_take(struct sources *s, const struct sockaddr *peer, const struct sockaddr *dst);
 
-/* sources_give - one connection from @peer taken with sources_take() ended. */
-void sources_give(struct sources *s, const struct sockaddr *peer);
+/* sources_give - the connection taken with sources_take() ended. */
+void sources_give(struct sources *s, const struct sockaddr *peer, const struct sockaddr *dst);
+
+/*
+ * sources_live - whether a client connection from @peer's address at
+ * @port to @dst is live (4-tuples must be kept).
+ */
+bool sources_live(struct sources *s, const struct sockaddr *peer, uint16_t port,
+		  const struct sockaddr *dst);
 
 #endif

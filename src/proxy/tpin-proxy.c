@@ -48,6 +48,11 @@ static const char usage[] =
 	"                              choose. tpin-init adds ::6 to lo.\n"
 	"      --preserve-source       connect from the client's own address, so the app\n"
 	"                              sees it (needs tpin-init --preserve-source)\n"
+	"      --preserve-source-ports A-B\n"
+	"                              the ports such connections leave from (1024-32767):\n"
+	"                              the proxy picks them itself, never one a live client\n"
+	"                              connection uses, and by default below the ephemeral\n"
+	"                              ports Linux clients pick from\n"
 	"      --proxy-protocol        send a PROXY protocol v2 header first\n"
 	"\n"
 	"Limits and timeouts (durations: 500ms, 10s, 2m; a bare number is seconds):\n"
@@ -102,6 +107,7 @@ enum {
 	OPT_UPSTREAM = 256,
 	OPT_PASSTHROUGH,
 	OPT_PRESERVE,
+	OPT_PRESERVE_PORTS,
 	OPT_PROXY_PROTOCOL,
 	OPT_CONNECT_TIMEOUT,
 	OPT_IDLE_TIMEOUT,
@@ -123,6 +129,7 @@ static const struct option long_options[] = {
 	{ "upstream", required_argument, NULL, OPT_UPSTREAM },
 	{ "passthrough-source", required_argument, NULL, OPT_PASSTHROUGH },
 	{ "preserve-source", no_argument, NULL, OPT_PRESERVE },
+	{ "preserve-source-ports", required_argument, NULL, OPT_PRESERVE_PORTS },
 	{ "proxy-protocol", no_argument, NULL, OPT_PROXY_PROTOCOL },
 	{ "connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT },
 	{ "idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT },
@@ -192,6 +199,24 @@ static int parse_keepalive(struct tpin_keepalive *ka, const char *text, char *er
 		return -EINVAL;
 	}
 	*ka = (struct tpin_keepalive){ .idle_s = t / 1000, .interval_s = i / 1000, .count = n };
+	return 0;
+}
+
+/* "A-B", two ports, A not above B. */
+static int parse_port_range(struct tpin_proxy_options *opt, const char *text, char *err,
+			    size_t errlen)
+{
+	struct tpin_ports ports;
+	int ret = tpin_ports_parse(&ports, text, err, errlen);
+
+	if (!ret && (ports.all || ports.n != 1)) {
+		snprintf(err, errlen, "--preserve-source-ports \"%s\" is not one range A-B", text);
+		ret = -EINVAL;
+	}
+	if (ret)
+		return ret;
+	opt->preserve_port_first = ports.r[0].first;
+	opt->preserve_port_last = ports.r[0].last;
 	return 0;
 }
 
@@ -275,6 +300,9 @@ static int parse_args(struct settings *st, int argc, char **argv, char *err, siz
 			break;
 		case OPT_PRESERVE:
 			opt->preserve_source = true;
+			break;
+		case OPT_PRESERVE_PORTS:
+			ret = parse_port_range(opt, optarg, err, errlen);
 			break;
 		case OPT_PROXY_PROTOCOL:
 			opt->proxy_protocol = true;
