@@ -8,8 +8,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#include "tpin/config.h"
-#include "tpin/sock.h"
+#include "tpin/proxy-options.h"
 #include "tpin/strbuf.h"
 
 /*
@@ -27,41 +26,6 @@
 struct tpin_proxy;
 struct tpin_log;
 struct tpin_metrics;
-
-enum tpin_upstream {
-	TPIN_UPSTREAM_ORIGINAL,	 /* the original destination (Istio >= 1.10) */
-	TPIN_UPSTREAM_LOCALHOST, /* 127.0.0.1 or ::1 at the original port (Istio 1.5) */
-};
-
-struct tpin_proxy_options {
-	enum tpin_mode mode;
-	enum tpin_upstream upstream;
-	uint16_t capture_port; /* the transparent listeners' port */
-	uint16_t admin_port;   /* never relayed to, like the capture port */
-	bool ipv4;	       /* listen on IPv4 */
-	bool ipv6;	       /* listen on IPv6 */
-	uint32_t proxy_mark;   /* SO_MARK on the listeners; 0 sets none */
-	/* Source of upstream connections; sin_family 0 leaves it to the kernel. */
-	struct sockaddr_in passthrough4;
-	struct sockaddr_in6 passthrough6;
-	bool preserve_source; /* connect from the client's own address */
-	/* The ports the proxy binds such connections to (relay.c says why). */
-	uint16_t preserve_port_first, preserve_port_last;
-	bool proxy_protocol;  /* send a PROXY protocol v2 header first */
-	unsigned concurrency; /* event loops; 0 means one per CPU */
-	uint32_t connect_timeout_ms;
-	uint32_t idle_timeout_ms; /* 0: none */
-	uint32_t max_connections; /* over all loops; 0: no cap */
-	uint32_t max_per_source;  /* per IPv4 address or IPv6 /64; 0: no cap */
-	/* TCP keepalive of the clients' sockets (the network side); idle_s 0: none. */
-	struct tpin_keepalive keepalive;
-	/* Bytes pending toward one side before the other side stops being read. */
-	size_t queue_limit;
-	struct tpin_log *log; /* access log; may be NULL; not owned */
-	/* Called on a worker thread once every loop has ended; may be NULL. */
-	void (*on_finished)(void *arg);
-	void *on_finished_arg;
-};
 
 struct tpin_proxy_stats {
 	uint64_t accepted;

@@ -12,7 +12,7 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 
-#include "flow-internal.h"
+#include "copy.h"
 
 /* Chunks written with one sendmsg(2). */
 #define IOV_BATCH 64
@@ -150,10 +150,8 @@ int copy_move(struct flow *f, struct flow_ctx *ctx, size_t *moved, bool *at_to)
 		flow_note_queued(f, ctx);
 		if (!from->readable || f->eof)
 			return 0;
-		/* A full buffer: bulk data, worth moving to splice(2). */
-		if ((size_t)n == ctx->buf_size && !f->queued && !f->no_splice &&
-		    splice_begin(f, ctx))
-			return splice_move(f, ctx, moved, at_to);
+		if (!f->queued && !f->no_splice)
+			return FLOW_FULL;
 	}
 	return FLOW_MORE;
 }

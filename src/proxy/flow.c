@@ -9,7 +9,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "flow-internal.h"
+#include "copy.h"
+#include "flow.h"
+#include "splice.h"
 
 void flow_init(struct flow *f, struct side *from, struct side *to)
 {
@@ -42,6 +44,11 @@ int flow_run(struct flow *f, struct flow_ctx *ctx, size_t *moved, bool *at_to)
 		f->throttled = false;
 	if (!f->eof && !f->throttled && f->from->readable && !f->stalled) {
 		ret = spliced ? splice_move(f, ctx, moved, at_to) : copy_move(f, ctx, moved, at_to);
+		/* Bulk data: from now on splice(2) moves it, if a pipe can be had. */
+		if (ret == FLOW_FULL && splice_begin(f, ctx))
+			ret = splice_move(f, ctx, moved, at_to);
+		else if (ret == FLOW_FULL)
+			ret = FLOW_MORE;
 		if (ret < 0)
 			return ret;
 		if (f->queued > ctx->limit)

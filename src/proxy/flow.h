@@ -18,67 +18,10 @@
  * session decides (relay.c).
  */
 
-#include <stdatomic.h>
-#include <stdbool.h>
-#include <stddef.h>
-#include <stdint.h>
-
-#include "evset.h"
-
-/* One socket of a connection, with what its edge-triggered events told. */
-struct side {
-	struct io io;  /* io.fd is -1 once closed */
-	bool readable; /* input may wait: no EAGAIN since the last EPOLLIN */
-	bool writable; /* room to send: no EAGAIN since the last EPOLLOUT */
-	bool rdhup;    /* the peer's FIN has arrived (EPOLLRDHUP) */
-	bool urgent;   /* urgent data arrived (EPOLLPRI): a short read may stop at its mark */
-};
-
-/* Bytes the receiving side would not take at once: a copy, sent later. */
-struct chunk {
-	struct chunk *next;
-	size_t len, off;
-	char data[];
-};
-
-struct flow {
-	struct side *from, *to;
-	struct chunk *head, **tail;	/* copy path: read, not yet written */
-	size_t queued;			/* bytes waiting: in the queue or in the pipe */
-	int pipe[2];			/* the splice path's pipe; -1 while copying */
-	atomic_uint_fast64_t delivered; /* bytes written to @to; read by the admin thread */
-	bool eof;			/* @from's FIN was read: nothing more comes */
-	bool throttled;			/* @from is not read until the queue drains */
-	bool no_splice;			/* splice(2) failed here once: copy only */
-	bool stalled;			/* the pipe is out of page slots */
-};
-
-/* What every flow of one worker shares. */
-struct flow_ctx {
-	char *buf;	 /* one read's worth, reused by every read of the worker */
-	size_t buf_size; /* a read that fills it marks its flow as bulk */
-	size_t limit;	 /* bytes waiting before the sender is not read */
-	int (*pipes)[2]; /* empty pipes kept for the next bulk flows */
-	unsigned n_pipes, max_pipes;
-	bool keep_pipes;      /* false while the worker ends: pipes are closed */
-	atomic_int *fd_limit; /* pipes take no descriptor from the reserve (relay.h) */
-	uint64_t peak;	      /* the most bytes that ever waited in one flow */
-};
+#include "flow-state.h"
 
 /* flow_init - an empty flow from @from to @to. */
 void flow_init(struct flow *f, struct side *from, struct side *to);
-
-/*
- * What flow_run() found, as bits (a negative value is an error):
- * FLOW_MORE: it stopped with input left, to let other connections run:
- *	run it again soon (evset_defer()).
- * FLOW_DONE: @from's FIN was read and every byte reached @to's socket: pass
- *	the FIN on now, with shutdown(2) or close(2). The last bytes may wait
- *	for it in the kernel (sent with MSG_MORE), so that data and FIN leave
- *	in one segment as the sender sent them.
- */
-#define FLOW_MORE 1
-#define FLOW_DONE 2
 
 /*
  * flow_run - write what waits for @f->to while it takes it, then read what

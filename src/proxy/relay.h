@@ -3,10 +3,10 @@
 #define TPIN_PROXY_RELAY_H
 
 /*
- * The relay of one worker: a session per accepted connection, each the
- * client's socket, the upstream socket and a flow each way between them.
- * It runs on the worker's loop and thread; the admin thread only reads the
- * session list, under the lock.
+ * The relay of one worker: decides whether an accepted connection may be
+ * relayed, and hands it to a session (session.h) if so. It runs on the
+ * worker's loop and thread; other threads only read the session list, under
+ * its lock.
  */
 
 #include <stdatomic.h>
@@ -16,15 +16,14 @@
 #include <uv.h>
 
 #include "evset.h"
-#include "flow.h"
 #include "localaddr.h"
-#include "tpin/proxy.h"
+#include "session.h"
 
-struct session;
 struct sources;
 struct tpin_log_batch;
 struct tpin_metrics_shard;
 struct tpin_proxy_hooks;
+struct tpin_proxy_options;
 struct tpin_strbuf;
 
 /* What a relay needs to know: shared by the workers, read-only. */
@@ -46,24 +45,8 @@ struct relay_config {
 
 struct relay {
 	const struct relay_config *cfg;
-	uv_loop_t *loop;
-	struct evset *set;
-	struct tpin_metrics_shard *m;
-	struct tpin_log_batch *log;
-	struct flow_ctx fx;
+	struct session_env env;
 	struct localaddr local; /* the namespace's addresses: what may be relayed to */
-	/* Guards the session list, which the admin thread reads. */
-	uv_mutex_t lock;
-	struct session *sessions;
-	unsigned n_sessions;
-	/* Freed sessions kept for the next connections. */
-	struct session *free;
-	unsigned n_free;
-	atomic_uint_fast64_t queue_peak; /* the most ever waiting in one flow */
-	uint32_t port_cursor;		 /* the next --preserve-source port to try */
-	bool ending;			 /* no new sessions; @on_empty after the last */
-	void (*on_empty)(void *arg);
-	void *arg;
 };
 
 /*
@@ -76,9 +59,9 @@ int relay_init(struct relay *r, const struct relay_config *cfg, uv_loop_t *loop,
 	       void (*on_empty)(void *arg), void *arg);
 
 /*
- * relay_accept - relay the accepted connection @fd, whose peer is @peer:
- * find where it was going, connect there, relay both ways. The relay owns
- * @fd from now on; any failure costs this connection only.
+ * relay_accept - relay the accepted connection @fd, whose peer is @peer, if
+ * it may be relayed: the relay owns @fd from now on, and any failure costs
+ * this connection only.
  */
 void relay_accept(struct relay *r, int fd, const struct sockaddr *peer, socklen_t peer_len);
 
@@ -94,7 +77,7 @@ void relay_end(struct relay *r);
 /*
  * Descriptors kept back from new connections: the admin endpoint's and
  * readiness's connections (their caps are in admin.c), each worker's own
- * (listeners, epoll, eventfd), the log and a margin.
+ * (listeners, epoll, eventfd, netlink), the log and a margin.
  */
 #define RELAY_FD_RESERVE 88
 
@@ -106,6 +89,9 @@ void relay_limits_refresh(const struct relay_config *cfg);
 
 /* relay_describe - one line per session into @sb. Any thread. */
 void relay_describe(struct relay *r, struct tpin_strbuf *sb);
+
+/* relay_queue_peak - the most bytes that ever waited in one flow. Any thread. */
+uint64_t relay_queue_peak(const struct relay *r);
 
 /* relay_fini - free what is left, once the loop has ended. */
 void relay_fini(struct relay *r);

@@ -14,7 +14,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "flow-internal.h"
+#include "splice.h"
 
 /*
  * A pipe from the worker's pool, or a new one big enough to be the queue:

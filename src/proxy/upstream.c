@@ -1,50 +1,113 @@
 // SPDX-License-Identifier: MIT
-/* Opening the connection to where a relayed connection goes. */
+/* Opening the connection to where a relayed connection goes; see upstream.h. */
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "sources.h"
+#include "tpin/proxy-options.h"
 #include "tpin/sock.h"
 #include "upstream.h"
 
-int upstream_connect(const struct upstream_req *req, const char **step)
+/* Ports tried for an upstream from the client's address before giving up. */
+#define PRESERVE_TRIES 16
+
+void upstream_addr(const struct tpin_proxy_options *opt, const struct sockaddr *orig,
+		   union inaddr *out)
+{
+	*out = *(const union inaddr *)orig;
+	if (opt->upstream != TPIN_UPSTREAM_LOCALHOST)
+		return;
+	if (out->sa.sa_family == AF_INET)
+		out->sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	else
+		out->sin6.sin6_addr = in6addr_loopback;
+}
+
+/* The source address, or NULL to let the kernel choose. */
+static const struct sockaddr *source(const struct upstream_target *t, union inaddr *src)
+{
+	const struct tpin_proxy_options *opt = t->opt;
+
+	if (opt->preserve_source) {
+		*src = *(const union inaddr *)t->peer;
+		return &src->sa;
+	}
+	if (t->orig->sa_family == AF_INET && opt->passthrough4.sin_family)
+		return (const struct sockaddr *)&opt->passthrough4;
+	if (t->orig->sa_family == AF_INET6 && opt->passthrough6.sin6_family)
+		return (const struct sockaddr *)&opt->passthrough6;
+	return NULL;
+}
+
+/*
+ * With --preserve-source the upstream connection leaves from the client's
+ * own address, and the port must not be one the client itself uses toward
+ * the same destination: that connection's 4-tuple, seen from the app's
+ * side, is the very one of the proxy's accepted socket, and the upstream
+ * SYN would land on it and stall. The kernel checks its choice against
+ * sockets of the same direction only, so the proxy, which knows every
+ * client connection (sources_live()), picks the port itself: from a range
+ * of its own (by default 1024-32767, below the ephemeral ports Linux
+ * clients use, so a client is unlikely to pick it later), stepping through
+ * it so a port comes back only after the whole range.
+ */
+static uint16_t preserve_port(const struct upstream_target *t)
+{
+	const struct tpin_proxy_options *opt = t->opt;
+	uint32_t size = (uint32_t)opt->preserve_port_last - opt->preserve_port_first + 1;
+	uint16_t port;
+	unsigned i;
+
+	for (i = 0; i < 64; i++) {
+		port = (uint16_t)(opt->preserve_port_first + (*t->port_cursor)++ % size);
+		if (!sources_live(t->sources, t->peer, port, t->orig))
+			return port;
+	}
+	return 0;
+}
+
+/* One socket, bound to @src (maybe NULL), connecting to @dst. */
+static int open_one(const struct sockaddr *dst, const struct sockaddr *src, bool preserve,
+		    const char **step)
 {
 	int fd, ret;
 
 	*step = "socket";
-	fd = socket(req->dst->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	fd = socket(dst->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
 	/* HTTP/2 and friends write a message in pieces: none may wait for an ACK. */
 	ret = tpin_sock_set_nodelay(fd);
-	if (!ret && req->mark)
-		ret = tpin_sock_set_mark(fd, req->mark);
-	if (!ret && req->ka)
-		ret = tpin_sock_set_keepalive(fd, req->ka);
 	if (ret)
 		goto fail;
-	if (req->src) {
+	if (src) {
 		*step = "bind";
-		/* Binding the client's address needs a transparent socket. */
-		if (req->transparent)
-			ret = tpin_sock_set_transparent(fd, req->src->sa_family);
 		/*
-		 * Without a port of our own, leave the port to connect(), so one
-		 * source address serves every destination: the port need only
-		 * be unique per destination, and a TIME_WAIT of an earlier
-		 * connection can be reused.
+		 * The client's own address needs a transparent socket, and a
+		 * port of our choosing that other upstream sockets to other
+		 * destinations may share (SO_REUSEADDR). A passthrough source
+		 * leaves the port to connect() (IP_BIND_ADDRESS_NO_PORT): it
+		 * need only be unique per destination, one source address
+		 * serves them all, and a TIME_WAIT of an earlier connection
+		 * can be reused.
 		 */
-		if (!ret)
-			ret = req->src_port ? tpin_sock_set_reuseaddr(fd)
-					    : tpin_sock_set_bind_no_port(fd);
-		if (!ret && bind(fd, req->src, tpin_sockaddr_len(req->src)) < 0)
+		if (preserve) {
+			ret = tpin_sock_set_transparent(fd, src->sa_family);
+			if (!ret)
+				ret = tpin_sock_set_reuseaddr(fd);
+		} else {
+			ret = tpin_sock_set_bind_no_port(fd);
+		}
+		if (!ret && bind(fd, src, tpin_sockaddr_len(src)) < 0)
 			ret = -errno;
 		if (ret)
 			goto fail;
 	}
 	*step = "connect";
-	if (connect(fd, req->dst, tpin_sockaddr_len(req->dst)) < 0 && errno != EINPROGRESS) {
+	if (connect(fd, dst, tpin_sockaddr_len(dst)) < 0 && errno != EINPROGRESS) {
 		ret = -errno;
 		goto fail;
 	}
@@ -52,4 +115,34 @@ int upstream_connect(const struct upstream_req *req, const char **step)
 fail:
 	close(fd);
 	return ret;
+}
+
+int upstream_open(const struct upstream_target *t, const char **step)
+{
+	bool preserve = t->opt->preserve_source;
+	union inaddr src, dst;
+	const struct sockaddr *from;
+	uint16_t port;
+	unsigned tries;
+	int fd = -EADDRNOTAVAIL;
+
+	*step = "bind";
+	upstream_addr(t->opt, t->orig, &dst);
+	from = source(t, &src);
+	if (!preserve)
+		return open_one(&dst.sa, from, false, step);
+	for (tries = 0; tries < PRESERVE_TRIES; tries++) {
+		port = preserve_port(t);
+		if (!port)
+			break;
+		if (src.sa.sa_family == AF_INET)
+			src.sin.sin_port = htons(port);
+		else
+			src.sin6.sin6_port = htons(port);
+		fd = open_one(&dst.sa, from, true, step);
+		/* Taken by another upstream socket to the same destination, or a listener. */
+		if (fd != -EADDRNOTAVAIL && fd != -EADDRINUSE)
+			break;
+	}
+	return fd;
 }

@@ -2,32 +2,47 @@
 #ifndef TPIN_PROXY_UPSTREAM_H
 #define TPIN_PROXY_UPSTREAM_H
 
+/* Opening the connection to where a relayed connection goes. */
+
+#include <netinet/in.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
 
+struct sources;
 struct tpin_keepalive;
+struct tpin_proxy_options;
 
-/* How to open one connection to where a relayed connection goes. */
-struct upstream_req {
-	const struct sockaddr *dst;
-	/* The source address, or NULL to let the kernel choose. */
-	const struct sockaddr *src;
-	/* @src's port is the caller's choice: bind it exactly (SO_REUSEADDR). */
-	bool src_port;
-	/* @src is not a local address (the client's own): IP_TRANSPARENT. */
-	bool transparent;
-	uint32_t mark;			 /* SO_MARK; 0 sets none */
-	const struct tpin_keepalive *ka; /* NULL: no keepalive */
+union inaddr {
+	struct sockaddr sa;
+	struct sockaddr_in sin;
+	struct sockaddr_in6 sin6;
+};
+
+/* What decides where and from where a connection goes. */
+struct upstream_target {
+	const struct tpin_proxy_options *opt;
+	const struct sockaddr *peer; /* the client */
+	const struct sockaddr *orig; /* where the client meant to go */
+	struct sources *sources;     /* the clients' live 4-tuples (--preserve-source) */
+	uint32_t *port_cursor;	     /* the next --preserve-source port to try */
 };
 
 /*
- * upstream_connect - a non-blocking, close-on-exec TCP socket with
- * TCP_NODELAY, bound as @req says, connecting to req->dst. The connect
- * completes later (EPOLLOUT) or fails (EPOLLERR). Returns the descriptor,
- * or -errno with *@step naming the call that failed ("socket", "bind",
- * "connect").
+ * upstream_addr - where a connection to @orig goes: @orig itself, or
+ * loopback at its port with --upstream localhost.
  */
-int upstream_connect(const struct upstream_req *req, const char **step);
+void upstream_addr(const struct tpin_proxy_options *opt, const struct sockaddr *orig,
+		   union inaddr *out);
+
+/*
+ * upstream_open - a non-blocking, close-on-exec TCP socket with
+ * TCP_NODELAY, bound to the source @t calls for (the passthrough source,
+ * or the client's own address with a port picked here), connecting to
+ * upstream_addr(). The connect completes later (EPOLLOUT) or fails
+ * (EPOLLERR). Returns the descriptor, or -errno with *@step naming the call
+ * that failed ("socket", "bind", "connect").
+ */
+int upstream_open(const struct upstream_target *t, const char **step);
 
 #endif

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "tpin/proxy-options.h"
 #include "worker.h"
 
 /* The last handles close; the loop ends once their callbacks ran. */
@@ -226,5 +227,5 @@ void worker_describe(struct worker *w, struct tpin_strbuf *sb)
 
 uint64_t worker_queue_peak(const struct worker *w)
 {
-	return atomic_load(&w->relay.queue_peak);
+	return relay_queue_peak(&w->relay);
 }

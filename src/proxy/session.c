@@ -1,0 +1,572 @@
+// SPDX-License-Identifier: MIT
+/*
+ * A session's life, from session_start() to its last close callback: every
+ * event of either socket runs the two flows (flow.h), and what they report
+ * decides the session's fate: a FIN passed on (shutdown) when one direction
+ * is done, both sockets closed when both are, a reset carried across as a
+ * reset.
+ *
+ *   connecting --connected--> relaying --one FIN--> half-closed --both--> closed
+ *        \--refused, timeout, failure: the client is reset       (closing)
+ *
+ * A session is what an idle connection costs, so it holds only what is
+ * needed to relay: two sockets, two flows, a timer, two addresses. Text is
+ * made only for the access log line and the admin listing. Its memory goes
+ * back in the timer's close callback, the last thing libuv hands back.
+ */
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "proxyproto.h"
+#include "session.h"
+#include "sources.h"
+#include "tpin/log.h"
+#include "tpin/macros.h"
+#include "tpin/metrics.h"
+#include "tpin/proxy-options.h"
+#include "tpin/sock.h"
+#include "tpin/strbuf.h"
+
+/* Sessions kept for reuse per worker: enough for bursts of new connections. */
+#define FREELIST_MAX 256
+/* One read's worth: big enough for bulk; one per worker, not per session. */
+#define READ_SIZE (64 * 1024)
+/* Empty pipes a worker keeps for the next bulk flows (two descriptors each). */
+#define PIPE_POOL 16
+
+enum session_state {
+	STATE_CONNECTING,
+	STATE_RELAYING,
+	STATE_HALF_CLOSED,
+	STATE_CLOSING,
+};
+
+static const char *const state_names[] = {
+	[STATE_CONNECTING] = "connecting",
+	[STATE_RELAYING] = "relaying",
+	[STATE_HALF_CLOSED] = "half-closed",
+	[STATE_CLOSING] = "closing",
+};
+
+enum {
+	RESET_CLIENT = 1,
+	RESET_UPSTREAM = 2,
+};
+
+static void on_client_io(struct io *io, uint32_t events);
+static void on_upstream_io(struct io *io, uint32_t events);
+static void on_timer(uv_timer_t *t);
+static void on_more(struct task *t);
+static void session_end(struct session *s, const char *result, int reset);
+static void session_fail(struct session *s, struct side *side, const char *what, int err);
+
+/* ---- starting --------------------------------------------------------------- */
+
+struct session *session_new(struct session_env *env, int fd, const struct sockaddr *peer,
+			    socklen_t peer_len)
+{
+	struct session *s = env->free;
+
+	if (s) {
+		env->free = s->next;
+		env->n_free--;
+		memset(s, 0, sizeof(*s));
+	} else {
+		s = calloc(1, sizeof(*s));
+		if (!s)
+			return NULL;
+	}
+	s->env = env;
+	env->n++;
+	tpin_metrics_accepted(env->m);
+	s->started_ms = uv_now(env->loop);
+	s->client.io = (struct io){ .fd = fd, .cb = on_client_io };
+	s->upstream.io = (struct io){ .fd = -1, .cb = on_upstream_io };
+	flow_init(&s->up, &s->client, &s->upstream);
+	flow_init(&s->down, &s->upstream, &s->client);
+	s->more.run = on_more;
+	uv_timer_init(env->loop, &s->timer);
+	s->timer.data = s;
+	if ((size_t)peer_len <= sizeof(s->peer))
+		memcpy(&s->peer, peer, peer_len);
+	return s;
+}
+
+void session_refuse(struct session *s, enum tpin_refusal why, const char *result)
+{
+	tpin_metrics_refused(s->env->m, why);
+	session_end(s, result, RESET_CLIENT);
+}
+
+void session_fail_client(struct session *s, const char *what, int err)
+{
+	session_fail(s, &s->client, what, err);
+}
+
+void session_start(struct session *s)
+{
+	struct session_env *env = s->env;
+	struct upstream_target t = {
+		.opt = env->opt,
+		.peer = &s->peer.sa,
+		.orig = &s->orig.sa,
+		.sources = env->sources,
+		.port_cursor = &env->port_cursor,
+	};
+	const char *step;
+	int fd, ret;
+
+	/* Set before the admin thread can see the session: it reads it. */
+	s->chosen = true;
+	uv_mutex_lock(&env->lock);
+	s->next = env->list;
+	if (s->next)
+		s->next->prev = s;
+	env->list = s;
+	s->listed = true;
+	uv_mutex_unlock(&env->lock);
+
+	/*
+	 * Watched at once: a reset from the client while the upstream
+	 * connects ends the session, and the bytes it sends meanwhile are
+	 * remembered (edge-triggered) for when the upstream is there.
+	 */
+	ret = evset_add(env->set, &s->client.io, false);
+	if (ret) {
+		session_fail(s, &s->client, "epoll", ret);
+		return;
+	}
+	uv_timer_start(&s->timer, on_timer, env->opt->connect_timeout_ms, 0);
+	/* EMFILE or ENOMEM here costs this connection only. */
+	fd = upstream_open(&t, &step);
+	if (fd < 0) {
+		tpin_metrics_connect_failed(env->m, s->port);
+		session_fail(s, &s->upstream, step, fd);
+		return;
+	}
+	s->upstream.io.fd = fd;
+	ret = evset_add(env->set, &s->upstream.io, false);
+	if (ret) {
+		tpin_metrics_connect_failed(env->m, s->port);
+		session_fail(s, &s->upstream, "epoll", ret);
+	}
+}
+
+static void connected(struct session *s)
+{
+	const struct tpin_proxy_options *opt = s->env->opt;
+	uint8_t h[PROXYPROTO_MAX];
+	int ret;
+
+	s->connected = true;
+	atomic_store(&s->state, STATE_RELAYING);
+	s->last_active_ms = uv_now(s->env->loop);
+	if (opt->proxy_protocol) {
+		ret = flow_push(&s->up, h, proxyproto_v2(h, &s->peer.sa, &s->orig.sa));
+		if (ret) {
+			session_fail(s, &s->upstream, "write", ret);
+			return;
+		}
+	}
+	uv_timer_stop(&s->timer);
+	if (opt->idle_timeout_ms)
+		uv_timer_start(&s->timer, on_timer, opt->idle_timeout_ms, 0);
+}
+
+/* ---- relaying ------------------------------------------------------------- */
+
+/* Bytes that reached @f->to's socket. */
+static void delivered(struct session *s, struct flow *f, size_t n)
+{
+	/* Only this thread writes it: no locked add, just no torn reads. */
+	atomic_store_explicit(&f->delivered,
+			      atomic_load_explicit(&f->delivered, memory_order_relaxed) + n,
+			      memory_order_relaxed);
+	tpin_metrics_bytes(s->env->m, s->port,
+			   f == &s->up ? TPIN_DIR_UPSTREAM : TPIN_DIR_DOWNSTREAM, n);
+	s->last_active_ms = uv_now(s->env->loop);
+}
+
+static const char *side_name(const struct session *s, const struct side *side)
+{
+	return side == &s->client ? "client" : "upstream";
+}
+
+/* A flow failed at @side: a reset goes across as a reset, anything else is logged. */
+static void flow_failed(struct session *s, struct side *side, int err)
+{
+	if (err == -ECONNRESET || err == -EPIPE)
+		session_end(s, side == &s->client ? "client_reset" : "upstream_reset",
+			    side == &s->client ? RESET_UPSTREAM : RESET_CLIENT);
+	else if (err == -ENOMEM)
+		session_end(s, "out_of_memory", RESET_CLIENT | RESET_UPSTREAM);
+	else
+		session_fail(s, side, "io", err);
+}
+
+/*
+ * @f is done: its sender's FIN was read and every byte delivered. With the
+ * other direction still open, the FIN goes on with shutdown(2) (after the
+ * last bytes, which wait for it); with the other direction done too, both
+ * sockets close, and the close sends the FIN.
+ */
+static void pass_fin(struct session *s, struct flow *f)
+{
+	bool *fin = f == &s->up ? &s->up_fin : &s->down_fin;
+	bool other = f == &s->up ? s->down_fin : s->up_fin;
+
+	if (*fin)
+		return;
+	*fin = true;
+	if (other) {
+		session_end(s, "ok", 0);
+		return;
+	}
+	atomic_store(&s->state, STATE_HALF_CLOSED);
+	if (shutdown(f->to->io.fd, SHUT_WR) < 0)
+		session_fail(s, f->to, "shutdown", -errno);
+}
+
+static void run_flow(struct session *s, struct flow *f)
+{
+	size_t moved = 0;
+	bool at_to = false;
+	int ret;
+
+	if (s->closing || (f == &s->up ? s->up_fin : s->down_fin))
+		return;
+	ret = flow_run(f, &s->env->fx, &moved, &at_to);
+	if (moved)
+		delivered(s, f, moved);
+	if (ret < 0) {
+		flow_failed(s, at_to ? f->to : f->from, ret);
+		return;
+	}
+	if (ret & FLOW_MORE)
+		evset_defer(s->env->set, &s->more);
+	if (ret & FLOW_DONE)
+		pass_fin(s, f);
+}
+
+static void session_run(struct session *s)
+{
+	run_flow(s, &s->up);
+	run_flow(s, &s->down);
+	if (s->env->fx.peak > atomic_load_explicit(&s->env->queue_peak, memory_order_relaxed))
+		atomic_store_explicit(&s->env->queue_peak, s->env->fx.peak, memory_order_relaxed);
+}
+
+static void on_more(struct task *t)
+{
+	session_run(container_of(t, struct session, more));
+}
+
+static void on_io(struct session *s, struct side *side, uint32_t events)
+{
+	int err;
+
+	if (s->closing)
+		return;
+	if (events & EPOLLERR) {
+		/* Rare, so its cause is read only now: a reset, a refused connect. */
+		err = tpin_sock_error(side->io.fd);
+		if (side == &s->upstream && !s->connected) {
+			tpin_metrics_connect_failed(s->env->m, s->port);
+			/* Reset, not FIN: the client learns at once, as if the port were closed. */
+			session_fail(s, side, "connect", err ? err : -ECONNREFUSED);
+		} else {
+			flow_failed(s, side, err ? err : -ECONNRESET);
+		}
+		return;
+	}
+	if (events & EPOLLPRI)
+		side->urgent = true;
+	if (events & EPOLLRDHUP)
+		side->rdhup = true;
+	if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP)) {
+		side->readable = true;
+		/* New input: a pipe that said EAGAIN may take it now (splice.c). */
+		(side == &s->client ? &s->up : &s->down)->stalled = false;
+	}
+	if (events & EPOLLOUT)
+		side->writable = true;
+	if (!s->connected) {
+		if (side != &s->upstream || !(events & EPOLLOUT))
+			return;
+		connected(s);
+		if (!s->connected || s->closing)
+			return;
+	}
+	session_run(s);
+}
+
+static void on_client_io(struct io *io, uint32_t events)
+{
+	struct session *s = container_of(io, struct session, client.io);
+
+	on_io(s, &s->client, events);
+}
+
+static void on_upstream_io(struct io *io, uint32_t events)
+{
+	struct session *s = container_of(io, struct session, upstream.io);
+
+	on_io(s, &s->upstream, events);
+}
+
+static void on_timer(uv_timer_t *t)
+{
+	struct session *s = t->data;
+	uint64_t idle = s->env->opt->idle_timeout_ms, quiet;
+
+	if (!s->connected) {
+		tpin_metrics_connect_failed(s->env->m, s->port);
+		session_end(s, "connect_timeout", RESET_CLIENT);
+		return;
+	}
+	/* The timer is not pushed back on every read; it checks when it fires. */
+	quiet = uv_now(s->env->loop) - s->last_active_ms;
+	if (quiet >= idle) {
+		session_end(s, "idle_timeout", -1);
+		return;
+	}
+	uv_timer_start(t, on_timer, idle - quiet, 0);
+}
+
+/* ---- ending ----------------------------------------------------------------- */
+
+/* The session's three addresses as text; "-" for what is not known. */
+static void session_addrs(const struct session *s, char *peer, char *orig, char *up)
+{
+	union inaddr a;
+
+	tpin_sockaddr_format(&s->peer.sa, peer, TPIN_SOCKADDR_STRLEN);
+	tpin_sockaddr_format(&s->orig.sa, orig, TPIN_SOCKADDR_STRLEN);
+	if (s->chosen) {
+		upstream_addr(s->env->opt, &s->orig.sa, &a);
+		tpin_sockaddr_format(&a.sa, up, TPIN_SOCKADDR_STRLEN);
+	} else {
+		strcpy(up, "-");
+	}
+}
+
+static void log_session(struct session *s)
+{
+	char peer[TPIN_SOCKADDR_STRLEN], orig[TPIN_SOCKADDR_STRLEN], up[TPIN_SOCKADDR_STRLEN];
+	char result[64];
+	struct tpin_log_entry e = {
+		.client = peer,
+		.original_dst = orig,
+		.upstream = up,
+		.bytes_up = atomic_load_explicit(&s->up.delivered, memory_order_relaxed),
+		.bytes_down = atomic_load_explicit(&s->down.delivered, memory_order_relaxed),
+		.duration_ms = uv_now(s->env->loop) - s->started_ms,
+		.result = s->result,
+	};
+
+	if (!s->env->log->log)
+		return;
+	session_addrs(s, peer, orig, up);
+	if (s->what) {
+		/* The three parts are short fixed words: no truncation. */
+		size_t a = strlen(s->result), b = strlen(s->what);
+		const char *c = uv_err_name(s->status);
+		size_t d = strlen(c);
+
+		if (a + b + d + 3 <= sizeof(result)) {
+			memcpy(result, s->result, a);
+			result[a] = '_';
+			memcpy(result + a + 1, s->what, b);
+			result[a + 1 + b] = ':';
+			memcpy(result + a + 2 + b, c, d + 1);
+			e.result = result;
+		}
+	}
+	tpin_log_batch_add(s->env->log, &e);
+}
+
+/*
+ * The sides a forced end (drain deadline, stop, idle timeout) must reset:
+ * those with bytes still on their way to them, waiting here or not yet read
+ * from the other side's socket. A FIN would make a cut close-delimited
+ * response look complete; a reset says it is not.
+ */
+static int pending_resets(struct session *s)
+{
+	struct flow *flows[2] = { &s->up, &s->down };
+	int i, unread, reset = 0;
+
+	for (i = 0; i < 2; i++) {
+		struct flow *f = flows[i];
+		bool pending = flow_pending(f);
+
+		unread = 0;
+		if (!pending && f->from->io.fd >= 0 && !f->eof &&
+		    !ioctl(f->from->io.fd, FIONREAD, &unread) && unread > 0)
+			pending = true;
+		if (pending)
+			reset |= f->to == &s->client ? RESET_CLIENT : RESET_UPSTREAM;
+	}
+	return reset;
+}
+
+static void close_side(struct side *side, bool reset)
+{
+	if (side->io.fd < 0)
+		return;
+	if (reset)
+		tpin_sock_close_reset(side->io.fd);
+	else
+		close(side->io.fd);
+	side->io.fd = -1;
+}
+
+static void session_free(struct session *s);
+
+static void on_timer_closed(uv_handle_t *h)
+{
+	session_free(h->data);
+}
+
+/*
+ * session_end - log once, close both sockets (resetting those in @reset, a
+ * mask of RESET_*, or those pending_resets() names for -1), and free the
+ * session once libuv has closed the timer.
+ */
+static void session_end(struct session *s, const char *result, int reset)
+{
+	struct session_env *env = s->env;
+
+	if (s->closing)
+		return;
+	if (reset < 0)
+		reset = pending_resets(s);
+	s->closing = true;
+	atomic_store(&s->state, STATE_CLOSING);
+	s->result = result;
+	log_session(s);
+	evset_cancel(env->set, &s->more);
+	close_side(&s->client, reset & RESET_CLIENT);
+	close_side(&s->upstream, reset & RESET_UPSTREAM);
+	flow_free(&s->up, &env->fx);
+	flow_free(&s->down, &env->fx);
+	uv_close((uv_handle_t *)&s->timer, on_timer_closed);
+}
+
+/* session_fail - end with "<side>_<what>:<ERRNAME>", resetting the other side. */
+static void session_fail(struct session *s, struct side *side, const char *what, int err)
+{
+	if (s->closing)
+		return;
+	s->what = what;
+	s->status = err;
+	session_end(s, side_name(s, side), side == &s->client ? RESET_UPSTREAM : RESET_CLIENT);
+}
+
+static void session_free(struct session *s)
+{
+	struct session_env *env = s->env;
+
+	if (s->listed) {
+		uv_mutex_lock(&env->lock);
+		if (s->prev)
+			s->prev->next = s->next;
+		else
+			env->list = s->next;
+		if (s->next)
+			s->next->prev = s->prev;
+		uv_mutex_unlock(&env->lock);
+	}
+	if (s->counted)
+		atomic_fetch_sub(env->live, 1);
+	if (s->sourced)
+		sources_give(env->sources, &s->peer.sa, &s->orig.sa);
+	tpin_metrics_closed(env->m);
+	if (env->n_free < FREELIST_MAX && !env->ending) {
+		s->next = env->free;
+		env->free = s;
+		env->n_free++;
+	} else {
+		free(s);
+	}
+	if (--env->n == 0 && env->ending && env->on_empty)
+		env->on_empty(env->arg);
+}
+
+/* ---- all of them ------------------------------------------------------------- */
+
+int session_env_init(struct session_env *env, size_t queue_limit, atomic_int *fd_limit)
+{
+	env->fx.buf_size = READ_SIZE;
+	env->fx.limit = queue_limit;
+	env->fx.max_pipes = PIPE_POOL;
+	env->fx.keep_pipes = true;
+	env->fx.fd_limit = fd_limit;
+	/* Workers step through the --preserve-source ports from different places. */
+	env->port_cursor = (uint32_t)(uv_hrtime() / 1000) ^ (uint32_t)(uintptr_t)env;
+	env->fx.buf = malloc(READ_SIZE);
+	env->fx.pipes = calloc(PIPE_POOL, sizeof(*env->fx.pipes));
+	if (!env->fx.buf || !env->fx.pipes || uv_mutex_init(&env->lock)) {
+		free(env->fx.buf);
+		free(env->fx.pipes);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+void session_env_fini(struct session_env *env)
+{
+	struct session *s;
+
+	while ((s = env->free)) {
+		env->free = s->next;
+		free(s);
+	}
+	env->n_free = 0;
+	flow_ctx_fini(&env->fx);
+	free(env->fx.pipes);
+	free(env->fx.buf);
+	uv_mutex_destroy(&env->lock);
+}
+
+void session_close_all(struct session_env *env, const char *why)
+{
+	struct session *s, *next;
+
+	for (s = env->list; s; s = next) {
+		next = s->next;
+		session_end(s, why, -1);
+	}
+}
+
+void session_describe(struct session_env *env, struct tpin_strbuf *sb)
+{
+	/* uv_now() belongs to the worker's thread; its clock is the same one. */
+	uint64_t now = uv_hrtime() / 1000000;
+	struct session *s;
+
+	uv_mutex_lock(&env->lock);
+	for (s = env->list; s; s = s->next) {
+		uint64_t age = now > s->started_ms ? now - s->started_ms : 0;
+		char peer[TPIN_SOCKADDR_STRLEN], orig[TPIN_SOCKADDR_STRLEN];
+		char up[TPIN_SOCKADDR_STRLEN];
+
+		/* Both addresses are set before the session is listed. */
+		session_addrs(s, peer, orig, up);
+		tpin_strbuf_printf(sb,
+				   "client=%s original_dst=%s upstream=%s state=%s bytes_up=%llu "
+				   "bytes_down=%llu age_ms=%llu\n",
+				   peer, orig, up, state_names[atomic_load(&s->state)],
+				   (unsigned long long)atomic_load_explicit(&s->up.delivered,
+									    memory_order_relaxed),
+				   (unsigned long long)atomic_load_explicit(&s->down.delivered,
+									    memory_order_relaxed),
+				   (unsigned long long)age);
+	}
+	uv_mutex_unlock(&env->lock);
+}

@@ -1,0 +1,122 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef TPIN_PROXY_SESSION_H
+#define TPIN_PROXY_SESSION_H
+
+/*
+ * A session: one relayed connection, the client's socket and the upstream
+ * socket with a flow each way between them. relay.c decides whether a new
+ * connection may be relayed; from session_start() on, everything that
+ * happens to it is here (session.c).
+ */
+
+#include <netinet/in.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <uv.h>
+
+#include "evset.h"
+#include "flow.h"
+#include "tpin/metrics.h"
+#include "upstream.h"
+
+struct sources;
+struct tpin_log_batch;
+struct tpin_proxy_options;
+struct tpin_strbuf;
+
+/* What the sessions of one worker share; only the worker's thread uses it, but for @lock. */
+struct session_env {
+	const struct tpin_proxy_options *opt;
+	uv_loop_t *loop;
+	struct evset *set;
+	struct flow_ctx fx;
+	struct tpin_metrics_shard *m;
+	struct tpin_log_batch *log;
+	struct sources *sources; /* all workers' */
+	atomic_uint *live;	 /* connections under --max-connections, all workers */
+	/* Guards the list, which the admin thread reads. */
+	uv_mutex_t lock;
+	struct session *list;
+	unsigned n; /* sessions not yet freed, listed or not */
+	/* Freed sessions kept for the next connections. */
+	struct session *free;
+	unsigned n_free;
+	uint32_t port_cursor;		 /* the next --preserve-source port to try */
+	atomic_uint_fast64_t queue_peak; /* the most ever waiting in one flow */
+	bool ending;			 /* no new sessions: on_empty after the last */
+	void (*on_empty)(void *arg);
+	void *arg;
+};
+
+struct session {
+	struct side client;
+	struct side upstream;
+	struct flow up;	  /* client to upstream */
+	struct flow down; /* upstream to client */
+	struct session_env *env;
+	struct session *prev, *next; /* the list; next links the freelist too */
+	struct task more;	     /* a flow yielded with input left */
+	uv_timer_t timer;	     /* the connect timeout, then the idle timeout */
+	uint64_t started_ms;
+	uint64_t last_active_ms;
+	union inaddr peer; /* the client */
+	union inaddr orig; /* the original destination; sa_family 0 until known */
+	/*
+	 * How the session ended: a fixed word, or with what set
+	 * "<result>_<what>:<errno name>", made only when logged.
+	 */
+	const char *result;
+	const char *what;
+	int status;
+	atomic_int state;
+	uint16_t port; /* the original destination port, for metrics */
+	bool up_fin;   /* the client's FIN was passed on to the upstream */
+	bool down_fin; /* the upstream's FIN was passed on to the client */
+	bool connected : 1;
+	bool closing : 1;
+	bool counted : 1; /* holds a place under --max-connections */
+	bool sourced : 1; /* counted in env->sources */
+	bool listed : 1;  /* on the list */
+	/* An upstream address was chosen (else "-"); not a bit field: the admin thread reads it. */
+	bool chosen;
+};
+
+/*
+ * session_env_init - @env's own parts: the read buffer, the pipe pool, the
+ * lock; the caller fills the rest. Returns 0 or -ENOMEM.
+ */
+int session_env_init(struct session_env *env, size_t queue_limit, atomic_int *fd_limit);
+
+/* session_env_fini - free what is left, once the loop has ended. */
+void session_env_fini(struct session_env *env);
+
+/*
+ * session_new - a session for the accepted socket @fd from @peer, not yet
+ * relaying; NULL when out of memory (@fd is then still the caller's). The
+ * caller fills in orig, port, counted and sourced, then calls
+ * session_start() or session_refuse().
+ */
+struct session *session_new(struct session_env *env, int fd, const struct sockaddr *peer,
+			    socklen_t peer_len);
+
+/* session_start - watch the client, start the connect timeout, connect upstream. */
+void session_start(struct session *s);
+
+/* session_refuse - count it as refused for @why and reset the client. */
+void session_refuse(struct session *s, enum tpin_refusal why, const char *result);
+
+/* session_fail - end with "client_<what>:<ERRNAME>", resetting the client. */
+void session_fail_client(struct session *s, const char *what, int err);
+
+/*
+ * session_close_all - end every session now, logged with @why; sides with
+ * bytes still on their way to them are reset rather than sent a FIN.
+ */
+void session_close_all(struct session_env *env, const char *why);
+
+/* session_describe - one line per listed session into @sb. Any thread. */
+void session_describe(struct session_env *env, struct tpin_strbuf *sb);
+
+#endif
