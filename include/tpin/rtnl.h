@@ -3,12 +3,16 @@
 #define TPIN_RTNL_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+
+#include "tpin/rtnl_msg.h"
 
 /*
  * Policy routing over rtnetlink: the fwmark rule, the local default route in
- * its table, the passthrough address on lo. Every function works in the
- * network namespace the handle was opened in and returns 0 or -errno.
+ * its table, the passthrough address on lo. Every function sends the request
+ * rtnl_msg.h builds, reads the answers, works in the network namespace the
+ * handle was opened in and returns 0 or -errno.
  */
 
 struct tpin_rtnl;
@@ -17,12 +21,6 @@ struct tpin_rtnl;
 int tpin_rtnl_open(struct tpin_rtnl **out);
 
 void tpin_rtnl_close(struct tpin_rtnl *rt);
-
-/*
- * tpin tags what it adds (route protocol, FRA_PROTOCOL, IFA_PROTO) so that
- * cleanup removes only its own pieces, never istio-init's or an operator's.
- */
-#define TPIN_RTPROT 116
 
 /* What a lookup found. */
 enum tpin_rtnl_state {

@@ -1,5 +1,8 @@
 // SPDX-License-Identifier: MIT
-/* Routing rules, routes and addresses over rtnetlink with libmnl. */
+/*
+ * Routing rules, routes and addresses over rtnetlink with libmnl: sends the
+ * requests rtnl_msg.c builds, one at a time, and reads the answers.
+ */
 
 #include <errno.h>
 #include <linux/fib_rules.h>
@@ -16,6 +19,7 @@
 
 #include "tpin/nl.h"
 #include "tpin/rtnl.h"
+#include "tpin/rtnl_msg.h"
 
 #define LOOPBACK_IFINDEX 1
 /* Large enough for any dump message: MNL_SOCKET_DUMP_SIZE of newer libmnl. */
@@ -24,6 +28,7 @@
 struct tpin_rtnl {
 	struct mnl_socket *nl;
 	uint32_t seq;
+	char req[TPIN_RTNL_MSG_MAX] __attribute__((aligned(NLMSG_ALIGNTO)));
 	char buf[RTNL_BUF_SIZE] __attribute__((aligned(NLMSG_ALIGNTO)));
 };
 
@@ -54,43 +59,17 @@ void tpin_rtnl_close(struct tpin_rtnl *rt)
 }
 
 /*
- * Start a request in rt->buf. Everything but a dump asks for an ACK, so that
- * talk() always has an answer that ends the exchange. (NLM_F_EXCL shares its
- * bit with NLM_F_MATCH, so a dump is told by the caller, not by the flags.)
- */
-static struct nlmsghdr *request(struct tpin_rtnl *rt, uint16_t type, uint16_t flags)
-{
-	struct nlmsghdr *nlh = mnl_nlmsg_put_header(rt->buf);
-
-	nlh->nlmsg_type = type;
-	nlh->nlmsg_flags = NLM_F_REQUEST | (flags == NLM_F_DUMP ? flags : flags | NLM_F_ACK);
-	nlh->nlmsg_seq = ++rt->seq;
-	return nlh;
-}
-
-/*
- * Send @nlh and run @cb on every answer until the ACK or the end of the dump.
- * Returns 0 or -errno (the kernel's error for the request).
+ * Send @nlh (built in rt->req) and run @cb on every answer until the ACK or
+ * the end of the dump. Returns 0 or -errno (the kernel's error for it).
  */
 static int talk(struct tpin_rtnl *rt, struct nlmsghdr *nlh, mnl_cb_t cb, void *data)
 {
 	return tpin_nl_talk(rt->nl, nlh, rt->buf, sizeof(rt->buf), cb, data);
 }
 
-/* A fwmark rule: struct fib_rule_hdr plus FRA_FWMARK and FRA_TABLE. */
-static struct nlmsghdr *rule_msg(struct tpin_rtnl *rt, uint16_t type, uint16_t flags, int family,
-				 uint32_t mark, uint32_t table)
+static size_t addr_len(int family)
 {
-	struct nlmsghdr *nlh = request(rt, type, flags);
-	struct fib_rule_hdr *frh = mnl_nlmsg_put_extra_header(nlh, sizeof(*frh));
-
-	frh->family = (uint8_t)family;
-	frh->action = FR_ACT_TO_TBL;
-	frh->table = table < 256 ? (uint8_t)table : RT_TABLE_UNSPEC;
-	mnl_attr_put_u32(nlh, FRA_FWMARK, mark);
-	mnl_attr_put_u32(nlh, FRA_TABLE, table);
-	mnl_attr_put_u8(nlh, FRA_PROTOCOL, TPIN_RTPROT);
-	return nlh;
+	return family == AF_INET ? 4 : 16;
 }
 
 struct rule_query {
@@ -143,42 +122,24 @@ static int rule_cb(const struct nlmsghdr *nlh, void *data)
 
 int tpin_rtnl_rule_state(struct tpin_rtnl *rt, int family, uint32_t mark, uint32_t table)
 {
-	struct nlmsghdr *nlh = request(rt, RTM_GETRULE, NLM_F_DUMP);
-	struct fib_rule_hdr *frh = mnl_nlmsg_put_extra_header(nlh, sizeof(*frh));
+	struct nlmsghdr *nlh = tpin_rtnl_msg_dump(rt->req, ++rt->seq, RTM_GETRULE, family);
 	struct rule_query q = { family, mark, table, TPIN_RTNL_ABSENT };
 	int ret;
 
-	frh->family = (uint8_t)family;
 	ret = talk(rt, nlh, rule_cb, &q);
 	return ret ? ret : q.state;
 }
 
 int tpin_rtnl_rule_add(struct tpin_rtnl *rt, int family, uint32_t mark, uint32_t table)
 {
-	return talk(rt, rule_msg(rt, RTM_NEWRULE, NLM_F_CREATE | NLM_F_EXCL, family, mark, table),
-		    NULL, NULL);
+	return talk(rt, tpin_rtnl_msg_rule(rt->req, ++rt->seq, true, family, mark, table), NULL,
+		    NULL);
 }
 
 int tpin_rtnl_rule_del(struct tpin_rtnl *rt, int family, uint32_t mark, uint32_t table)
 {
-	return talk(rt, rule_msg(rt, RTM_DELRULE, 0, family, mark, table), NULL, NULL);
-}
-
-/* "local default dev lo table T": what iproute2 sends for that command. */
-static struct nlmsghdr *route_msg(struct tpin_rtnl *rt, uint16_t type, uint16_t flags, int family,
-				  uint32_t table)
-{
-	struct nlmsghdr *nlh = request(rt, type, flags);
-	struct rtmsg *rtm = mnl_nlmsg_put_extra_header(nlh, sizeof(*rtm));
-
-	rtm->rtm_family = (uint8_t)family;
-	rtm->rtm_table = table < 256 ? (uint8_t)table : RT_TABLE_UNSPEC;
-	rtm->rtm_protocol = TPIN_RTPROT;
-	rtm->rtm_scope = RT_SCOPE_HOST;
-	rtm->rtm_type = RTN_LOCAL;
-	mnl_attr_put_u32(nlh, RTA_TABLE, table);
-	mnl_attr_put_u32(nlh, RTA_OIF, LOOPBACK_IFINDEX);
-	return nlh;
+	return talk(rt, tpin_rtnl_msg_rule(rt->req, ++rt->seq, false, family, mark, table), NULL,
+		    NULL);
 }
 
 struct route_query {
@@ -212,25 +173,22 @@ static int route_cb(const struct nlmsghdr *nlh, void *data)
 
 int tpin_rtnl_route_state(struct tpin_rtnl *rt, int family, uint32_t table)
 {
-	struct nlmsghdr *nlh = request(rt, RTM_GETROUTE, NLM_F_DUMP);
-	struct rtmsg *rtm = mnl_nlmsg_put_extra_header(nlh, sizeof(*rtm));
+	struct nlmsghdr *nlh = tpin_rtnl_msg_dump(rt->req, ++rt->seq, RTM_GETROUTE, family);
 	struct route_query q = { family, table, TPIN_RTNL_ABSENT };
 	int ret;
 
-	rtm->rtm_family = (uint8_t)family;
 	ret = talk(rt, nlh, route_cb, &q);
 	return ret ? ret : q.state;
 }
 
 int tpin_rtnl_route_add(struct tpin_rtnl *rt, int family, uint32_t table)
 {
-	return talk(rt, route_msg(rt, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, family, table), NULL,
-		    NULL);
+	return talk(rt, tpin_rtnl_msg_route(rt->req, ++rt->seq, true, family, table), NULL, NULL);
 }
 
 int tpin_rtnl_route_del(struct tpin_rtnl *rt, int family, uint32_t table)
 {
-	return talk(rt, route_msg(rt, RTM_DELROUTE, 0, family, table), NULL, NULL);
+	return talk(rt, tpin_rtnl_msg_route(rt->req, ++rt->seq, false, family, table), NULL, NULL);
 }
 
 /* Collects tpin's own rules or routes of one family from a dump. */
@@ -280,43 +238,13 @@ static int tagged_route_cb(const struct nlmsghdr *nlh, void *data)
 int tpin_rtnl_tagged(struct tpin_rtnl *rt, int family, bool rules, struct tpin_rtnl_piece *out,
 		     size_t max)
 {
-	struct nlmsghdr *nlh = request(rt, rules ? RTM_GETRULE : RTM_GETROUTE, NLM_F_DUMP);
+	struct nlmsghdr *nlh =
+		tpin_rtnl_msg_dump(rt->req, ++rt->seq, rules ? RTM_GETRULE : RTM_GETROUTE, family);
 	struct tagged_query q = { family, out, 0, max };
 	int ret;
 
-	/* fib_rule_hdr and rtmsg both begin with the family. */
-	if (rules)
-		((struct fib_rule_hdr *)mnl_nlmsg_put_extra_header(nlh,
-								   sizeof(struct fib_rule_hdr)))
-			->family = (uint8_t)family;
-	else
-		((struct rtmsg *)mnl_nlmsg_put_extra_header(nlh, sizeof(struct rtmsg)))
-			->rtm_family = (uint8_t)family;
 	ret = talk(rt, nlh, rules ? tagged_rule_cb : tagged_route_cb, &q);
 	return ret ? ret : (int)q.n;
-}
-
-static size_t addr_len(int family)
-{
-	return family == AF_INET ? 4 : 16;
-}
-
-static struct nlmsghdr *addr_msg(struct tpin_rtnl *rt, uint16_t type, uint16_t flags, int family,
-				 const void *addr, uint8_t plen)
-{
-	struct nlmsghdr *nlh = request(rt, type, flags);
-	struct ifaddrmsg *ifa = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifa));
-
-	ifa->ifa_family = (uint8_t)family;
-	ifa->ifa_prefixlen = plen;
-	/* No duplicate address detection on lo: usable at once. */
-	ifa->ifa_flags = IFA_F_NODAD;
-	ifa->ifa_index = LOOPBACK_IFINDEX;
-	mnl_attr_put(nlh, IFA_LOCAL, addr_len(family), addr);
-	mnl_attr_put(nlh, IFA_ADDRESS, addr_len(family), addr);
-	if (type == RTM_NEWADDR)
-		mnl_attr_put_u8(nlh, IFA_PROTO, TPIN_RTPROT);
-	return nlh;
 }
 
 struct addr_query {
@@ -356,25 +284,24 @@ static int addr_cb(const struct nlmsghdr *nlh, void *data)
 
 int tpin_rtnl_addr_state(struct tpin_rtnl *rt, int family, const void *addr, uint8_t plen)
 {
-	struct nlmsghdr *nlh = request(rt, RTM_GETADDR, NLM_F_DUMP);
-	struct ifaddrmsg *ifa = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifa));
+	struct nlmsghdr *nlh = tpin_rtnl_msg_dump(rt->req, ++rt->seq, RTM_GETADDR, family);
 	struct addr_query q = { family, addr, plen, TPIN_RTNL_ABSENT };
 	int ret;
 
-	ifa->ifa_family = (uint8_t)family;
 	ret = talk(rt, nlh, addr_cb, &q);
 	return ret ? ret : q.state;
 }
 
 int tpin_rtnl_addr_add(struct tpin_rtnl *rt, int family, const void *addr, uint8_t plen)
 {
-	return talk(rt, addr_msg(rt, RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, family, addr, plen),
-		    NULL, NULL);
+	return talk(rt, tpin_rtnl_msg_addr(rt->req, ++rt->seq, true, family, addr, plen), NULL,
+		    NULL);
 }
 
 int tpin_rtnl_addr_del(struct tpin_rtnl *rt, int family, const void *addr, uint8_t plen)
 {
-	return talk(rt, addr_msg(rt, RTM_DELADDR, 0, family, addr, plen), NULL, NULL);
+	return talk(rt, tpin_rtnl_msg_addr(rt->req, ++rt->seq, false, family, addr, plen), NULL,
+		    NULL);
 }
 
 static int link_cb(const struct nlmsghdr *nlh, void *data)
@@ -387,22 +314,13 @@ static int link_cb(const struct nlmsghdr *nlh, void *data)
 
 int tpin_rtnl_lo_is_up(struct tpin_rtnl *rt)
 {
-	struct nlmsghdr *nlh = request(rt, RTM_GETLINK, 0);
-	struct ifinfomsg *ifi = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifi));
 	int up = 0, ret;
 
-	ifi->ifi_index = LOOPBACK_IFINDEX;
-	ret = talk(rt, nlh, link_cb, &up);
+	ret = talk(rt, tpin_rtnl_msg_lo_get(rt->req, ++rt->seq), link_cb, &up);
 	return ret ? ret : up;
 }
 
 int tpin_rtnl_lo_set(struct tpin_rtnl *rt, bool up)
 {
-	struct nlmsghdr *nlh = request(rt, RTM_NEWLINK, 0);
-	struct ifinfomsg *ifi = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifi));
-
-	ifi->ifi_index = LOOPBACK_IFINDEX;
-	ifi->ifi_flags = up ? IFF_UP : 0;
-	ifi->ifi_change = IFF_UP;
-	return talk(rt, nlh, NULL, NULL);
+	return talk(rt, tpin_rtnl_msg_lo_set(rt->req, ++rt->seq, up), NULL, NULL);
 }
