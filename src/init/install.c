@@ -23,7 +23,9 @@
 
 #include "tpin/config.h"
 #include "tpin/install.h"
-#include "tpin/nft.h"
+#include "tpin/nft_batch.h"
+#include "tpin/nft_diff.h"
+#include "tpin/nft_send.h"
 #include "tpin/rtnl.h"
 
 #define LINE_MAX_LEN 512

@@ -30,7 +30,7 @@
 #include <libnftnl/table.h>
 
 #include "tpin/config.h"
-#include "tpin/nft.h"
+#include "tpin/nft_batch.h"
 
 #define COMMAND_MAX 256
 /* nft's datatype numbers, so `nft list` prints the sets' elements readably. */

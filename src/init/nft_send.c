@@ -14,7 +14,8 @@
 
 #include <libmnl/libmnl.h>
 
-#include "tpin/nft.h"
+#include "tpin/nft_batch.h"
+#include "tpin/nft_send.h"
 #include "tpin/nl.h"
 
 static int extack_cb(const struct nlattr *attr, void *data)

@@ -6,7 +6,7 @@
 
 #include <errno.h>
 
-#include "tpin/nft.h"
+#include "tpin/nft_read.h"
 #include "tpin/probe.h"
 #include "tpin/rtnl.h"
 

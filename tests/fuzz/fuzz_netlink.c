@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tpin/nft.h"
+#include "tpin/nft_read.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -13,7 +13,8 @@
 #include <string.h>
 
 #include "tpin/config.h"
-#include "tpin/nft.h"
+#include "tpin/nft_batch.h"
+#include "tpin/nft_read.h"
 
 /* nft --debug=netlink, rule by rule, for tpin's default TPROXY ruleset. */
 #define R_DIVERT                                                                              \

@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: MIT
 /*
- * Reads tpin's table back from the kernel and compares it with an install
- * batch. Both sides go through the same libnftnl parsers and the same
- * canonical text, so a difference is a difference in the kernel's state,
- * never in how it was written down.
+ * Reads tpin's table back from the kernel as canonical text. A message tpin
+ * built and the kernel's dump of the same object go through the same
+ * libnftnl parsers and render to the same line, so tpin-init --check
+ * (nft_diff.c) and the proxy's readiness compare the kernel's state, never
+ * how it was written down.
  */
 
 #include <arpa/inet.h>
@@ -27,53 +28,39 @@
 #include <libnftnl/set.h>
 #include <libnftnl/table.h>
 
-#include "tpin/nft.h"
+#include "tpin/nft_read.h"
 #include "tpin/nl.h"
 
 #define ITEM_MAX 8192
 #define DUMP_BUF 32768
 
-/* One comparable piece of state: its canonical text and how to name it. */
-struct item {
-	char *key;
-	const char *desc; /* the nft command that creates it, expected side only */
-	bool matched;
-};
-
-struct items {
-	struct item *v;
-	size_t n, cap;
-	char chain[64]; /* rules are numbered per chain, in order */
-	size_t rule_no;
-};
-
-static int items_add(struct items *l, const char *key, const char *desc)
+/* Append a copy of @line. Returns 0 or -ENOMEM. */
+static int lines_push(struct tpin_nft_lines *l, const char *line)
 {
 	if (l->n == l->cap) {
 		size_t cap = l->cap * 2 + 32;
-		struct item *v = realloc(l->v, cap * sizeof(*v));
+		char **v = realloc(l->v, cap * sizeof(*v));
 
 		if (!v)
 			return -ENOMEM;
 		l->v = v;
 		l->cap = cap;
 	}
-	l->v[l->n].key = strdup(key);
-	if (!l->v[l->n].key)
+	l->v[l->n] = strdup(line);
+	if (!l->v[l->n])
 		return -ENOMEM;
-	l->v[l->n].desc = desc;
-	l->v[l->n].matched = false;
 	l->n++;
 	return 0;
 }
 
-static void items_free(struct items *l)
+void tpin_nft_lines_free(struct tpin_nft_lines *l)
 {
 	size_t i;
 
 	for (i = 0; i < l->n; i++)
-		free(l->v[i].key);
+		free(l->v[i]);
 	free(l->v);
+	memset(l, 0, sizeof(*l));
 }
 
 static int cat(char *buf, size_t len, size_t *off, const char *fmt, ...)
@@ -319,8 +306,8 @@ int tpin_nft_render(const struct nlmsghdr *nlh, char *buf, size_t len)
 	}
 }
 
-/* A rule's key carries its position in its chain: order matters. */
-static int add_rendered(struct items *l, const struct nlmsghdr *nlh, const char *desc)
+/* A rule's line carries its position in its chain: order matters. */
+int tpin_nft_lines_add(struct tpin_nft_lines *l, const struct nlmsghdr *nlh)
 {
 	char *buf = malloc(ITEM_MAX), *key = NULL;
 	int ret = -ENOMEM, n;
@@ -345,7 +332,9 @@ static int add_rendered(struct items *l, const struct nlmsghdr *nlh, const char 
 			goto out;
 		}
 	}
-	ret = items_add(l, key ? key : buf, desc);
+	ret = lines_push(l, key ? key : buf);
+	if (!ret)
+		ret = 1;
 out:
 	free(key);
 	free(buf);
@@ -360,7 +349,7 @@ struct dump {
 
 struct dump_ctx {
 	const char *table; /* dumps cover the whole family: keep only this table */
-	struct items *items;
+	struct tpin_nft_lines *lines;
 	struct elems *elems; /* set elements accumulate here across messages */
 	int err;
 };
@@ -392,8 +381,11 @@ static int dump_cb(const struct nlmsghdr *nlh, void *data)
 			ctx->err = elems_parse(nlh, ctx->elems);
 		return MNL_CB_OK;
 	}
-	if (!ctx->err)
-		ctx->err = add_rendered(ctx->items, nlh, NULL);
+	if (!ctx->err) {
+		int ret = tpin_nft_lines_add(ctx->lines, nlh);
+
+		ctx->err = ret < 0 ? ret : 0;
+	}
 	return MNL_CB_OK;
 }
 
@@ -447,8 +439,8 @@ static int table_query(struct dump *d, const char *table, struct dump_ctx *ctx)
 
 int tpin_nft_table_state(const char *table)
 {
-	struct items items = { 0 };
-	struct dump_ctx ctx = { table, &items, NULL, 0 };
+	struct tpin_nft_lines lines = { 0 };
+	struct dump_ctx ctx = { table, &lines, NULL, 0 };
 	struct dump *d = calloc(1, sizeof(*d));
 	struct nftnl_rule *r = nftnl_rule_alloc();
 	bool dormant = false, intercepts = false;
@@ -468,10 +460,9 @@ int tpin_nft_table_state(const char *table)
 	 * A table that is there but flushed, dormant or without a tproxy or
 	 * redirect statement intercepts nothing: the pod is not protected.
 	 */
-	for (i = 0; !ret && i < items.n; i++) {
-		dormant |= !strncmp(items.v[i].key, "table is dormant", 16);
-		intercepts |=
-			strstr(items.v[i].key, "[tproxy ") || strstr(items.v[i].key, "[redir ");
+	for (i = 0; !ret && i < lines.n; i++) {
+		dormant |= !strncmp(lines.v[i], "table is dormant", 16);
+		intercepts |= strstr(lines.v[i], "[tproxy ") || strstr(lines.v[i], "[redir ");
 	}
 out:
 	if (d && d->nl)
@@ -479,7 +470,7 @@ out:
 	free(d);
 	if (r)
 		nftnl_rule_free(r);
-	items_free(&items);
+	tpin_nft_lines_free(&lines);
 	if (ret == -ENOENT)
 		return TPIN_NFT_TABLE_ABSENT;
 	if (ret)
@@ -488,10 +479,10 @@ out:
 }
 
 /* Read the live sets (with elements), chains and rules of @table. */
-static int read_live(struct dump *d, const char *table, struct items *live)
+static int read_live(struct dump *d, const char *table, struct tpin_nft_lines *live)
 {
 	struct dump_ctx ctx = { table, live, NULL, 0 };
-	struct items sets = { 0 };
+	struct tpin_nft_lines sets = { 0 };
 	struct elems el = { 0 };
 	struct nftnl_chain *c = nftnl_chain_alloc();
 	struct nftnl_set *s = nftnl_set_alloc();
@@ -502,15 +493,15 @@ static int read_live(struct dump *d, const char *table, struct items *live)
 	if (!c || !s || !r)
 		goto out;
 	nftnl_set_set_str(s, NFTNL_SET_TABLE, table);
-	ctx.items = &sets;
+	ctx.lines = &sets;
 	ret = dump_run(d, NFT_MSG_GETSET, NLM_F_DUMP, s, &ctx);
-	ctx.items = live;
+	ctx.lines = live;
 	for (i = 0; !ret && i < sets.n; i++) {
 		char name[64], buf[ITEM_MAX / 2];
 		int n;
 
-		ret = items_add(live, sets.v[i].key, NULL);
-		if (ret || sscanf(sets.v[i].key, "set %63s", name) != 1)
+		ret = lines_push(live, sets.v[i]);
+		if (ret || sscanf(sets.v[i], "set %63s", name) != 1)
 			break;
 		nftnl_set_set_str(s, NFTNL_SET_NAME, name);
 		snprintf(el.name, sizeof(el.name), "%s", name);
@@ -519,7 +510,7 @@ static int read_live(struct dump *d, const char *table, struct items *live)
 		ret = dump_run(d, NFT_MSG_GETSETELEM, NLM_F_DUMP, s, &ctx);
 		ctx.elems = NULL;
 		n = ret ? ret : elems_render(&el, buf, sizeof(buf));
-		ret = n < 0 ? n : items_add(live, buf, NULL);
+		ret = n < 0 ? n : lines_push(live, buf);
 	}
 	if (!ret) {
 		nftnl_chain_set_str(c, NFTNL_CHAIN_TABLE, table);
@@ -531,7 +522,7 @@ static int read_live(struct dump *d, const char *table, struct items *live)
 	}
 out:
 	free(el.keys);
-	items_free(&sets);
+	tpin_nft_lines_free(&sets);
 	/* libnftnl's free functions do not take NULL. */
 	if (c)
 		nftnl_chain_free(c);
@@ -542,72 +533,22 @@ out:
 	return ret;
 }
 
-static void notef(tpin_note_fn note, void *ctx, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void notef(tpin_note_fn note, void *ctx, const char *fmt, ...)
+int tpin_nft_read_table(const char *table, struct tpin_nft_lines *lines)
 {
-	char line[ITEM_MAX + 64];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	note(ctx, line);
-}
-
-int tpin_nft_diff(const struct tpin_nft_batch *expected, const char *table, tpin_note_fn note,
-		  void *ctx)
-{
-	struct items want = { 0 }, live = { 0 };
-	struct dump_ctx dctx = { table, &live, NULL, 0 };
+	struct dump_ctx ctx = { table, lines, NULL, 0 };
 	struct dump *d = calloc(1, sizeof(*d));
-	size_t i, j;
-	int ret, diffs = 0;
+	int ret;
 
 	if (!d)
 		return -ENOMEM;
-	for (i = 0, ret = 0; !ret && i < tpin_nft_batch_count(expected); i++)
-		ret = add_rendered(&want, tpin_nft_batch_msg(expected, i),
-				   tpin_nft_batch_command(expected, i));
+	ret = dump_open(d);
+	/* The table itself first: it says whether it is there, and dormant. */
 	if (!ret)
-		ret = dump_open(d);
+		ret = table_query(d, table, &ctx);
 	if (!ret)
-		ret = table_query(d, table, &dctx);
-	if (ret == -ENOENT) {
-		notef(note, ctx, "table inet %s is missing", table);
-		ret = 1;
-		goto out;
-	}
-	if (!ret)
-		ret = read_live(d, table, &live);
-	if (ret)
-		goto out;
-	/* The table message itself renders to nothing; live holds no table. */
-	for (i = 0; i < want.n; i++) {
-		for (j = 0; j < live.n; j++) {
-			if (!live.v[j].matched && !strcmp(want.v[i].key, live.v[j].key)) {
-				live.v[j].matched = want.v[i].matched = true;
-				break;
-			}
-		}
-		if (!want.v[i].matched) {
-			notef(note, ctx, "missing or changed: %s", want.v[i].desc);
-			diffs++;
-		}
-	}
-	for (j = 0; j < live.n; j++) {
-		if (!live.v[j].matched) {
-			notef(note, ctx, "unexpected in the kernel: %s", live.v[j].key);
-			diffs++;
-		}
-	}
-	ret = diffs;
-out:
+		ret = read_live(d, table, lines);
 	if (d->nl)
 		mnl_socket_close(d->nl);
 	free(d);
-	items_free(&want);
-	items_free(&live);
 	return ret;
 }

@@ -1,0 +1,95 @@
+// SPDX-License-Identifier: MIT
+/*
+ * tpin-init --check's nftables half: the live table, read back by
+ * nft_read.c, against what an install batch would create, rendered by the
+ * same code. Every line of either side that the other lacks is a
+ * difference.
+ */
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tpin/nft_batch.h"
+#include "tpin/nft_diff.h"
+#include "tpin/nft_read.h"
+
+#define LINE_MAX_LEN 8256
+
+static void notef(tpin_note_fn note, void *ctx, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void notef(tpin_note_fn note, void *ctx, const char *fmt, ...)
+{
+	char line[LINE_MAX_LEN];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	note(ctx, line);
+}
+
+int tpin_nft_diff(const struct tpin_nft_batch *expected, const char *table, tpin_note_fn note,
+		  void *ctx)
+{
+	struct tpin_nft_lines want = { 0 }, live = { 0 };
+	const char **desc = NULL; /* the nft command behind each wanted line */
+	bool *want_matched = NULL, *live_matched = NULL;
+	size_t i, j, n = tpin_nft_batch_count(expected);
+	int ret = -ENOMEM, diffs = 0;
+
+	desc = calloc(n ? n : 1, sizeof(*desc));
+	if (!desc)
+		goto out;
+	for (i = 0, ret = 0; ret >= 0 && i < n; i++) {
+		ret = tpin_nft_lines_add(&want, tpin_nft_batch_msg(expected, i));
+		if (ret > 0)
+			desc[want.n - 1] = tpin_nft_batch_command(expected, i);
+	}
+	if (ret < 0)
+		goto out;
+	ret = tpin_nft_read_table(table, &live);
+	if (ret == -ENOENT) {
+		notef(note, ctx, "table inet %s is missing", table);
+		ret = 1;
+		goto out;
+	}
+	if (ret)
+		goto out;
+	ret = -ENOMEM;
+	want_matched = calloc(want.n + 1, sizeof(bool));
+	live_matched = calloc(live.n + 1, sizeof(bool));
+	if (!want_matched || !live_matched)
+		goto out;
+	/* The table message itself renders to nothing unless it is dormant. */
+	for (i = 0; i < want.n; i++) {
+		for (j = 0; j < live.n; j++) {
+			if (!live_matched[j] && !strcmp(want.v[i], live.v[j])) {
+				live_matched[j] = want_matched[i] = true;
+				break;
+			}
+		}
+		if (!want_matched[i]) {
+			notef(note, ctx, "missing or changed: %s", desc[i]);
+			diffs++;
+		}
+	}
+	for (j = 0; j < live.n; j++) {
+		if (!live_matched[j]) {
+			notef(note, ctx, "unexpected in the kernel: %s", live.v[j]);
+			diffs++;
+		}
+	}
+	ret = diffs;
+out:
+	free(desc);
+	free(want_matched);
+	free(live_matched);
+	tpin_nft_lines_free(&want);
+	tpin_nft_lines_free(&live);
+	return ret;
+}
