@@ -7,6 +7,7 @@
  */
 
 #include <arpa/inet.h>
+#include <netinet/in.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/capability.h>
@@ -23,6 +24,7 @@
 
 #include "tpin/config.h"
 #include "tpin/install.h"
+#include "tpin/net.h"
 #include "tpin/nft_batch.h"
 #include "tpin/nft_diff.h"
 #include "tpin/nft_send.h"
@@ -83,7 +85,7 @@ static const struct step steps[] = {
 #define NSTEPS (sizeof(steps) / sizeof(steps[0]))
 
 /* The proxy's IPv6 passthrough source: IPv6 loopback holds only ::1. */
-static const uint8_t passthrough6[16] = { [15] = 6 };
+static const struct in6_addr passthrough6 = TPIN_PASSTHROUGH6_INIT;
 
 static bool step_applies(const struct tpin_config *cfg, const struct step *s)
 {
@@ -101,7 +103,7 @@ static int step_state(struct tpin_rtnl *rt, const struct tpin_config *cfg, const
 	case STEP_ROUTE:
 		return tpin_rtnl_route_state(rt, s->family, cfg->route_table);
 	default:
-		return tpin_rtnl_addr_state(rt, AF_INET6, passthrough6, 128);
+		return tpin_rtnl_addr_state(rt, AF_INET6, &passthrough6, 128);
 	}
 }
 
@@ -116,7 +118,7 @@ static int step_run(struct tpin_rtnl *rt, const struct tpin_config *cfg, const s
 		return (add ? tpin_rtnl_route_add : tpin_rtnl_route_del)(rt, s->family,
 									 cfg->route_table);
 	default:
-		return (add ? tpin_rtnl_addr_add : tpin_rtnl_addr_del)(rt, AF_INET6, passthrough6,
+		return (add ? tpin_rtnl_addr_add : tpin_rtnl_addr_del)(rt, AF_INET6, &passthrough6,
 								       128);
 	}
 }
@@ -138,7 +140,8 @@ static void step_command(const struct tpin_config *cfg, const struct step *s, bo
 			 v == 4 ? "0.0.0.0/0" : "::/0", cfg->route_table, TPIN_RTPROT);
 		break;
 	default:
-		snprintf(buf, len, "ip -6 addr %s ::6/128 dev lo%s", verb, add ? " nodad" : "");
+		snprintf(buf, len, "ip -6 addr %s %s/128 dev lo%s", verb, TPIN_PASSTHROUGH6_TEXT,
+			 add ? " nodad" : "");
 	}
 }
 
@@ -400,14 +403,15 @@ static int sweep(struct tpin_rtnl *rt, const struct tpin_config *cfg, bool all,
 		}
 	}
 	if ((all || !cfg->ipv6) &&
-	    tpin_rtnl_addr_state(rt, AF_INET6, passthrough6, 128) == TPIN_RTNL_PRESENT) {
-		int ret = tpin_rtnl_addr_del(rt, AF_INET6, passthrough6, 128);
+	    tpin_rtnl_addr_state(rt, AF_INET6, &passthrough6, 128) == TPIN_RTNL_PRESENT) {
+		int ret = tpin_rtnl_addr_del(rt, AF_INET6, &passthrough6, 128);
 
 		if (ret) {
-			say_error(out, "ip -6 addr del ::6/128 dev lo: %s", strerror(-ret));
+			say_error(out, "ip -6 addr del %s/128 dev lo: %s", TPIN_PASSTHROUGH6_TEXT,
+				  strerror(-ret));
 			failed++;
 		} else {
-			say_info(out, "ip -6 addr del ::6/128 dev lo");
+			say_info(out, "ip -6 addr del %s/128 dev lo", TPIN_PASSTHROUGH6_TEXT);
 		}
 	}
 	return failed;

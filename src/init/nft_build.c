@@ -30,6 +30,7 @@
 #include <libnftnl/table.h>
 
 #include "tpin/config.h"
+#include "tpin/net.h"
 #include "tpin/nft_batch.h"
 
 #define COMMAND_MAX 256
@@ -41,7 +42,6 @@
 #define TCP_FLAGS_OFFSET      13
 #define TCP_FLAG_SYN	      0x02
 #define TCP_FLAG_ACK	      0x10
-#define LOOPBACK_IFINDEX      1 /* lo is always ifindex 1 in every namespace */
 /* Netfilter hook priorities by name, as nft spells them. */
 #define PRIO_MANGLE (-150)
 #define PRIO_DSTNAT (-100)
@@ -559,7 +559,7 @@ static void m_socket_transparent(struct rule *r, uint8_t value)
 /* iif lo */
 static void m_iif_lo(struct rule *r)
 {
-	const uint32_t lo = LOOPBACK_IFINDEX;
+	const uint32_t lo = TPIN_LOOPBACK_IFINDEX;
 
 	e_meta_load(r, NFT_META_IIF);
 	e_cmp(r, NFT_CMP_EQ, &lo, sizeof(lo));

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: MIT
 /*
- * The only NETLINK_NETFILTER I/O of tpin-init: send a batch once, then drain
- * every ACK and tie each error to the command that caused it.
+ * Sends an nftables batch once, then drains every answer and ties each
+ * error to the command that caused it. Reading a table back (--check, the
+ * proxy's readiness) opens its own NETLINK_NETFILTER socket, in
+ * src/shared/nft_read.c.
  */
 
 #include <errno.h>

@@ -17,11 +17,11 @@
 
 #include <libmnl/libmnl.h>
 
+#include "tpin/net.h"
 #include "tpin/nl.h"
 #include "tpin/rtnl.h"
 #include "tpin/rtnl_msg.h"
 
-#define LOOPBACK_IFINDEX 1
 /* Large enough for any dump message: MNL_SOCKET_DUMP_SIZE of newer libmnl. */
 #define RTNL_BUF_SIZE 32768
 
@@ -164,7 +164,7 @@ static int route_cb(const struct nlmsghdr *nlh, void *data)
 	/* Without a GETROUTE handler for the family the kernel dumps them all. */
 	if (rtm->rtm_family != q->family || table != q->table || rtm->rtm_dst_len)
 		return MNL_CB_OK;
-	if (rtm->rtm_type == RTN_LOCAL && oif == LOOPBACK_IFINDEX)
+	if (rtm->rtm_type == RTN_LOCAL && oif == TPIN_LOOPBACK_IFINDEX)
 		q->state = rtm->rtm_protocol == TPIN_RTPROT ? TPIN_RTNL_PRESENT : TPIN_RTNL_FOREIGN;
 	else if (q->state == TPIN_RTNL_ABSENT)
 		q->state = TPIN_RTNL_DIFFERENT;
@@ -263,7 +263,7 @@ static int addr_cb(const struct nlmsghdr *nlh, void *data)
 	uint8_t proto = 0;
 	bool match = false;
 
-	if (ifa->ifa_index != LOOPBACK_IFINDEX || ifa->ifa_family != q->family)
+	if (ifa->ifa_index != TPIN_LOOPBACK_IFINDEX || ifa->ifa_family != q->family)
 		return MNL_CB_OK;
 	mnl_attr_for_each(attr, nlh, sizeof(*ifa)) {
 		uint16_t type = mnl_attr_get_type(attr);

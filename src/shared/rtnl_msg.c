@@ -13,9 +13,8 @@
 
 #include <libmnl/libmnl.h>
 
+#include "tpin/net.h"
 #include "tpin/rtnl_msg.h"
-
-#define LOOPBACK_IFINDEX 1
 
 /*
  * Start a request in @buf. Everything but a dump asks for an ACK, so that
@@ -67,7 +66,7 @@ struct nlmsghdr *tpin_rtnl_msg_route(void *buf, uint32_t seq, bool add, int fami
 	rtm->rtm_scope = RT_SCOPE_HOST;
 	rtm->rtm_type = RTN_LOCAL;
 	mnl_attr_put_u32(nlh, RTA_TABLE, table);
-	mnl_attr_put_u32(nlh, RTA_OIF, LOOPBACK_IFINDEX);
+	mnl_attr_put_u32(nlh, RTA_OIF, TPIN_LOOPBACK_IFINDEX);
 	return nlh;
 }
 
@@ -82,7 +81,7 @@ struct nlmsghdr *tpin_rtnl_msg_addr(void *buf, uint32_t seq, bool add, int famil
 	ifa->ifa_prefixlen = plen;
 	/* No duplicate address detection on lo: usable at once. */
 	ifa->ifa_flags = IFA_F_NODAD;
-	ifa->ifa_index = LOOPBACK_IFINDEX;
+	ifa->ifa_index = TPIN_LOOPBACK_IFINDEX;
 	mnl_attr_put(nlh, IFA_LOCAL, len, addr);
 	mnl_attr_put(nlh, IFA_ADDRESS, len, addr);
 	if (add)
@@ -95,7 +94,7 @@ struct nlmsghdr *tpin_rtnl_msg_lo_set(void *buf, uint32_t seq, bool up)
 	struct nlmsghdr *nlh = request(buf, seq, RTM_NEWLINK, 0);
 	struct ifinfomsg *ifi = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifi));
 
-	ifi->ifi_index = LOOPBACK_IFINDEX;
+	ifi->ifi_index = TPIN_LOOPBACK_IFINDEX;
 	ifi->ifi_flags = up ? IFF_UP : 0;
 	ifi->ifi_change = IFF_UP;
 	return nlh;
@@ -106,7 +105,7 @@ struct nlmsghdr *tpin_rtnl_msg_lo_get(void *buf, uint32_t seq)
 	struct nlmsghdr *nlh = request(buf, seq, RTM_GETLINK, 0);
 	struct ifinfomsg *ifi = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifi));
 
-	ifi->ifi_index = LOOPBACK_IFINDEX;
+	ifi->ifi_index = TPIN_LOOPBACK_IFINDEX;
 	return nlh;
 }
 

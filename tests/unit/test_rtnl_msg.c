@@ -26,6 +26,7 @@
 
 #include <libmnl/libmnl.h>
 
+#include "tpin/net.h"
 #include "tpin/rtnl_msg.h"
 
 #include "rtnl_ip_requests.h"
@@ -264,7 +265,7 @@ static const struct ip_request *ip_request(const char *name)
 
 START_TEST(test_same_as_ip)
 {
-	static const uint8_t passthrough6[16] = { [15] = 6 };
+	static const struct in6_addr passthrough6 = TPIN_PASSTHROUGH6_INIT;
 	const struct rt_case *c = &rt_cases[_i];
 	const struct ip_request *ip = ip_request(c->name);
 	char buf[TPIN_RTNL_MSG_MAX] __attribute__((aligned(NLMSG_ALIGNTO)));
@@ -281,7 +282,7 @@ START_TEST(test_same_as_ip)
 		nlh = tpin_rtnl_msg_route(buf, 7, c->add, c->family, c->table);
 		break;
 	case ADDR:
-		nlh = tpin_rtnl_msg_addr(buf, 7, c->add, c->family, passthrough6, 128);
+		nlh = tpin_rtnl_msg_addr(buf, 7, c->add, c->family, &passthrough6, 128);
 		break;
 	case LO_SET:
 		nlh = tpin_rtnl_msg_lo_set(buf, 7, c->add);
