@@ -42,10 +42,8 @@ int tpin_preflight(struct tpin_config *cfg, const struct tpin_out *out);
  * tpin_install - make the system what @cfg asks: the policy routing rules,
  * routes and passthrough address that are missing, then the nftables table
  * in one atomic batch. On any failure, undo what this call added, so the
- * earlier state stays exactly as it was. Returns 0 or -errno.
- *
- * For tests, the environment variable TPIN_INIT_FAIL_AT=STEP (rule4,
- * route4, rule6, route6, addr6 or nft) fails the install just before STEP.
+ * earlier state stays exactly as it was. Returns 0 or -errno. Before each
+ * step it asks tpin_fault() (tpin/fault.h), which only a test build answers.
  */
 int tpin_install(const struct tpin_config *cfg, const struct tpin_out *out);
 

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "tpin/config.h"
+#include "tpin/fault.h"
 #include "tpin/install.h"
 #include "tpin/net.h"
 #include "tpin/nft_batch.h"
@@ -143,13 +144,6 @@ static void step_command(const struct tpin_config *cfg, const struct step *s, bo
 		snprintf(buf, len, "ip -6 addr %s %s/128 dev lo%s", verb, TPIN_PASSTHROUGH6_TEXT,
 			 add ? " nodad" : "");
 	}
-}
-
-static int injected_fault(const char *step)
-{
-	const char *at = getenv("TPIN_INIT_FAIL_AT");
-
-	return at && !strcmp(at, step);
 }
 
 /* -------- preflight -------- */
@@ -440,7 +434,9 @@ int tpin_install(const struct tpin_config *cfg, const struct tpin_out *out)
 			continue;
 		step_command(cfg, s, true, cmd, sizeof(cmd));
 		/* Before the state is read, so a test can stop at any step. */
-		state = injected_fault(s->name) ? -ECANCELED : step_state(rt, cfg, s);
+		state = tpin_fault(s->name);
+		if (!state)
+			state = step_state(rt, cfg, s);
 		/* Someone else's identical piece serves as well; it stays theirs. */
 		if (state == TPIN_RTNL_PRESENT || state == TPIN_RTNL_FOREIGN)
 			continue;
@@ -465,13 +461,12 @@ int tpin_install(const struct tpin_config *cfg, const struct tpin_out *out)
 				done[ndone++] = s;
 		}
 		if (ret && ret != -EEXIST)
-			say_error(out, "%s: %s", cmd,
-				  ret == -ECANCELED ? "failure injected by TPIN_INIT_FAIL_AT"
-						    : strerror(-ret));
+			say_error(out, "%s: %s", cmd, strerror(-ret));
 	}
-	if (!ret && injected_fault("nft")) {
-		say_error(out, "nftables: failure injected by TPIN_INIT_FAIL_AT");
-		ret = -ECANCELED;
+	if (!ret) {
+		ret = tpin_fault("nft");
+		if (ret)
+			say_error(out, "nftables: %s", strerror(-ret));
 	}
 	if (!ret)
 		ret = send_install_batch(cfg, out);

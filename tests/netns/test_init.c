@@ -2,7 +2,8 @@
 /*
  * tpin-init driven through its CLI in throwaway network namespaces, with
  * nft and ip as independent witnesses of what the kernel really holds.
- * TPIN_INIT (set by meson) or argv[1] names the binary under test.
+ * TPIN_INIT and TPIN_INIT_FAULTS (set by meson), or argv[1] and argv[2],
+ * name the binary under test and its test build with fault points.
  */
 
 #include <check.h>
@@ -22,6 +23,7 @@
 #define CAPTURE 15006
 
 static const char *tpin_init;
+static const char *tpin_init_faults; /* the test build with fault points */
 static char last_cmd[1024];
 
 static void teardown(void)
@@ -676,7 +678,8 @@ START_TEST(test_fail_injection_over_install)
 	fresh(ns, "fi", true);
 	TPIN_OK("--netns %s -t 0x100 -r 200 -b 9080", ns);
 	before = snapshot(ns);
-	ret = nh_sh(NULL, NULL, &err, "TPIN_INIT_FAIL_AT=%s %s --netns %s", step, tpin_init, ns);
+	ret = nh_sh(NULL, NULL, &err, "TPIN_INIT_FAIL_AT=%s %s --netns %s", step, tpin_init_faults,
+		    ns);
 	ck_assert_msg(ret == 1, "TPIN_INIT_FAIL_AT=%s over an install exited %d: %s", step, ret,
 		      cut(err));
 	free(err);
@@ -696,7 +699,8 @@ START_TEST(test_fail_injection_clean)
 
 	fresh(ns, "fc", true);
 	before = snapshot(ns);
-	ret = nh_sh(NULL, NULL, &err, "TPIN_INIT_FAIL_AT=%s %s --netns %s", step, tpin_init, ns);
+	ret = nh_sh(NULL, NULL, &err, "TPIN_INIT_FAIL_AT=%s %s --netns %s", step, tpin_init_faults,
+		    ns);
 	ck_assert_msg(ret == 1, "TPIN_INIT_FAIL_AT=%s on a clean netns exited %d: %s", step, ret,
 		      cut(err));
 	free(err);
@@ -707,6 +711,30 @@ START_TEST(test_fail_injection_clean)
 	/* And nothing stale stops the next real install. */
 	TPIN_OK("--netns %s", ns);
 	TPIN_OK("--netns %s --check", ns);
+}
+END_TEST
+
+/*
+ * The installed tpin-init has no fault points: the variable that fails the
+ * test build changes nothing, and the binary does not even name it.
+ */
+START_TEST(test_no_fault_points_installed)
+{
+	char ns[NH_NAME_MAX], *out = NULL;
+	int ret;
+
+	fresh(ns, "nf", true);
+	TPIN_OK("--netns %s", ns);
+	ret = nh_sh(NULL, NULL, NULL, "TPIN_INIT_FAIL_AT=nft %s --netns %s -b 9080", tpin_init, ns);
+	ck_assert_msg(ret == 0, "the installed tpin-init obeyed TPIN_INIT_FAIL_AT (exit %d)", ret);
+	TPIN_OK("--netns %s -b 9080 --check", ns);
+	ret = nh_sh(NULL, &out, NULL, "grep -c TPIN_INIT_FAIL_AT %s", tpin_init);
+	ck_assert_msg(ret == 1 && !strcmp(out, "0\n"), "%s names TPIN_INIT_FAIL_AT (%d: %s)",
+		      tpin_init, ret, out);
+	free(out);
+	ret = nh_sh(NULL, &out, NULL, "grep -c TPIN_INIT_FAIL_AT %s", tpin_init_faults);
+	ck_assert_msg(ret == 0, "the test build lacks its fault points: %s", out);
+	free(out);
 }
 END_TEST
 
@@ -1120,6 +1148,7 @@ static Suite *init_suite(void)
 	TCase *tf = tcase_create("failures");
 
 	tpin_init = getenv("TPIN_INIT");
+	tpin_init_faults = getenv("TPIN_INIT_FAULTS");
 	tcase_add_checked_fixture(tc, NULL, teardown);
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_install_tproxy);
@@ -1142,6 +1171,7 @@ static Suite *init_suite(void)
 			    sizeof(fail_steps) / sizeof(fail_steps[0]));
 	tcase_add_loop_test(tf, test_fail_injection_clean, 0,
 			    sizeof(fail_steps) / sizeof(fail_steps[0]));
+	tcase_add_test(tf, test_no_fault_points_installed);
 	tcase_add_test(tf, test_unprivileged);
 	tcase_add_test(tf, test_only_net_admin);
 	tcase_add_loop_test(tf, test_bad_values, 0, sizeof(bad_cases) / sizeof(bad_cases[0]));
@@ -1149,4 +1179,4 @@ static Suite *init_suite(void)
 	return s;
 }
 
-const struct nh_suite nh_suite = { .make = init_suite, .env = { "TPIN_INIT" } };
+const struct nh_suite nh_suite = { .make = init_suite, .env = { "TPIN_INIT", "TPIN_INIT_FAULTS" } };
