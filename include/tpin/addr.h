@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "tpin/err.h"
+
 /*
  * Port lists and CIDR lists as the command line gives them. Both are
  * fixed-capacity and caller-owned, so parsing never allocates and a config is
@@ -43,7 +45,7 @@ struct tpin_cidrs {
  * tpin_port_parse - parse one port number, 1-65535.
  * Returns 0, or -EINVAL with a message naming the value in @err.
  */
-int tpin_port_parse(uint16_t *port, const char *text, char *err, size_t errlen);
+int tpin_port_parse(uint16_t *port, const char *text, struct tpin_err *err);
 
 /*
  * tpin_ports_parse - parse "*", or a comma-separated list of ports and
@@ -52,7 +54,7 @@ int tpin_port_parse(uint16_t *port, const char *text, char *err, size_t errlen);
  * Returns 0, -EINVAL for a malformed or out-of-range entry, or -E2BIG when
  * the list has more than TPIN_PORTS_MAX ranges; @err names the bad entry.
  */
-int tpin_ports_parse(struct tpin_ports *ports, const char *text, char *err, size_t errlen);
+int tpin_ports_parse(struct tpin_ports *ports, const char *text, struct tpin_err *err);
 
 /*
  * tpin_ports_add - add one range to @ports, keeping it sorted and merged.
@@ -74,14 +76,14 @@ int tpin_ports_format(const struct tpin_ports *ports, char *buf, size_t len);
  * IPv4 or IPv6. Host bits below the prefix are cleared, as iptables does.
  * Returns 0 or -EINVAL with @err naming the value.
  */
-int tpin_cidr_parse(struct tpin_cidr *cidr, const char *text, char *err, size_t errlen);
+int tpin_cidr_parse(struct tpin_cidr *cidr, const char *text, struct tpin_err *err);
 
 /*
  * tpin_cidrs_parse - parse a comma-separated list of CIDRs. Entries covered
  * by another entry are dropped. Returns 0, -EINVAL or -E2BIG; @err names the
  * bad entry.
  */
-int tpin_cidrs_parse(struct tpin_cidrs *cidrs, const char *text, char *err, size_t errlen);
+int tpin_cidrs_parse(struct tpin_cidrs *cidrs, const char *text, struct tpin_err *err);
 
 /* tpin_cidrs_count - how many entries of @family the list holds. */
 size_t tpin_cidrs_count(const struct tpin_cidrs *cidrs, int family);

@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "tpin/addr.h"
+#include "tpin/err.h"
 
 /* Istio-compatible defaults: tpin can stand in for istio-init. */
 #define TPIN_DEFAULT_CAPTURE_PORT 15006
@@ -44,15 +45,15 @@ void tpin_config_init(struct tpin_config *cfg);
 /*
  * tpin_config_finish - merge the always-excluded ports (15020, 15021, 15090,
  * the capture port and the admin port) into the exclusions and check the
- * combination. Returns 0, or -EINVAL with a message in @err.
+ * combination. Returns 0, or -EINVAL or -E2BIG with a message in @err.
  */
-int tpin_config_finish(struct tpin_config *cfg, char *err, size_t errlen);
+int tpin_config_finish(struct tpin_config *cfg, struct tpin_err *err);
 
 /*
  * tpin_mode_parse - "tproxy" or "redirect". Returns 0 or -EINVAL with a
  * message naming the value in @err.
  */
-int tpin_mode_parse(enum tpin_mode *mode, const char *text, char *err, size_t errlen);
+int tpin_mode_parse(enum tpin_mode *mode, const char *text, struct tpin_err *err);
 
 const char *tpin_mode_name(enum tpin_mode mode);
 
@@ -60,13 +61,13 @@ const char *tpin_mode_name(enum tpin_mode mode);
  * tpin_u32_parse - parse a decimal or 0x-prefixed number in [min, max].
  * Returns 0 or -EINVAL with a message naming the value in @err.
  */
-int tpin_u32_parse(uint32_t *out, const char *text, uint32_t min, uint32_t max, char *err,
-		   size_t errlen);
+int tpin_u32_parse(uint32_t *out, const char *text, uint32_t min, uint32_t max,
+		   struct tpin_err *err);
 
 /*
  * tpin_table_name_parse - an nftables table name: 1-31 characters of
  * [A-Za-z0-9_-], starting with a letter. Returns 0 or -EINVAL.
  */
-int tpin_table_name_parse(char *out, const char *text, char *err, size_t errlen);
+int tpin_table_name_parse(char *out, const char *text, struct tpin_err *err);
 
 #endif

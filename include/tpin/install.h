@@ -8,13 +8,9 @@
  * never print: every line for the operator goes through @out.
  */
 
-struct tpin_config;
+#include "tpin/out.h"
 
-struct tpin_out {
-	void (*info)(void *ctx, const char *line);  /* progress and self-check */
-	void (*error)(void *ctx, const char *line); /* what failed and what to do */
-	void *ctx;
-};
+struct tpin_config;
 
 /*
  * tpin_netns_enter - move the calling thread into the network namespace
@@ -24,8 +20,8 @@ struct tpin_out {
 int tpin_netns_enter(const char *spec);
 
 /*
- * tpin_ipv6_detect - whether the kernel has IPv6: 1, or -errno after
- * clearing cfg->ipv6. Check and cleanup call it; preflight does too.
+ * tpin_ipv6_detect - whether the kernel has IPv6: 0 when it has, or -errno
+ * after clearing cfg->ipv6. Check and cleanup call it; preflight does too.
  */
 int tpin_ipv6_detect(struct tpin_config *cfg);
 
@@ -50,7 +46,7 @@ int tpin_install(const struct tpin_config *cfg, const struct tpin_out *out);
 /*
  * tpin_cleanup - remove the table, the rules, the routes and the passthrough
  * address, whichever are there. Returns 0 (also when nothing was there) or
- * -errno.
+ * -errno of the first piece it could not remove (it goes on past it).
  */
 int tpin_cleanup(const struct tpin_config *cfg, const struct tpin_out *out);
 

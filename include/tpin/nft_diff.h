@@ -3,18 +3,16 @@
 #define TPIN_NFT_DIFF_H
 
 struct tpin_nft_batch;
-
-/* Called once per difference found, with a line that names it. */
-typedef void (*tpin_note_fn)(void *ctx, const char *line);
+struct tpin_out;
 
 /*
  * tpin_nft_diff - compare the live table @table in the current network
  * namespace with what the install batch @expected creates: its sets and
  * their elements, its chains, and each chain's rules in order, rendered as
- * nft_read.h renders them. Calls @note once per difference. Returns the
- * number of differences (>= 0) or -errno.
+ * nft_read.h renders them. Writes one error line to @out per difference.
+ * Returns the number of differences (>= 0) or -errno.
  */
-int tpin_nft_diff(const struct tpin_nft_batch *expected, const char *table, tpin_note_fn note,
-		  void *ctx);
+int tpin_nft_diff(const struct tpin_nft_batch *expected, const char *table,
+		  const struct tpin_out *out);
 
 #endif

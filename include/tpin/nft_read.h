@@ -31,9 +31,9 @@ struct tpin_nft_lines {
 };
 
 /*
- * tpin_nft_lines_add - render @nlh and append it to @lines (rules of one
- * chain must come in order). Returns 1 when a line was added, 0 when the
- * message renders to nothing, or -errno.
+ * tpin_nft_lines_add - render @nlh and append it to @lines, unless it
+ * renders to nothing (rules of one chain must come in order). Returns 0 or
+ * -errno.
  */
 int tpin_nft_lines_add(struct tpin_nft_lines *lines, const struct nlmsghdr *nlh);
 

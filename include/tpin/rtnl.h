@@ -79,8 +79,8 @@ int tpin_rtnl_addr_state(struct tpin_rtnl *rt, int family, const void *addr, uin
 int tpin_rtnl_addr_add(struct tpin_rtnl *rt, int family, const void *addr, uint8_t plen);
 int tpin_rtnl_addr_del(struct tpin_rtnl *rt, int family, const void *addr, uint8_t plen);
 
-/* tpin_rtnl_lo_is_up - whether lo is up: 1, 0, or -errno. */
-int tpin_rtnl_lo_is_up(struct tpin_rtnl *rt);
+/* tpin_rtnl_lo_is_up - store in *@up whether lo is up. Returns 0 or -errno. */
+int tpin_rtnl_lo_is_up(struct tpin_rtnl *rt, bool *up);
 
 /* tpin_rtnl_lo_set - bring lo up or down. Returns 0 or -errno. */
 int tpin_rtnl_lo_set(struct tpin_rtnl *rt, bool up);

@@ -12,7 +12,6 @@
 #include <fcntl.h>
 #include <linux/capability.h>
 #include <sched.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,26 +28,8 @@
 #include "tpin/nft_batch.h"
 #include "tpin/nft_diff.h"
 #include "tpin/nft_send.h"
+#include "tpin/out.h"
 #include "tpin/rtnl.h"
-
-#define LINE_MAX_LEN 512
-
-static void say(void (*fn)(void *, const char *), const struct tpin_out *out, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void say(void (*fn)(void *, const char *), const struct tpin_out *out, const char *fmt, ...)
-{
-	char line[LINE_MAX_LEN];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	fn(out->ctx, line);
-}
-
-#define say_info(out, ...)  say((out)->info, out, __VA_ARGS__)
-#define say_error(out, ...) say((out)->error, out, __VA_ARGS__)
 
 int tpin_netns_enter(const char *spec)
 {
@@ -195,7 +176,8 @@ static bool feature_needed(const struct feature *f, const struct tpin_config *cf
 static int probe_nftables(const struct tpin_config *cfg, const struct tpin_out *out)
 {
 	struct tpin_nft_batch *b = tpin_nft_batch_new((uint32_t)time(NULL));
-	struct tpin_nft_error err;
+	const char *failed = NULL;
+	struct tpin_err err;
 	int *results = NULL, ret = -ENOMEM;
 	size_t i;
 
@@ -204,10 +186,10 @@ static int probe_nftables(const struct tpin_config *cfg, const struct tpin_out *
 	results = calloc(tpin_nft_batch_count(b), sizeof(*results));
 	if (!results)
 		goto out;
-	ret = tpin_nft_send_probe(b, &err, results);
-	if (!err.command[0] || ret == -EPERM) {
+	ret = tpin_nft_send_probe(b, &err, &failed, results);
+	if (!failed || ret == -EPERM) {
 		/* Refused as a whole: nftables itself is missing or locked. */
-		say_error(out, "preflight: nftables over netlink: FAILED (%s)", strerror(-ret));
+		tpin_out_error(out, "preflight: nftables over netlink: FAILED (%s)", err.msg);
 		goto out;
 	}
 	ret = 0;
@@ -217,13 +199,14 @@ static int probe_nftables(const struct tpin_config *cfg, const struct tpin_out *
 		if (!f || !feature_needed(f, cfg))
 			continue;
 		if (!results[i]) {
-			say_info(out, "preflight: %s: ok", f->what);
+			tpin_out_info(out, "preflight: %s: ok", f->what);
 			continue;
 		}
-		say_error(out,
-			  "preflight: %s: MISSING (%s); load the %s module or use a kernel built "
-			  "with it",
-			  f->what, strerror(-results[i]), f->module);
+		tpin_out_error(
+			out,
+			"preflight: %s: MISSING (%s); load the %s module or use a kernel built "
+			"with it",
+			f->what, strerror(-results[i]), f->module);
 		if (!ret)
 			ret = -EOPNOTSUPP;
 	}
@@ -239,7 +222,7 @@ int tpin_ipv6_detect(struct tpin_config *cfg)
 
 	if (fd >= 0) {
 		close(fd);
-		return 1;
+		return 0;
 	}
 	cfg->ipv6 = false;
 	return -errno;
@@ -252,20 +235,20 @@ int tpin_preflight(struct tpin_config *cfg, const struct tpin_out *out)
 	int ret;
 
 	if (!has_net_admin()) {
-		say_error(
+		tpin_out_error(
 			out,
 			"preflight: CAP_NET_ADMIN: MISSING; tpin-init needs CAP_NET_ADMIN: run it "
 			"as root, or grant NET_ADMIN to the init container");
 		return -EPERM;
 	}
-	say_info(out, "preflight: CAP_NET_ADMIN: ok");
+	tpin_out_info(out, "preflight: CAP_NET_ADMIN: ok");
 	ret = tpin_ipv6_detect(cfg);
-	if (ret < 0 && wanted)
-		say_info(out, "preflight: IPv6: not in this kernel (%s); installing IPv4 only",
-			 strerror(-ret));
-	else if (ret > 0)
-		say_info(out, "preflight: IPv6: %s",
-			 wanted ? "ok" : "present, left alone (--no-ipv6)");
+	if (ret && wanted)
+		tpin_out_info(out, "preflight: IPv6: not in this kernel (%s); installing IPv4 only",
+			      strerror(-ret));
+	else if (!ret)
+		tpin_out_info(out, "preflight: IPv6: %s",
+			      wanted ? "ok" : "present, left alone (--no-ipv6)");
 	ret = probe_nftables(cfg, out);
 	if (ret || cfg->mode != TPIN_MODE_TPROXY)
 		return ret;
@@ -275,12 +258,12 @@ int tpin_preflight(struct tpin_config *cfg, const struct tpin_out *out)
 		ret = ret < 0 ? ret : 0;
 	}
 	if (ret)
-		say_error(out,
-			  "preflight: policy routing: MISSING (%s); needs a kernel with "
-			  "CONFIG_IP_MULTIPLE_TABLES",
-			  strerror(-ret));
+		tpin_out_error(out,
+			       "preflight: policy routing: MISSING (%s); needs a kernel with "
+			       "CONFIG_IP_MULTIPLE_TABLES",
+			       strerror(-ret));
 	else
-		say_info(out, "preflight: policy routing: ok");
+		tpin_out_info(out, "preflight: policy routing: ok");
 	tpin_rtnl_close(rt);
 	return ret ? -EOPNOTSUPP : 0;
 }
@@ -290,26 +273,22 @@ int tpin_preflight(struct tpin_config *cfg, const struct tpin_out *out)
 static int send_install_batch(const struct tpin_config *cfg, const struct tpin_out *out)
 {
 	struct tpin_nft_batch *b = tpin_nft_batch_new((uint32_t)time(NULL));
-	struct tpin_nft_error err;
+	struct tpin_err err;
 	int ret = -ENOMEM;
 
 	if (!b || tpin_nft_build_install(b, cfg) || tpin_nft_batch_close(b)) {
-		say_error(out, "nftables: building the batch: %s", strerror(ENOMEM));
+		tpin_out_error(out, "nftables: building the batch: %s", strerror(ENOMEM));
 		goto out;
 	}
-	ret = tpin_nft_send(b, &err);
+	ret = tpin_nft_send(b, &err, NULL);
 	if (ret == -ETIMEDOUT || ret == -ENOBUFS)
-		say_error(out,
-			  "nftables: the kernel's answers were lost (%s): the table may or may "
-			  "not have been replaced; run tpin-init --check",
-			  strerror(-ret));
+		tpin_out_error(out,
+			       "nftables: the kernel's answers were lost (%s): the table may or "
+			       "may not have been replaced; run tpin-init --check",
+			       err.msg);
 	else if (ret)
-		say_error(out,
-			  "nftables: %s%s%s%s%s: the kernel refused the batch, nothing changed",
-			  err.command[0] ? "\"" : "", err.command, err.command[0] ? "\": " : "",
-			  strerror(-ret), err.message[0] ? " ... " : "");
-	if (ret && err.message[0])
-		say_error(out, "nftables: the kernel says: %s", err.message);
+		tpin_out_error(out, "nftables: %s: the kernel refused the batch, nothing changed",
+			       err.msg);
 out:
 	tpin_nft_batch_free(b);
 	return ret;
@@ -321,18 +300,21 @@ out:
  */
 static int ensure_lo_up(struct tpin_rtnl *rt, const struct tpin_out *out, bool *raised)
 {
-	int up = tpin_rtnl_lo_is_up(rt), ret;
+	bool up;
+	int ret = tpin_rtnl_lo_is_up(rt, &up);
 
 	*raised = false;
-	if (up < 0)
-		say_error(out, "reading the state of lo: %s", strerror(-up));
+	if (ret) {
+		tpin_out_error(out, "reading the state of lo: %s", strerror(-ret));
+		return ret;
+	}
 	if (up)
-		return up < 0 ? up : 0;
+		return 0;
 	ret = tpin_rtnl_lo_set(rt, true);
 	if (ret)
-		say_error(out, "lo is down and could not be brought up: %s", strerror(-ret));
+		tpin_out_error(out, "lo is down and could not be brought up: %s", strerror(-ret));
 	else
-		say_info(out, "lo was down: brought it up (local routes need it)");
+		tpin_out_info(out, "lo was down: brought it up (local routes need it)");
 	*raised = !ret;
 	return ret;
 }
@@ -340,15 +322,16 @@ static int ensure_lo_up(struct tpin_rtnl *rt, const struct tpin_out *out, bool *
 /*
  * Remove tpin's own rules and routes that @cfg does not use, or all of them
  * with @all: an install with another mark, table, mode or IPv6 choice left
- * them, and they are tagged, so nobody else's go. Returns how many it could
- * not remove, each said in an error line.
+ * them, and they are tagged, so nobody else's go. It goes on past a
+ * failure, each said in an error line. Returns 0, or the -errno of the first
+ * piece it could not read or remove.
  */
 static int sweep(struct tpin_rtnl *rt, const struct tpin_config *cfg, bool all,
 		 const struct tpin_out *out)
 {
 	static const int families[] = { AF_INET, AF_INET6 };
 	struct tpin_rtnl_piece p[32];
-	int f, n, i, failed = 0;
+	int f, n, i, first = 0;
 
 	for (f = 0; f < 2; f++) {
 		int fam = families[f], v = fam == AF_INET ? 4 : 6;
@@ -359,9 +342,9 @@ static int sweep(struct tpin_rtnl *rt, const struct tpin_config *cfg, bool all,
 			if (n == -EAFNOSUPPORT)
 				break;
 			if (n < 0) {
-				say_error(out, "reading IPv%d %s: %s", v,
-					  rules ? "rules" : "routes", strerror(-n));
-				failed++;
+				tpin_out_error(out, "reading IPv%d %s: %s", v,
+					       rules ? "rules" : "routes", strerror(-n));
+				first = first ?: n;
 				continue;
 			}
 			for (i = 0; i < n; i++) {
@@ -385,13 +368,13 @@ static int sweep(struct tpin_rtnl *rt, const struct tpin_config *cfg, bool all,
 						 TPIN_RTPROT);
 				}
 				if (ret) {
-					say_error(out, "%s: %s", cmd, strerror(-ret));
-					failed++;
+					tpin_out_error(out, "%s: %s", cmd, strerror(-ret));
+					first = first ?: ret;
 				} else {
-					say_info(out, "%s%s",
-						 all ? ""
-						     : "removed what an earlier install left: ",
-						 cmd);
+					tpin_out_info(
+						out, "%s%s",
+						all ? "" : "removed what an earlier install left: ",
+						cmd);
 				}
 			}
 		}
@@ -401,14 +384,14 @@ static int sweep(struct tpin_rtnl *rt, const struct tpin_config *cfg, bool all,
 		int ret = tpin_rtnl_addr_del(rt, AF_INET6, &passthrough6, 128);
 
 		if (ret) {
-			say_error(out, "ip -6 addr del %s/128 dev lo: %s", TPIN_PASSTHROUGH6_TEXT,
-				  strerror(-ret));
-			failed++;
+			tpin_out_error(out, "ip -6 addr del %s/128 dev lo: %s",
+				       TPIN_PASSTHROUGH6_TEXT, strerror(-ret));
+			first = first ?: ret;
 		} else {
-			say_info(out, "ip -6 addr del %s/128 dev lo", TPIN_PASSTHROUGH6_TEXT);
+			tpin_out_info(out, "ip -6 addr del %s/128 dev lo", TPIN_PASSTHROUGH6_TEXT);
 		}
 	}
-	return failed;
+	return first;
 }
 
 int tpin_install(const struct tpin_config *cfg, const struct tpin_out *out)
@@ -422,7 +405,7 @@ int tpin_install(const struct tpin_config *cfg, const struct tpin_out *out)
 
 	ret = tpin_rtnl_open(&rt);
 	if (ret) {
-		say_error(out, "rtnetlink: %s", strerror(-ret));
+		tpin_out_error(out, "rtnetlink: %s", strerror(-ret));
 		return ret;
 	}
 	ret = ensure_lo_up(rt, out, &raised_lo);
@@ -441,17 +424,18 @@ int tpin_install(const struct tpin_config *cfg, const struct tpin_out *out)
 		if (state == TPIN_RTNL_PRESENT || state == TPIN_RTNL_FOREIGN)
 			continue;
 		if (state == TPIN_RTNL_DIFFERENT && s->kind == STEP_RULE) {
-			say_error(out,
-				  "an ip rule already sends fwmark 0x%x elsewhere before ours: "
-				  "run tpin-init --cleanup with the earlier flags, or pick another "
-				  "--mark",
-				  cfg->mark);
+			tpin_out_error(
+				out,
+				"an ip rule already sends fwmark 0x%x elsewhere before ours: "
+				"run tpin-init --cleanup with the earlier flags, or pick another "
+				"--mark",
+				cfg->mark);
 			ret = -EEXIST;
 		} else if (state == TPIN_RTNL_DIFFERENT && s->kind == STEP_ROUTE) {
-			say_error(out,
-				  "table %u already holds a default route that is not 'local "
-				  "default dev lo': pick another --table",
-				  cfg->route_table);
+			tpin_out_error(out,
+				       "table %u already holds a default route that is not 'local "
+				       "default dev lo': pick another --table",
+				       cfg->route_table);
 			ret = -EEXIST;
 		} else if (state < 0) {
 			ret = state;
@@ -461,19 +445,19 @@ int tpin_install(const struct tpin_config *cfg, const struct tpin_out *out)
 				done[ndone++] = s;
 		}
 		if (ret && ret != -EEXIST)
-			say_error(out, "%s: %s", cmd, strerror(-ret));
+			tpin_out_error(out, "%s: %s", cmd, strerror(-ret));
 	}
 	if (!ret) {
 		ret = tpin_fault("nft");
 		if (ret)
-			say_error(out, "nftables: %s", strerror(-ret));
+			tpin_out_error(out, "nftables: %s", strerror(-ret));
 	}
 	if (!ret)
 		ret = send_install_batch(cfg, out);
 	/* The new state is whole; leftovers of other flags are only untidy. */
 	if (!ret && sweep(rt, cfg, false, out))
-		say_error(out, "some leftovers of an earlier install remain (see above); the "
-			       "new rules are in place");
+		tpin_out_error(out, "some leftovers of an earlier install remain (see above); the "
+				    "new rules are in place");
 	if (ret) {
 		/* Undo, newest first, exactly what this run added. */
 		while (ndone--) {
@@ -482,12 +466,12 @@ int tpin_install(const struct tpin_config *cfg, const struct tpin_out *out)
 
 			step_command(cfg, s, false, cmd, sizeof(cmd));
 			if (undo)
-				say_error(out, "rolling back: %s: %s", cmd, strerror(-undo));
+				tpin_out_error(out, "rolling back: %s: %s", cmd, strerror(-undo));
 			else
-				say_info(out, "rolled back: %s", cmd);
+				tpin_out_info(out, "rolled back: %s", cmd);
 		}
 		if (raised_lo && !tpin_rtnl_lo_set(rt, false))
-			say_info(out, "rolled back: ip link set lo down");
+			tpin_out_info(out, "rolled back: ip link set lo down");
 	}
 	tpin_rtnl_close(rt);
 	return ret;
@@ -497,36 +481,29 @@ int tpin_cleanup(const struct tpin_config *cfg, const struct tpin_out *out)
 {
 	struct tpin_nft_batch *b = tpin_nft_batch_new((uint32_t)time(NULL));
 	struct tpin_rtnl *rt = NULL;
-	struct tpin_nft_error err;
 	int ret;
 
 	ret = !b || tpin_nft_build_delete(b, cfg->table_name) || tpin_nft_batch_close(b) ? -ENOMEM
 											 : 0;
 	if (!ret)
-		ret = tpin_nft_send(b, &err);
+		ret = tpin_nft_send(b, NULL, NULL);
 	tpin_nft_batch_free(b);
 	if (ret) {
-		say_error(out, "nftables: removing table inet %s: %s%s", cfg->table_name,
-			  strerror(-ret), ret == -EPERM ? "; tpin-init needs CAP_NET_ADMIN" : "");
+		tpin_out_error(out, "nftables: removing table inet %s: %s%s", cfg->table_name,
+			       strerror(-ret),
+			       ret == -EPERM ? "; tpin-init needs CAP_NET_ADMIN" : "");
 		return ret;
 	}
-	say_info(out, "removed table inet %s (if it was there)", cfg->table_name);
+	tpin_out_info(out, "removed table inet %s (if it was there)", cfg->table_name);
 	ret = tpin_rtnl_open(&rt);
 	if (ret) {
-		say_error(out, "rtnetlink: %s", strerror(-ret));
+		tpin_out_error(out, "rtnetlink: %s", strerror(-ret));
 		return ret;
 	}
 	/* Whatever flags installed them, tpin's routing pieces go; others' stay. */
-	ret = sweep(rt, cfg, true, out) ? -EIO : 0;
+	ret = sweep(rt, cfg, true, out);
 	tpin_rtnl_close(rt);
 	return ret;
-}
-
-static void diff_note(void *ctx, const char *line)
-{
-	const struct tpin_out *out = ctx;
-
-	out->error(out->ctx, line);
 }
 
 int tpin_check(const struct tpin_config *cfg, const struct tpin_out *out)
@@ -535,24 +512,25 @@ int tpin_check(const struct tpin_config *cfg, const struct tpin_out *out)
 	struct tpin_rtnl *rt = NULL;
 	char cmd[128];
 	size_t i;
+	bool up;
 	int ret, diffs;
 
 	if (!b || tpin_nft_build_install(b, cfg) || tpin_nft_batch_close(b)) {
 		tpin_nft_batch_free(b);
 		return -ENOMEM;
 	}
-	diffs = tpin_nft_diff(b, cfg->table_name, diff_note, (void *)out);
+	diffs = tpin_nft_diff(b, cfg->table_name, out);
 	tpin_nft_batch_free(b);
 	if (diffs < 0) {
-		say_error(out, "nftables: reading table inet %s: %s", cfg->table_name,
-			  strerror(-diffs));
+		tpin_out_error(out, "nftables: reading table inet %s: %s", cfg->table_name,
+			       strerror(-diffs));
 		return diffs;
 	}
 	ret = tpin_rtnl_open(&rt);
 	if (ret)
 		return ret;
-	if (tpin_rtnl_lo_is_up(rt) == 0) {
-		say_error(out, "lo is down");
+	if (!tpin_rtnl_lo_is_up(rt, &up) && !up) {
+		tpin_out_error(out, "lo is down");
 		diffs++;
 	}
 	for (i = 0; i < NSTEPS; i++) {
@@ -566,16 +544,17 @@ int tpin_check(const struct tpin_config *cfg, const struct tpin_out *out)
 			continue;
 		step_command(cfg, s, true, cmd, sizeof(cmd));
 		if (state < 0)
-			say_error(out, "cannot read the state of \"%s\": %s", cmd,
-				  strerror(-state));
+			tpin_out_error(out, "cannot read the state of \"%s\": %s", cmd,
+				       strerror(-state));
 		else if (state == TPIN_RTNL_DIFFERENT)
-			say_error(out, "different: \"%s\" is not what the kernel holds%s", cmd,
-				  s->kind == STEP_ROUTE
-					  ? " (the table's default route points elsewhere)"
-				  : s->kind == STEP_RULE ? " (the mark is routed to another table)"
-							 : "");
+			tpin_out_error(out, "different: \"%s\" is not what the kernel holds%s", cmd,
+				       s->kind == STEP_ROUTE
+					       ? " (the table's default route points elsewhere)"
+				       : s->kind == STEP_RULE
+					       ? " (the mark is routed to another table)"
+					       : "");
 		else
-			say_error(out, "missing: %s", cmd);
+			tpin_out_error(out, "missing: %s", cmd);
 		diffs++;
 	}
 	tpin_rtnl_close(rt);
@@ -593,21 +572,22 @@ int tpin_dry_run(const struct tpin_config *cfg, const struct tpin_out *out)
 		return -ENOMEM;
 	}
 	tpin_ports_format(&cfg->inbound, ports, sizeof(ports));
-	say_info(out, "#!/usr/sbin/nft -f");
-	say_info(out, "# tpin-init --dry-run: mode %s, capture port %u, inbound ports %s.",
-		 tpin_mode_name(cfg->mode), cfg->capture_port, ports);
-	say_info(
+	tpin_out_info(out, "#!/usr/sbin/nft -f");
+	tpin_out_info(out, "# tpin-init --dry-run: mode %s, capture port %u, inbound ports %s.",
+		      tpin_mode_name(cfg->mode), cfg->capture_port, ports);
+	tpin_out_info(
 		out,
 		"# The nftables transaction, one command per netlink message, applied atomically:");
 	for (i = 0; i < tpin_nft_batch_count(b); i++)
-		say_info(out, "%s", tpin_nft_batch_command(b, i));
+		tpin_out_info(out, "%s", tpin_nft_batch_command(b, i));
 	tpin_nft_batch_free(b);
-	say_info(out, "# Then, over rtnetlink, each only if missing (and lo brought up if down):");
+	tpin_out_info(out,
+		      "# Then, over rtnetlink, each only if missing (and lo brought up if down):");
 	for (i = 0; i < NSTEPS; i++) {
 		if (!step_applies(cfg, &steps[i]))
 			continue;
 		step_command(cfg, &steps[i], true, cmd, sizeof(cmd));
-		say_info(out, "# %s", cmd);
+		tpin_out_info(out, "# %s", cmd);
 	}
 	return 0;
 }

@@ -7,7 +7,6 @@
  */
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,25 +15,10 @@
 #include "tpin/nft_batch.h"
 #include "tpin/nft_diff.h"
 #include "tpin/nft_read.h"
+#include "tpin/out.h"
 
-#define LINE_MAX_LEN 8256
-
-static void notef(tpin_note_fn note, void *ctx, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void notef(tpin_note_fn note, void *ctx, const char *fmt, ...)
-{
-	char line[LINE_MAX_LEN];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	note(ctx, line);
-}
-
-int tpin_nft_diff(const struct tpin_nft_batch *expected, const char *table, tpin_note_fn note,
-		  void *ctx)
+int tpin_nft_diff(const struct tpin_nft_batch *expected, const char *table,
+		  const struct tpin_out *out)
 {
 	struct tpin_nft_lines want = { 0 }, live = { 0 };
 	const char **desc = NULL; /* the nft command behind each wanted line */
@@ -45,16 +29,18 @@ int tpin_nft_diff(const struct tpin_nft_batch *expected, const char *table, tpin
 	desc = calloc(n ? n : 1, sizeof(*desc));
 	if (!desc)
 		goto out;
-	for (i = 0, ret = 0; ret >= 0 && i < n; i++) {
+	for (i = 0, ret = 0; !ret && i < n; i++) {
+		size_t before = want.n;
+
 		ret = tpin_nft_lines_add(&want, tpin_nft_batch_msg(expected, i));
-		if (ret > 0)
+		if (want.n > before)
 			desc[want.n - 1] = tpin_nft_batch_command(expected, i);
 	}
-	if (ret < 0)
+	if (ret)
 		goto out;
 	ret = tpin_nft_read_table(table, &live);
 	if (ret == -ENOENT) {
-		notef(note, ctx, "table inet %s is missing", table);
+		tpin_out_error(out, "table inet %s is missing", table);
 		ret = 1;
 		goto out;
 	}
@@ -74,13 +60,13 @@ int tpin_nft_diff(const struct tpin_nft_batch *expected, const char *table, tpin
 			}
 		}
 		if (!want_matched[i]) {
-			notef(note, ctx, "missing or changed: %s", desc[i]);
+			tpin_out_error(out, "missing or changed: %s", desc[i]);
 			diffs++;
 		}
 	}
 	for (j = 0; j < live.n; j++) {
 		if (!live_matched[j]) {
-			notef(note, ctx, "unexpected in the kernel: %s", live.v[j]);
+			tpin_out_error(out, "unexpected in the kernel: %s", live.v[j]);
 			diffs++;
 		}
 	}

@@ -20,22 +20,30 @@
 #include "tpin/nft_send.h"
 #include "tpin/nl.h"
 
+#define EXTACK_MAX 256
+
+/* What the answers said: the first error, its command and explanation. */
+struct answers {
+	int err;
+	const char *command; /* NULL: the error belongs to no command */
+	char extack[EXTACK_MAX];
+};
+
 static int extack_cb(const struct nlattr *attr, void *data)
 {
-	char *message = data;
+	char *extack = data;
 
 	if (mnl_attr_get_type(attr) == NLMSGERR_ATTR_MSG &&
 	    !mnl_attr_validate(attr, MNL_TYPE_NUL_STRING))
-		snprintf(message, TPIN_NFT_MSG_MAX, "%s", mnl_attr_get_str(attr));
+		snprintf(extack, EXTACK_MAX, "%s", mnl_attr_get_str(attr));
 	return MNL_CB_OK;
 }
 
 /* Record the answer @nlh, an NLMSG_ERROR; returns its error (0 for an ACK). */
 static int note_answer(const struct tpin_nft_batch *batch, const struct nlmsghdr *nlh,
-		       struct tpin_nft_error *err, int *results)
+		       struct answers *a, int *results)
 {
 	const struct nlmsgerr *e = mnl_nlmsg_get_payload(nlh);
-	const char *cmd;
 	size_t i;
 
 	if (nlh->nlmsg_len < mnl_nlmsg_size(sizeof(*e)))
@@ -43,11 +51,10 @@ static int note_answer(const struct tpin_nft_batch *batch, const struct nlmsghdr
 	for (i = 0; results && i < tpin_nft_batch_count(batch); i++)
 		if (tpin_nft_batch_seq(batch, i) == nlh->nlmsg_seq)
 			results[i] = e->error;
-	if (!e->error || err->err)
+	if (!e->error || a->err)
 		return e->error;
-	err->err = e->error;
-	cmd = tpin_nft_batch_describe(batch, nlh->nlmsg_seq);
-	snprintf(err->command, sizeof(err->command), "%s", cmd ? cmd : "");
+	a->err = e->error;
+	a->command = tpin_nft_batch_describe(batch, nlh->nlmsg_seq);
 	/*
 	 * The TLVs follow the request as echoed: its header alone when the
 	 * kernel capped it (NETLINK_CAP_ACK), the whole request otherwise.
@@ -57,19 +64,20 @@ static int note_answer(const struct tpin_nft_batch *batch, const struct nlmsghdr
 			       (nlh->nlmsg_flags & NLM_F_CAPPED)
 				       ? sizeof(*e)
 				       : sizeof(*e) + e->msg.nlmsg_len - sizeof(struct nlmsghdr),
-			       extack_cb, err->message);
+			       extack_cb, a->extack);
 	return e->error;
 }
 
-static int send_batch(const struct tpin_nft_batch *batch, struct tpin_nft_error *err, int *results)
+static int send_batch(const struct tpin_nft_batch *batch, struct tpin_err *err,
+		      const char **command, int *results)
 {
 	char buf[32768] __attribute__((aligned(NLMSG_ALIGNTO)));
 	size_t len, pending = tpin_nft_batch_count(batch);
+	struct answers a = { 0 };
 	struct mnl_socket *nl = NULL;
 	const void *data;
 	int ret;
 
-	memset(err, 0, sizeof(*err));
 	ret = tpin_nl_open(NETLINK_NETFILTER, &nl);
 	if (ret)
 		goto out;
@@ -103,29 +111,35 @@ static int send_batch(const struct tpin_nft_batch *batch, struct tpin_nft_error 
 				pending = 0;
 			else if (pending)
 				pending--;
-			note_answer(batch, nlh, err, results);
+			note_answer(batch, nlh, &a, results);
 		}
 	}
-	ret = err->err;
+	ret = a.err;
 out:
-	if (ret && !err->err)
-		err->err = ret;
 	if (nl)
 		mnl_socket_close(nl);
-	return ret;
+	if (command)
+		*command = ret && ret == a.err ? a.command : NULL;
+	if (!ret)
+		return 0;
+	if (ret == a.err && a.command)
+		return tpin_err_set(err, ret, "\"%s\": %s%s%s", a.command, strerror(-ret),
+				    a.extack[0] ? "; the kernel says: " : "", a.extack);
+	return tpin_err_set(err, ret, "%s%s%s", strerror(-ret),
+			    a.extack[0] ? "; the kernel says: " : "", a.extack);
 }
 
-int tpin_nft_send(const struct tpin_nft_batch *batch, struct tpin_nft_error *err)
+int tpin_nft_send(const struct tpin_nft_batch *batch, struct tpin_err *err, const char **command)
 {
-	return send_batch(batch, err, NULL);
+	return send_batch(batch, err, command, NULL);
 }
 
-int tpin_nft_send_probe(const struct tpin_nft_batch *batch, struct tpin_nft_error *err,
-			int *results)
+int tpin_nft_send_probe(const struct tpin_nft_batch *batch, struct tpin_err *err,
+			const char **command, int *results)
 {
 	size_t i;
 
 	for (i = 0; i < tpin_nft_batch_count(batch); i++)
 		results[i] = 0;
-	return send_batch(batch, err, results);
+	return send_batch(batch, err, command, results);
 }

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "tpin/config.h"
+#include "tpin/err.h"
 #include "tpin/install.h"
 
 #define EXIT_USAGE 2
@@ -125,48 +126,47 @@ static void print_error(void *ctx, const char *line)
 	fprintf(stderr, "tpin-init: %s\n", line);
 }
 
-/* Parse one option's value into @cfg; on error write a message to @err. */
-static int parse_option(struct tpin_config *cfg, int opt, const char *arg, char *err, size_t len)
+/* Parse one option's value into @cfg. Returns 0 or -EINVAL with @err set. */
+static int parse_option(struct tpin_config *cfg, int opt, const char *arg, struct tpin_err *err)
 {
 	uint32_t v;
 	int ret;
 
 	switch (opt) {
 	case 'm':
-		return tpin_mode_parse(&cfg->mode, arg, err, len);
+		return tpin_mode_parse(&cfg->mode, arg, err);
 	case 'z':
-		return tpin_port_parse(&cfg->capture_port, arg, err, len);
+		return tpin_port_parse(&cfg->capture_port, arg, err);
 	case OPT_ADMIN_PORT:
-		return tpin_port_parse(&cfg->admin_port, arg, err, len);
+		return tpin_port_parse(&cfg->admin_port, arg, err);
 	case 'b':
-		if (!*arg) {
-			snprintf(err, len,
-				 "an empty list intercepts nothing: name ports, or \"*\" for all");
-			return -EINVAL;
-		}
-		return tpin_ports_parse(&cfg->inbound, arg, err, len);
+		if (!*arg)
+			return tpin_err_set(
+				err, -EINVAL,
+				"an empty list intercepts nothing: name ports, or \"*\" for all");
+		return tpin_ports_parse(&cfg->inbound, arg, err);
 	case 'd':
-		return tpin_ports_parse(&cfg->excluded, arg, err, len);
+		return tpin_ports_parse(&cfg->excluded, arg, err);
 	case OPT_EXCLUDE_SOURCES:
-		return tpin_cidrs_parse(&cfg->exclude_sources, arg, err, len);
+		return tpin_cidrs_parse(&cfg->exclude_sources, arg, err);
 	case 't':
-		ret = tpin_u32_parse(&v, arg, 1, UINT32_MAX, err, len);
+		ret = tpin_u32_parse(&v, arg, 1, UINT32_MAX, err);
 		if (!ret)
 			cfg->mark = v;
 		return ret;
 	case 'r':
 		/* 0 and 253-255 are the kernel's unspec, default, main and local. */
-		ret = tpin_u32_parse(&v, arg, 1, 252, err, len);
+		ret = tpin_u32_parse(&v, arg, 1, 252, err);
 		if (ret)
-			ret = tpin_u32_parse(&v, arg, 256, UINT32_MAX - 1, err, len);
+			ret = tpin_u32_parse(&v, arg, 256, UINT32_MAX - 1, err);
 		if (ret)
-			snprintf(err, len,
-				 "\"%s\" is not a routing table: use 1-252 or 256-4294967294", arg);
-		else
-			cfg->route_table = v;
-		return ret;
+			return tpin_err_set(
+				err, ret,
+				"\"%s\" is not a routing table: use 1-252 or 256-4294967294", arg);
+		cfg->route_table = v;
+		return 0;
 	case OPT_TABLE_NAME:
-		return tpin_table_name_parse(cfg->table_name, arg, err, len);
+		return tpin_table_name_parse(cfg->table_name, arg, err);
 	case OPT_PRESERVE_SOURCE:
 		cfg->preserve_source = true;
 		return 0;
@@ -183,7 +183,7 @@ int main(int argc, char **argv)
 	const char *netns = NULL;
 	enum action action = ACT_INSTALL;
 	struct tpin_config cfg;
-	char err[256];
+	struct tpin_err err;
 	int opt, ret;
 
 	tpin_config_init(&cfg);
@@ -217,8 +217,8 @@ int main(int argc, char **argv)
 			fprintf(stderr, "Try 'tpin-init --help' for more information.\n");
 			return EXIT_USAGE;
 		default:
-			if (parse_option(&cfg, opt, optarg, err, sizeof(err))) {
-				fprintf(stderr, "tpin-init: --%s: %s\n", option_name(opt), err);
+			if (parse_option(&cfg, opt, optarg, &err)) {
+				fprintf(stderr, "tpin-init: --%s: %s\n", option_name(opt), err.msg);
 				return EXIT_USAGE;
 			}
 		}
@@ -227,8 +227,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "tpin-init: unexpected argument \"%s\"\n", argv[optind]);
 		return EXIT_USAGE;
 	}
-	if (tpin_config_finish(&cfg, err, sizeof(err))) {
-		fprintf(stderr, "tpin-init: %s\n", err);
+	if (tpin_config_finish(&cfg, &err)) {
+		fprintf(stderr, "tpin-init: %s\n", err.msg);
 		return EXIT_USAGE;
 	}
 	if (action == ACT_DRY_RUN)

@@ -207,8 +207,11 @@ static int parse_port_range(struct tpin_proxy_options *opt, const char *text, ch
 			    size_t errlen)
 {
 	struct tpin_ports ports;
-	int ret = tpin_ports_parse(&ports, text, err, errlen);
+	struct tpin_err e;
+	int ret = tpin_ports_parse(&ports, text, &e);
 
+	if (ret)
+		snprintf(err, errlen, "%s", e.msg);
 	if (!ret && (ports.all || ports.n != 1)) {
 		snprintf(err, errlen, "--preserve-source-ports \"%s\" is not one range A-B", text);
 		ret = -EINVAL;
@@ -272,16 +275,17 @@ static int parse_user(struct settings *st, const char *text, char *err, size_t e
 static int parse_args(struct settings *st, int argc, char **argv, char *err, size_t errlen)
 {
 	struct tpin_proxy_options *opt = &st->proxy;
+	struct tpin_err e = { 0 }; /* what the shared parsers say */
 	uint32_t v;
 	int c, ret = 0;
 
 	while (!ret && (c = getopt_long(argc, argv, "z:m:h", long_options, NULL)) != -1) {
 		switch (c) {
 		case 'z':
-			ret = tpin_port_parse(&opt->capture_port, optarg, err, errlen);
+			ret = tpin_port_parse(&opt->capture_port, optarg, &e);
 			break;
 		case 'm':
-			ret = tpin_mode_parse(&opt->mode, optarg, err, errlen);
+			ret = tpin_mode_parse(&opt->mode, optarg, &e);
 			break;
 		case OPT_UPSTREAM:
 			if (!strcmp(optarg, "original")) {
@@ -329,23 +333,23 @@ static int parse_args(struct settings *st, int argc, char **argv, char *err, siz
 			st->max_auto = !strcmp(optarg, "auto");
 			if (!st->max_auto)
 				ret = tpin_u32_parse(&opt->max_connections, optarg, 0, 100000000,
-						     err, errlen);
+						     &e);
 			break;
 		case OPT_MAX_PER_SOURCE:
 			st->per_source_auto = !strcmp(optarg, "auto");
 			if (!st->per_source_auto)
 				ret = tpin_u32_parse(&opt->max_per_source, optarg, 0, 100000000,
-						     err, errlen);
+						     &e);
 			break;
 		case OPT_CONCURRENCY:
-			ret = tpin_u32_parse(&v, optarg, 1, 1024, err, errlen);
+			ret = tpin_u32_parse(&v, optarg, 1, 1024, &e);
 			opt->concurrency = v;
 			break;
 		case OPT_ADMIN_PORT:
-			ret = tpin_port_parse(&opt->admin_port, optarg, err, errlen);
+			ret = tpin_port_parse(&opt->admin_port, optarg, &e);
 			break;
 		case OPT_TABLE_NAME:
-			ret = tpin_table_name_parse(st->table_name, optarg, err, errlen);
+			ret = tpin_table_name_parse(st->table_name, optarg, &e);
 			break;
 		case OPT_LOG_FORMAT:
 			ret = tpin_log_format_parse(&st->log_format, optarg, err, errlen);
@@ -366,6 +370,8 @@ static int parse_args(struct settings *st, int argc, char **argv, char *err, siz
 			ret = -EINVAL;
 		}
 	}
+	if (ret && e.code)
+		snprintf(err, errlen, "%s", e.msg);
 	if (!ret && optind < argc) {
 		snprintf(err, errlen, "unexpected argument \"%s\"", argv[optind]);
 		ret = -EINVAL;

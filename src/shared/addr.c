@@ -9,26 +9,23 @@
 #include <sys/socket.h>
 
 #include "tpin/addr.h"
+#include "tpin/err.h"
 
 #define TOKEN_MAX 64
 
 /* Copy the next comma-separated token of *text into tok; advance *text. */
-static int next_token(const char **text, char *tok, char *err, size_t errlen)
+static int next_token(const char **text, char *tok, struct tpin_err *err)
 {
 	const char *s = *text, *end = strchr(s, ',');
 	size_t len = end ? (size_t)(end - s) : strlen(s);
 
-	if (len >= TOKEN_MAX) {
-		snprintf(err, errlen, "entry \"%.*s...\" is too long", 20, s);
-		return -EINVAL;
-	}
+	if (len >= TOKEN_MAX)
+		return tpin_err_set(err, -EINVAL, "entry \"%.*s...\" is too long", 20, s);
 	memcpy(tok, s, len);
 	tok[len] = '\0';
 	*text = end ? end + 1 : s + len;
-	if (end && !end[1]) {
-		snprintf(err, errlen, "empty entry after the last ','");
-		return -EINVAL;
-	}
+	if (end && !end[1])
+		return tpin_err_set(err, -EINVAL, "empty entry after the last ','");
 	return 0;
 }
 
@@ -45,18 +42,14 @@ static int parse_number(unsigned long *out, const char *s)
 	return 0;
 }
 
-int tpin_port_parse(uint16_t *port, const char *text, char *err, size_t errlen)
+int tpin_port_parse(uint16_t *port, const char *text, struct tpin_err *err)
 {
 	unsigned long v;
 
-	if (parse_number(&v, text)) {
-		snprintf(err, errlen, "\"%s\" is not a port number", text);
-		return -EINVAL;
-	}
-	if (v < 1 || v > 65535) {
-		snprintf(err, errlen, "port %s is out of range 1-65535", text);
-		return -EINVAL;
-	}
+	if (parse_number(&v, text))
+		return tpin_err_set(err, -EINVAL, "\"%s\" is not a port number", text);
+	if (v < 1 || v > 65535)
+		return tpin_err_set(err, -EINVAL, "port %s is out of range 1-65535", text);
 	*port = (uint16_t)v;
 	return 0;
 }
@@ -91,7 +84,7 @@ int tpin_ports_add(struct tpin_ports *ports, uint16_t first, uint16_t last)
 	return 0;
 }
 
-int tpin_ports_parse(struct tpin_ports *ports, const char *text, char *err, size_t errlen)
+int tpin_ports_parse(struct tpin_ports *ports, const char *text, struct tpin_err *err)
 {
 	char tok[TOKEN_MAX];
 	int ret;
@@ -105,42 +98,33 @@ int tpin_ports_parse(struct tpin_ports *ports, const char *text, char *err, size
 		uint16_t first, last;
 		char *dash;
 
-		ret = next_token(&text, tok, err, errlen);
+		ret = next_token(&text, tok, err);
 		if (ret)
 			return ret;
-		if (!*tok) {
-			snprintf(err, errlen, "empty entry in port list");
-			return -EINVAL;
-		}
-		if (!strcmp(tok, "*")) {
-			snprintf(err, errlen, "\"*\" must stand alone, not in a list");
-			return -EINVAL;
-		}
+		if (!*tok)
+			return tpin_err_set(err, -EINVAL, "empty entry in port list");
+		if (!strcmp(tok, "*"))
+			return tpin_err_set(err, -EINVAL, "\"*\" must stand alone, not in a list");
 		dash = strchr(tok, '-');
-		if (dash && (dash == tok || !dash[1])) {
-			snprintf(err, errlen, "\"%s\" is not a port range (a-b)", tok);
-			return -EINVAL;
-		}
+		if (dash && (dash == tok || !dash[1]))
+			return tpin_err_set(err, -EINVAL, "\"%s\" is not a port range (a-b)", tok);
 		if (dash)
 			*dash = '\0';
-		ret = tpin_port_parse(&first, tok, err, errlen);
+		ret = tpin_port_parse(&first, tok, err);
 		if (!ret)
-			ret = dash ? tpin_port_parse(&last, dash + 1, err, errlen) : 0;
+			ret = dash ? tpin_port_parse(&last, dash + 1, err) : 0;
 		if (ret)
 			return ret;
 		if (!dash)
 			last = first;
-		if (first > last) {
-			snprintf(
-				err, errlen,
+		if (first > last)
+			return tpin_err_set(
+				err, -EINVAL,
 				"range %s-%s is reversed (the first port must not exceed the last)",
 				tok, dash + 1);
-			return -EINVAL;
-		}
-		if (tpin_ports_add(ports, first, last)) {
-			snprintf(err, errlen, "more than %d port ranges", TPIN_PORTS_MAX);
-			return -E2BIG;
-		}
+		if (tpin_ports_add(ports, first, last))
+			return tpin_err_set(err, -E2BIG, "more than %d port ranges",
+					    TPIN_PORTS_MAX);
 	}
 	return 0;
 }
@@ -187,17 +171,15 @@ static size_t family_len(int family)
 	return family == AF_INET ? 4 : 16;
 }
 
-int tpin_cidr_parse(struct tpin_cidr *cidr, const char *text, char *err, size_t errlen)
+int tpin_cidr_parse(struct tpin_cidr *cidr, const char *text, struct tpin_err *err)
 {
 	char buf[TOKEN_MAX];
 	unsigned long plen;
 	char *slash;
 	size_t i, max;
 
-	if (strlen(text) >= sizeof(buf)) {
-		snprintf(err, errlen, "\"%.20s...\" is not a CIDR", text);
-		return -EINVAL;
-	}
+	if (strlen(text) >= sizeof(buf))
+		return tpin_err_set(err, -EINVAL, "\"%.20s...\" is not a CIDR", text);
 	strcpy(buf, text);
 	slash = strchr(buf, '/');
 	if (slash)
@@ -207,17 +189,14 @@ int tpin_cidr_parse(struct tpin_cidr *cidr, const char *text, char *err, size_t 
 		cidr->family = AF_INET;
 	else if (inet_pton(AF_INET6, buf, cidr->addr) == 1)
 		cidr->family = AF_INET6;
-	else {
-		snprintf(err, errlen, "\"%s\" is not an IPv4 or IPv6 address", text);
-		return -EINVAL;
-	}
+	else
+		return tpin_err_set(err, -EINVAL, "\"%s\" is not an IPv4 or IPv6 address", text);
 	max = family_len(cidr->family) * 8;
 	if (!slash)
 		plen = max;
-	else if (parse_number(&plen, slash + 1) || plen > max) {
-		snprintf(err, errlen, "prefix length in \"%s\" must be 0-%zu", text, max);
-		return -EINVAL;
-	}
+	else if (parse_number(&plen, slash + 1) || plen > max)
+		return tpin_err_set(err, -EINVAL, "prefix length in \"%s\" must be 0-%zu", text,
+				    max);
 	cidr->plen = (uint8_t)plen;
 	for (i = 0; i < 16; i++) {
 		size_t bit = i * 8;
@@ -255,7 +234,7 @@ static int cidr_cmp(const void *a, const void *b)
 	return c ? c : (int)x->plen - (int)y->plen;
 }
 
-int tpin_cidrs_parse(struct tpin_cidrs *cidrs, const char *text, char *err, size_t errlen)
+int tpin_cidrs_parse(struct tpin_cidrs *cidrs, const char *text, struct tpin_err *err)
 {
 	char tok[TOKEN_MAX];
 	struct tpin_cidr c;
@@ -264,20 +243,16 @@ int tpin_cidrs_parse(struct tpin_cidrs *cidrs, const char *text, char *err, size
 
 	memset(cidrs, 0, sizeof(*cidrs));
 	while (*text) {
-		ret = next_token(&text, tok, err, errlen);
+		ret = next_token(&text, tok, err);
 		if (ret)
 			return ret;
-		if (!*tok) {
-			snprintf(err, errlen, "empty entry in CIDR list");
-			return -EINVAL;
-		}
-		ret = tpin_cidr_parse(&c, tok, err, errlen);
+		if (!*tok)
+			return tpin_err_set(err, -EINVAL, "empty entry in CIDR list");
+		ret = tpin_cidr_parse(&c, tok, err);
 		if (ret)
 			return ret;
-		if (cidrs->n == TPIN_CIDRS_MAX) {
-			snprintf(err, errlen, "more than %d CIDRs", TPIN_CIDRS_MAX);
-			return -E2BIG;
-		}
+		if (cidrs->n == TPIN_CIDRS_MAX)
+			return tpin_err_set(err, -E2BIG, "more than %d CIDRs", TPIN_CIDRS_MAX);
 		cidrs->c[cidrs->n++] = c;
 	}
 	/*

@@ -9,6 +9,7 @@
 #include <strings.h>
 
 #include "tpin/config.h"
+#include "tpin/err.h"
 
 void tpin_config_init(struct tpin_config *cfg)
 {
@@ -23,50 +24,42 @@ void tpin_config_init(struct tpin_config *cfg)
 	cfg->ipv6 = true;
 }
 
-int tpin_config_finish(struct tpin_config *cfg, char *err, size_t errlen)
+int tpin_config_finish(struct tpin_config *cfg, struct tpin_err *err)
 {
 	struct tpin_ports always;
 	size_t i;
 	int ret;
 
-	ret = tpin_ports_parse(&always, TPIN_ALWAYS_EXCLUDED, err, errlen);
+	ret = tpin_ports_parse(&always, TPIN_ALWAYS_EXCLUDED, err);
 	for (i = 0; !ret && i < always.n; i++)
 		ret = tpin_ports_add(&cfg->excluded, always.r[i].first, always.r[i].last);
 	if (!ret)
 		ret = tpin_ports_add(&cfg->excluded, cfg->capture_port, cfg->capture_port);
 	if (!ret)
 		ret = tpin_ports_add(&cfg->excluded, cfg->admin_port, cfg->admin_port);
-	if (ret) {
-		snprintf(err, errlen, "more than %d excluded port ranges", TPIN_PORTS_MAX);
-		return ret;
-	}
-	if (cfg->excluded.all) {
-		snprintf(err, errlen, "--exclude-ports \"*\" would intercept nothing");
-		return -EINVAL;
-	}
-	if (cfg->preserve_source && cfg->inbound.all) {
-		snprintf(err, errlen,
-			 "--preserve-source needs the app's ports named with --inbound-ports, not "
-			 "\"*\"");
-		return -EINVAL;
-	}
-	if (cfg->preserve_source && cfg->mode != TPIN_MODE_TPROXY) {
-		snprintf(err, errlen, "--preserve-source works only in tproxy mode");
-		return -EINVAL;
-	}
+	if (ret)
+		return tpin_err_set(err, ret, "more than %d excluded port ranges", TPIN_PORTS_MAX);
+	if (cfg->excluded.all)
+		return tpin_err_set(err, -EINVAL, "--exclude-ports \"*\" would intercept nothing");
+	if (cfg->preserve_source && cfg->inbound.all)
+		return tpin_err_set(
+			err, -EINVAL,
+			"--preserve-source needs the app's ports named with --inbound-ports, not "
+			"\"*\"");
+	if (cfg->preserve_source && cfg->mode != TPIN_MODE_TPROXY)
+		return tpin_err_set(err, -EINVAL, "--preserve-source works only in tproxy mode");
 	return 0;
 }
 
-int tpin_mode_parse(enum tpin_mode *mode, const char *text, char *err, size_t errlen)
+int tpin_mode_parse(enum tpin_mode *mode, const char *text, struct tpin_err *err)
 {
 	if (!strcmp(text, "tproxy") || !strcmp(text, "TPROXY"))
 		*mode = TPIN_MODE_TPROXY;
 	else if (!strcmp(text, "redirect") || !strcmp(text, "REDIRECT"))
 		*mode = TPIN_MODE_REDIRECT;
-	else {
-		snprintf(err, errlen, "unknown mode \"%s\" (expected tproxy or redirect)", text);
-		return -EINVAL;
-	}
+	else
+		return tpin_err_set(err, -EINVAL,
+				    "unknown mode \"%s\" (expected tproxy or redirect)", text);
 	return 0;
 }
 
@@ -75,8 +68,8 @@ const char *tpin_mode_name(enum tpin_mode mode)
 	return mode == TPIN_MODE_REDIRECT ? "redirect" : "tproxy";
 }
 
-int tpin_u32_parse(uint32_t *out, const char *text, uint32_t min, uint32_t max, char *err,
-		   size_t errlen)
+int tpin_u32_parse(uint32_t *out, const char *text, uint32_t min, uint32_t max,
+		   struct tpin_err *err)
 {
 	unsigned long long v;
 	char *end;
@@ -91,11 +84,10 @@ int tpin_u32_parse(uint32_t *out, const char *text, uint32_t min, uint32_t max, 
 	*out = (uint32_t)v;
 	return 0;
 bad:
-	snprintf(err, errlen, "\"%s\" is not a number in %u-%u", text, min, max);
-	return -EINVAL;
+	return tpin_err_set(err, -EINVAL, "\"%s\" is not a number in %u-%u", text, min, max);
 }
 
-int tpin_table_name_parse(char *out, const char *text, char *err, size_t errlen)
+int tpin_table_name_parse(char *out, const char *text, struct tpin_err *err)
 {
 	size_t i, len = strlen(text);
 
@@ -107,9 +99,9 @@ int tpin_table_name_parse(char *out, const char *text, char *err, size_t errlen)
 	memcpy(out, text, len + 1);
 	return 0;
 bad:
-	snprintf(err, errlen,
-		 "table name \"%s\" must be 1-%d letters, digits, '_' or '-', starting with a "
-		 "letter",
-		 text, TPIN_TABLE_NAME_MAX - 1);
-	return -EINVAL;
+	return tpin_err_set(
+		err, -EINVAL,
+		"table name \"%s\" must be 1-%d letters, digits, '_' or '-', starting with a "
+		"letter",
+		text, TPIN_TABLE_NAME_MAX - 1);
 }

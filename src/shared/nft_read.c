@@ -90,6 +90,7 @@ static int expr_cb(struct nftnl_expr *e, void *data)
 	nftnl_expr_snprintf(tmp, sizeof(tmp), e, NFTNL_OUTPUT_DEFAULT, 0);
 	/* cursor[0] is the buffer, cursor[1] its end: append "[name text]". */
 	off = (size_t)(cursor[1] - cursor[0]);
+	/* Out of room: a negative return stops nftnl_expr_foreach(), its own contract. */
 	if (snprintf(cursor[0], off, "[%s %s] ", nftnl_expr_get_str(e, NFTNL_EXPR_NAME), tmp) >=
 	    (int)off)
 		return -1;
@@ -333,8 +334,6 @@ int tpin_nft_lines_add(struct tpin_nft_lines *l, const struct nlmsghdr *nlh)
 		}
 	}
 	ret = lines_push(l, key ? key : buf);
-	if (!ret)
-		ret = 1;
 out:
 	free(key);
 	free(buf);
@@ -381,11 +380,8 @@ static int dump_cb(const struct nlmsghdr *nlh, void *data)
 			ctx->err = elems_parse(nlh, ctx->elems);
 		return MNL_CB_OK;
 	}
-	if (!ctx->err) {
-		int ret = tpin_nft_lines_add(ctx->lines, nlh);
-
-		ctx->err = ret < 0 ? ret : 0;
-	}
+	if (!ctx->err)
+		ctx->err = tpin_nft_lines_add(ctx->lines, nlh);
 	return MNL_CB_OK;
 }
 

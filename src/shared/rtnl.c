@@ -308,16 +308,14 @@ static int link_cb(const struct nlmsghdr *nlh, void *data)
 {
 	const struct ifinfomsg *ifi = mnl_nlmsg_get_payload(nlh);
 
-	*(int *)data = !!(ifi->ifi_flags & IFF_UP);
+	*(bool *)data = ifi->ifi_flags & IFF_UP;
 	return MNL_CB_OK;
 }
 
-int tpin_rtnl_lo_is_up(struct tpin_rtnl *rt)
+int tpin_rtnl_lo_is_up(struct tpin_rtnl *rt, bool *up)
 {
-	int up = 0, ret;
-
-	ret = talk(rt, tpin_rtnl_msg_lo_get(rt->req, ++rt->seq), link_cb, &up);
-	return ret ? ret : up;
+	*up = false;
+	return talk(rt, tpin_rtnl_msg_lo_get(rt->req, ++rt->seq), link_cb, up);
 }
 
 int tpin_rtnl_lo_set(struct tpin_rtnl *rt, bool up)

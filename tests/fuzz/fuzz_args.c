@@ -20,7 +20,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct tpin_ports ports, again;
 	static struct tpin_cidrs cidrs;
-	char text[1024], err[256], out[8192];
+	char text[1024], out[8192];
+	struct tpin_err err;
 	struct tpin_cidr c, c2;
 	enum tpin_mode mode;
 	uint32_t v;
@@ -32,32 +33,32 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	text[size - 1] = '\0';
 	switch (data[0] % 6) {
 	case 0:
-		if (!tpin_ports_parse(&ports, text, err, sizeof(err))) {
+		if (!tpin_ports_parse(&ports, text, &err)) {
 			tpin_ports_format(&ports, out, sizeof(out));
-			assert(!tpin_ports_parse(&again, out, err, sizeof(err)));
+			assert(!tpin_ports_parse(&again, out, &err));
 			assert(again.all == ports.all && again.n == ports.n);
 			assert(!memcmp(again.r, ports.r, ports.n * sizeof(ports.r[0])));
 		}
 		break;
 	case 1:
-		if (!tpin_cidr_parse(&c, text, err, sizeof(err))) {
+		if (!tpin_cidr_parse(&c, text, &err)) {
 			tpin_cidr_format(&c, out, sizeof(out));
-			assert(!tpin_cidr_parse(&c2, out, err, sizeof(err)));
+			assert(!tpin_cidr_parse(&c2, out, &err));
 			assert(!memcmp(&c, &c2, sizeof(c)));
 		}
 		break;
 	case 2:
-		tpin_cidrs_parse(&cidrs, text, err, sizeof(err));
+		tpin_cidrs_parse(&cidrs, text, &err);
 		break;
 	case 3:
-		tpin_mode_parse(&mode, text, err, sizeof(err));
+		tpin_mode_parse(&mode, text, &err);
 		break;
 	case 4:
-		tpin_u32_parse(&v, text, 1, UINT32_MAX, err, sizeof(err));
-		tpin_port_parse(&port, text, err, sizeof(err));
+		tpin_u32_parse(&v, text, 1, UINT32_MAX, &err);
+		tpin_port_parse(&port, text, &err);
 		break;
 	default:
-		tpin_table_name_parse(out, text, err, sizeof(err));
+		tpin_table_name_parse(out, text, &err);
 	}
 	return 0;
 }

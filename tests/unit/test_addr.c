@@ -47,16 +47,17 @@ START_TEST(test_ports_table)
 {
 	const struct ports_case *c = &ports_cases[_i];
 	struct tpin_ports p;
-	char err[128] = "", out[256];
-	int ret = tpin_ports_parse(&p, c->in, err, sizeof(err));
+	struct tpin_err err = { 0 };
+	char out[256];
+	int ret = tpin_ports_parse(&p, c->in, &err);
 
-	ck_assert_msg(ret == c->ret, "\"%s\": got %d want %d (%s)", c->in, ret, c->ret, err);
+	ck_assert_msg(ret == c->ret, "\"%s\": got %d want %d (%s)", c->in, ret, c->ret, err.msg);
 	if (!ret) {
 		tpin_ports_format(&p, out, sizeof(out));
 		ck_assert_str_eq(out, c->out);
 	} else {
-		ck_assert_msg(strstr(err, c->err_has), "\"%s\": message \"%s\" lacks \"%s\"", c->in,
-			      err, c->err_has);
+		ck_assert_msg(strstr(err.msg, c->err_has), "\"%s\": message \"%s\" lacks \"%s\"",
+			      c->in, err.msg, c->err_has);
 	}
 }
 END_TEST
@@ -64,10 +65,11 @@ END_TEST
 START_TEST(test_ports_contains_and_limit)
 {
 	struct tpin_ports p;
-	char err[128], big[8 * (TPIN_PORTS_MAX + 2)];
+	struct tpin_err err;
+	char big[8 * (TPIN_PORTS_MAX + 2)];
 	size_t i, off = 0;
 
-	ck_assert_int_eq(tpin_ports_parse(&p, "80,8000-8080", err, sizeof(err)), 0);
+	ck_assert_int_eq(tpin_ports_parse(&p, "80,8000-8080", &err), 0);
 	ck_assert(tpin_ports_contains(&p, 80));
 	ck_assert(tpin_ports_contains(&p, 8000));
 	ck_assert(tpin_ports_contains(&p, 8080));
@@ -78,9 +80,9 @@ START_TEST(test_ports_contains_and_limit)
 	for (i = 0; i <= TPIN_PORTS_MAX; i++)
 		off += (size_t)snprintf(big + off, sizeof(big) - off, "%s%zu", i ? "," : "",
 					1 + 2 * i);
-	ck_assert_int_eq(tpin_ports_parse(&p, big, err, sizeof(err)), -E2BIG);
+	ck_assert_int_eq(tpin_ports_parse(&p, big, &err), -E2BIG);
 	big[strlen(big) - 4] = '\0'; /* drop the last entry ",513" */
-	ck_assert_int_eq(tpin_ports_parse(&p, big, err, sizeof(err)), 0);
+	ck_assert_int_eq(tpin_ports_parse(&p, big, &err), 0);
 	ck_assert_uint_eq(p.n, TPIN_PORTS_MAX);
 }
 END_TEST
@@ -115,8 +117,9 @@ START_TEST(test_cidr_table)
 {
 	const struct cidr_case *c = &cidr_cases[_i];
 	struct tpin_cidr cidr;
-	char err[128] = "", out[64];
-	int ret = tpin_cidr_parse(&cidr, c->in, err, sizeof(err));
+	struct tpin_err err = { 0 };
+	char out[64];
+	int ret = tpin_cidr_parse(&cidr, c->in, &err);
 
 	ck_assert_msg(ret == c->ret, "\"%s\": got %d want %d", c->in, ret, c->ret);
 	if (!ret) {
@@ -124,9 +127,10 @@ START_TEST(test_cidr_table)
 		ck_assert_str_eq(out, c->out);
 	} else {
 		/* The message names the value the operator typed. */
-		ck_assert_msg(*c->in == '\0' || strstr(err, c->in) ||
-				      (strchr(c->in, '/') && strstr(err, strchr(c->in, '/') + 1)),
-			      "\"%s\": message \"%s\"", c->in, err);
+		ck_assert_msg(
+			*c->in == '\0' || strstr(err.msg, c->in) ||
+				(strchr(c->in, '/') && strstr(err.msg, strchr(c->in, '/') + 1)),
+			"\"%s\": message \"%s\"", c->in, err.msg);
 	}
 }
 END_TEST
@@ -134,13 +138,14 @@ END_TEST
 START_TEST(test_cidrs_list)
 {
 	struct tpin_cidrs l;
-	char err[128], out[64];
+	struct tpin_err err;
+	char out[64];
 	uint8_t last[16];
 
 	ck_assert_int_eq(tpin_cidrs_parse(&l,
 					  "203.0.113.0/24,2001:db8::/32,203.0.113.64/26,"
 					  "2001:db8:1::/48,198.51.100.1",
-					  err, sizeof(err)),
+					  &err),
 			 0);
 	ck_assert_uint_eq(l.n, 3);
 	ck_assert_uint_eq(tpin_cidrs_count(&l, AF_INET), 2);
@@ -152,9 +157,9 @@ START_TEST(test_cidrs_list)
 	tpin_cidr_last(&l.c[1], last);
 	ck_assert_int_eq(last[3], 255);
 	ck_assert_int_eq(last[2], 113);
-	ck_assert_int_eq(tpin_cidrs_parse(&l, "10.0.0.0/8,10.0.0.0/33", err, sizeof(err)), -EINVAL);
-	ck_assert_ptr_nonnull(strstr(err, "10.0.0.0/33"));
-	ck_assert_int_eq(tpin_cidrs_parse(&l, "", err, sizeof(err)), 0);
+	ck_assert_int_eq(tpin_cidrs_parse(&l, "10.0.0.0/8,10.0.0.0/33", &err), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err.msg, "10.0.0.0/33"));
+	ck_assert_int_eq(tpin_cidrs_parse(&l, "", &err), 0);
 	ck_assert_uint_eq(l.n, 0);
 }
 END_TEST
@@ -163,31 +168,32 @@ START_TEST(test_config)
 {
 	struct tpin_config cfg;
 	enum tpin_mode m;
-	char err[160], name[TPIN_TABLE_NAME_MAX], out[128];
+	struct tpin_err err;
+	char name[TPIN_TABLE_NAME_MAX], out[128];
 	uint32_t v;
 
-	ck_assert_int_eq(tpin_mode_parse(&m, "redirect", err, sizeof(err)), 0);
+	ck_assert_int_eq(tpin_mode_parse(&m, "redirect", &err), 0);
 	ck_assert_int_eq(m, TPIN_MODE_REDIRECT);
-	ck_assert_int_eq(tpin_mode_parse(&m, "nat", err, sizeof(err)), -EINVAL);
-	ck_assert_ptr_nonnull(strstr(err, "\"nat\""));
-	ck_assert_int_eq(tpin_u32_parse(&v, "0x539", 1, 0xffffffff, err, sizeof(err)), 0);
+	ck_assert_int_eq(tpin_mode_parse(&m, "nat", &err), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err.msg, "\"nat\""));
+	ck_assert_int_eq(tpin_u32_parse(&v, "0x539", 1, 0xffffffff, &err), 0);
 	ck_assert_uint_eq(v, 1337);
-	ck_assert_int_eq(tpin_u32_parse(&v, "-1", 1, 100, err, sizeof(err)), -EINVAL);
-	ck_assert_int_eq(tpin_u32_parse(&v, "101", 1, 100, err, sizeof(err)), -EINVAL);
-	ck_assert_ptr_nonnull(strstr(err, "101"));
-	ck_assert_int_eq(tpin_table_name_parse(name, "tpin_2", err, sizeof(err)), 0);
-	ck_assert_int_eq(tpin_table_name_parse(name, "x y", err, sizeof(err)), -EINVAL);
-	ck_assert_int_eq(tpin_table_name_parse(name, "", err, sizeof(err)), -EINVAL);
+	ck_assert_int_eq(tpin_u32_parse(&v, "-1", 1, 100, &err), -EINVAL);
+	ck_assert_int_eq(tpin_u32_parse(&v, "101", 1, 100, &err), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err.msg, "101"));
+	ck_assert_int_eq(tpin_table_name_parse(name, "tpin_2", &err), 0);
+	ck_assert_int_eq(tpin_table_name_parse(name, "x y", &err), -EINVAL);
+	ck_assert_int_eq(tpin_table_name_parse(name, "", &err), -EINVAL);
 
 	tpin_config_init(&cfg);
-	ck_assert_int_eq(tpin_config_finish(&cfg, err, sizeof(err)), 0);
+	ck_assert_int_eq(tpin_config_finish(&cfg, &err), 0);
 	tpin_ports_format(&cfg.excluded, out, sizeof(out));
 	ck_assert_str_eq(out, "15000,15006,15020-15021,15090");
 
 	tpin_config_init(&cfg);
 	cfg.preserve_source = true;
-	ck_assert_int_eq(tpin_config_finish(&cfg, err, sizeof(err)), -EINVAL);
-	ck_assert_ptr_nonnull(strstr(err, "--inbound-ports"));
+	ck_assert_int_eq(tpin_config_finish(&cfg, &err), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err.msg, "--inbound-ports"));
 }
 END_TEST
 

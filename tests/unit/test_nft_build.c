@@ -151,15 +151,15 @@ static struct tpin_nft_batch *build(const struct build_case *c)
 {
 	struct tpin_nft_batch *b;
 	struct tpin_config cfg;
-	char err[128];
+	struct tpin_err err;
 
 	tpin_config_init(&cfg);
 	cfg.mode = c->mode;
 	cfg.preserve_source = c->preserve;
 	cfg.ipv6 = c->ipv6;
-	ck_assert_int_eq(tpin_ports_parse(&cfg.inbound, c->inbound, err, sizeof(err)), 0);
-	ck_assert_int_eq(tpin_cidrs_parse(&cfg.exclude_sources, c->sources, err, sizeof(err)), 0);
-	ck_assert_int_eq(tpin_config_finish(&cfg, err, sizeof(err)), 0);
+	ck_assert_int_eq(tpin_ports_parse(&cfg.inbound, c->inbound, &err), 0);
+	ck_assert_int_eq(tpin_cidrs_parse(&cfg.exclude_sources, c->sources, &err), 0);
+	ck_assert_int_eq(tpin_config_finish(&cfg, &err), 0);
 	b = tpin_nft_batch_new(100);
 	ck_assert_ptr_nonnull(b);
 	ck_assert_int_eq(tpin_nft_build_install(b, &cfg), 0);
