@@ -62,6 +62,12 @@ int tpin_ports_parse(struct tpin_ports *ports, const char *text, struct tpin_err
  */
 int tpin_ports_add(struct tpin_ports *ports, uint16_t first, uint16_t last);
 
+/*
+ * tpin_ports_merge - add every range of @more to @ports ("all" if @more is).
+ * Returns 0 or -E2BIG.
+ */
+int tpin_ports_merge(struct tpin_ports *ports, const struct tpin_ports *more);
+
 /* tpin_ports_contains - whether @port is in @ports. */
 bool tpin_ports_contains(const struct tpin_ports *ports, uint16_t port);
 
@@ -84,6 +90,12 @@ int tpin_cidr_parse(struct tpin_cidr *cidr, const char *text, struct tpin_err *e
  * bad entry.
  */
 int tpin_cidrs_parse(struct tpin_cidrs *cidrs, const char *text, struct tpin_err *err);
+
+/*
+ * tpin_cidrs_merge - add the entries of @more to @cidrs, dropping those
+ * covered by another. Returns 0 or -E2BIG.
+ */
+int tpin_cidrs_merge(struct tpin_cidrs *cidrs, const struct tpin_cidrs *more);
 
 /* tpin_cidrs_count - how many entries of @family the list holds. */
 size_t tpin_cidrs_count(const struct tpin_cidrs *cidrs, int family);

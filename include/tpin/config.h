@@ -15,6 +15,8 @@
 #define TPIN_DEFAULT_PROXY_MARK	  0x53au
 #define TPIN_DEFAULT_ROUTE_TABLE  133u
 #define TPIN_DEFAULT_TABLE_NAME	  "tpin"
+/* tpin-proxy's readiness port, on every address, as Envoy's in Istio. */
+#define TPIN_HEALTH_PORT 15021
 /* Ports Istio never intercepts: Envoy's Prometheus, readiness and agent. */
 #define TPIN_ALWAYS_EXCLUDED "15020,15021,15090"
 #define TPIN_TABLE_NAME_MAX  32
@@ -35,7 +37,7 @@ struct tpin_config {
 	struct tpin_ports inbound;  /* ports intercepted ("*" by default) */
 	struct tpin_ports excluded; /* never intercepted, defaults merged in */
 	struct tpin_cidrs exclude_sources;
-	bool preserve_source; /* add the output chain of design.md s3 */
+	bool preserve_source; /* add the output chain that routes replies back */
 	bool ipv6;	      /* install the IPv6 half */
 };
 
@@ -44,10 +46,19 @@ void tpin_config_init(struct tpin_config *cfg);
 
 /*
  * tpin_config_finish - merge the always-excluded ports (15020, 15021, 15090,
- * the capture port and the admin port) into the exclusions and check the
- * combination. Returns 0, or -EINVAL or -E2BIG with a message in @err.
+ * the capture port and the admin port) into the exclusions and refuse a
+ * combination that would lose traffic: the proxy's own mark as --mark, the
+ * capture port on the admin or readiness port, nothing left to intercept,
+ * --preserve-source without named ports or outside tproxy mode. Returns 0,
+ * or -EINVAL or -E2BIG with @err naming the conflict.
  */
 int tpin_config_finish(struct tpin_config *cfg, struct tpin_err *err);
+
+/*
+ * tpin_config_intercepts - whether @cfg intercepts @port: inbound and not
+ * excluded (after tpin_config_finish).
+ */
+bool tpin_config_intercepts(const struct tpin_config *cfg, uint16_t port);
 
 /*
  * tpin_mode_parse - "tproxy" or "redirect". Returns 0 or -EINVAL with a

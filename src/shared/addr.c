@@ -234,11 +234,28 @@ static int cidr_cmp(const void *a, const void *b)
 	return c ? c : (int)x->plen - (int)y->plen;
 }
 
+/*
+ * Sorted by address then prefix length, an entry covered by another comes
+ * right after the entry that covers it (CIDRs nest or are disjoint), so one
+ * pass drops them all. Interval sets refuse overlaps.
+ */
+static void cidrs_normalize(struct tpin_cidrs *cidrs)
+{
+	size_t i, n;
+
+	qsort(cidrs->c, cidrs->n, sizeof(cidrs->c[0]), cidr_cmp);
+	for (i = 0, n = 0; i < cidrs->n; i++) {
+		if (n && cidr_covers(&cidrs->c[n - 1], &cidrs->c[i]))
+			continue;
+		cidrs->c[n++] = cidrs->c[i];
+	}
+	cidrs->n = n;
+}
+
 int tpin_cidrs_parse(struct tpin_cidrs *cidrs, const char *text, struct tpin_err *err)
 {
 	char tok[TOKEN_MAX];
 	struct tpin_cidr c;
-	size_t i, n;
 	int ret;
 
 	memset(cidrs, 0, sizeof(*cidrs));
@@ -255,19 +272,35 @@ int tpin_cidrs_parse(struct tpin_cidrs *cidrs, const char *text, struct tpin_err
 			return tpin_err_set(err, -E2BIG, "more than %d CIDRs", TPIN_CIDRS_MAX);
 		cidrs->c[cidrs->n++] = c;
 	}
-	/*
-	 * Sorted by address then prefix length, an entry covered by another
-	 * comes right after the entry that covers it (CIDRs nest or are
-	 * disjoint), so one pass drops them all. Interval sets refuse overlaps.
-	 */
-	qsort(cidrs->c, cidrs->n, sizeof(cidrs->c[0]), cidr_cmp);
-	for (i = 0, n = 0; i < cidrs->n; i++) {
-		if (n && cidr_covers(&cidrs->c[n - 1], &cidrs->c[i]))
-			continue;
-		cidrs->c[n++] = cidrs->c[i];
-	}
-	cidrs->n = n;
+	cidrs_normalize(cidrs);
 	return 0;
+}
+
+int tpin_cidrs_merge(struct tpin_cidrs *cidrs, const struct tpin_cidrs *more)
+{
+	size_t i;
+
+	for (i = 0; i < more->n; i++) {
+		if (cidrs->n == TPIN_CIDRS_MAX)
+			return -E2BIG;
+		cidrs->c[cidrs->n++] = more->c[i];
+	}
+	cidrs_normalize(cidrs);
+	return 0;
+}
+
+int tpin_ports_merge(struct tpin_ports *ports, const struct tpin_ports *more)
+{
+	size_t i;
+	int ret = 0;
+
+	if (more->all) {
+		memset(ports, 0, sizeof(*ports));
+		ports->all = true;
+	}
+	for (i = 0; !ret && i < more->n; i++)
+		ret = tpin_ports_add(ports, more->r[i].first, more->r[i].last);
+	return ret;
 }
 
 size_t tpin_cidrs_count(const struct tpin_cidrs *cidrs, int family)

@@ -24,12 +24,65 @@ void tpin_config_init(struct tpin_config *cfg)
 	cfg->ipv6 = true;
 }
 
+bool tpin_config_intercepts(const struct tpin_config *cfg, uint16_t port)
+{
+	return tpin_ports_contains(&cfg->inbound, port) &&
+	       !tpin_ports_contains(&cfg->excluded, port);
+}
+
+/*
+ * Whether one range of @ports holds all of [first, last]: the ranges are
+ * merged, so a covered interval lies within a single one.
+ */
+static bool covered(const struct tpin_ports *ports, uint16_t first, uint16_t last)
+{
+	size_t i;
+
+	if (ports->all)
+		return true;
+	for (i = 0; i < ports->n; i++)
+		if (ports->r[i].first <= first && ports->r[i].last >= last)
+			return true;
+	return false;
+}
+
+/* Whether @cfg leaves any port to intercept. */
+static bool intercepts_any(const struct tpin_config *cfg)
+{
+	size_t i;
+
+	if (cfg->inbound.all)
+		return !covered(&cfg->excluded, 1, 65535);
+	for (i = 0; i < cfg->inbound.n; i++)
+		if (!covered(&cfg->excluded, cfg->inbound.r[i].first, cfg->inbound.r[i].last))
+			return true;
+	return false;
+}
+
 int tpin_config_finish(struct tpin_config *cfg, struct tpin_err *err)
 {
 	struct tpin_ports always;
 	size_t i;
 	int ret;
 
+	if (cfg->mark == TPIN_DEFAULT_PROXY_MARK)
+		return tpin_err_set(
+			err, -EINVAL,
+			"--mark 0x%x is the mark tpin-proxy puts on its own sockets: the "
+			"intercepted connections would never reach it; pick another",
+			cfg->mark);
+	if (cfg->capture_port == cfg->admin_port)
+		return tpin_err_set(err, -EINVAL,
+				    "--capture-port %u is also the admin port (--admin-port): the "
+				    "proxy cannot listen on both",
+				    cfg->capture_port);
+	if (cfg->capture_port == TPIN_HEALTH_PORT || cfg->admin_port == TPIN_HEALTH_PORT)
+		return tpin_err_set(
+			err, -EINVAL,
+			"--%s %u is tpin-proxy's readiness port: the proxy cannot listen "
+			"on both",
+			cfg->capture_port == TPIN_HEALTH_PORT ? "capture-port" : "admin-port",
+			TPIN_HEALTH_PORT);
 	ret = tpin_ports_parse(&always, TPIN_ALWAYS_EXCLUDED, err);
 	for (i = 0; !ret && i < always.n; i++)
 		ret = tpin_ports_add(&cfg->excluded, always.r[i].first, always.r[i].last);
@@ -41,6 +94,11 @@ int tpin_config_finish(struct tpin_config *cfg, struct tpin_err *err)
 		return tpin_err_set(err, ret, "more than %d excluded port ranges", TPIN_PORTS_MAX);
 	if (cfg->excluded.all)
 		return tpin_err_set(err, -EINVAL, "--exclude-ports \"*\" would intercept nothing");
+	if (!intercepts_any(cfg))
+		return tpin_err_set(
+			err, -EINVAL,
+			"--exclude-ports and the always excluded ports cover every port "
+			"of --inbound-ports: nothing would be intercepted");
 	if (cfg->preserve_source && cfg->inbound.all)
 		return tpin_err_set(
 			err, -EINVAL,

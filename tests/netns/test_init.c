@@ -791,6 +791,14 @@ static const struct bad_case bad_cases[] = {
 	{ "-m foo", "foo" },
 	{ "-d 80,abc", "abc" },
 	{ "--preserve-source", "inbound-ports" },
+	/* Each of these exited 0 and lost traffic before (issue 9, item 5). */
+	{ "-t 0x53a", "0x53a" },
+	{ "-d 1-65535", "nothing would be intercepted" },
+	{ "-b 9080 -d 9000-9100", "nothing would be intercepted" },
+	{ "-z 15000", "admin port" },
+	{ "-z 15021", "15021" },
+	{ "--exclude-sources ''", "exclude-sources" },
+	{ "-d ''", "exclude-ports" },
 };
 
 /*
