@@ -37,8 +37,9 @@ struct tpin_config {
 	struct tpin_ports inbound;  /* ports intercepted ("*" by default) */
 	struct tpin_ports excluded; /* never intercepted, defaults merged in */
 	struct tpin_cidrs exclude_sources;
-	bool preserve_source; /* add the output chain that routes replies back */
-	bool ipv6;	      /* install the IPv6 half */
+	bool preserve_source;	 /* add the output chain that routes replies back */
+	bool upstream_localhost; /* the app listens on loopback only (Istio 1.5) */
+	bool ipv6;		 /* install the IPv6 half */
 };
 
 /* tpin_config_init - fill @cfg with the defaults. */

@@ -20,6 +20,7 @@ enum long_only {
 	OPT_ADMIN_PORT,
 	OPT_TABLE_NAME,
 	OPT_PRESERVE_SOURCE,
+	OPT_UPSTREAM,
 	OPT_NO_IPV6,
 	OPT_NETNS,
 	OPT_VERSION,
@@ -36,6 +37,7 @@ static const struct option options[] = {
 	{ "admin-port", required_argument, NULL, OPT_ADMIN_PORT },
 	{ "table-name", required_argument, NULL, OPT_TABLE_NAME },
 	{ "preserve-source", no_argument, NULL, OPT_PRESERVE_SOURCE },
+	{ "upstream", required_argument, NULL, OPT_UPSTREAM },
 	{ "no-ipv6", no_argument, NULL, OPT_NO_IPV6 },
 	{ "netns", required_argument, NULL, OPT_NETNS },
 	{ "dry-run", no_argument, NULL, OPT_DRY_RUN },
@@ -128,6 +130,12 @@ static int parse_option(struct tpin_args *args, struct parse_state *st, int opt,
 		return tpin_table_name_parse(cfg->table_name, arg, err);
 	case OPT_PRESERVE_SOURCE:
 		cfg->preserve_source = true;
+		return 0;
+	case OPT_UPSTREAM:
+		if (strcmp(arg, "original") && strcmp(arg, "localhost"))
+			return tpin_err_set(err, -EINVAL,
+					    "\"%s\" is neither original nor localhost", arg);
+		cfg->upstream_localhost = !strcmp(arg, "localhost");
 		return 0;
 	case OPT_NO_IPV6:
 		cfg->ipv6 = false;

@@ -139,21 +139,25 @@ static bool has_net_admin(void)
 	return data[CAP_NET_ADMIN / 32].effective & (1u << (CAP_NET_ADMIN % 32));
 }
 
-/* What each probe command tests, found by a word of its nft text. */
+/*
+ * What each probe command tests, found by a word of its nft text. The probe
+ * holds only what the configuration's ruleset uses (nft_build.c).
+ */
 struct feature {
 	const char *word;
 	const char *what;
 	const char *module;
-	bool tproxy, redirect, preserve; /* which configurations need it */
 };
 
 static const struct feature features[] = {
-	{ "chain inet tpin_probe p", "nftables", "nf_tables", true, true, true },
-	{ "socket transparent", "nft socket expression", "nft_socket", true, false, true },
-	{ "tproxy ip to", "nft tproxy expression (IPv4)", "nft_tproxy", true, false, true },
-	{ "tproxy ip6 to", "nft tproxy expression (IPv6)", "nft_tproxy", true, false, true },
-	{ "fib daddr", "nft fib expression", "nft_fib_inet", false, false, true },
-	{ "redirect to", "nft redir expression", "nft_redir", false, true, false },
+	{ "chain inet tpin_probe p", "nftables", "nf_tables" },
+	{ "fib daddr", "nft fib expression", "nft_fib_inet" },
+	{ "socket transparent", "nft socket expression", "nft_socket" },
+	{ "socket wildcard", "nft socket expression's wildcard key (Linux 5.10)", "nft_socket" },
+	{ "reject with tcp reset", "nft reject expression", "nft_reject_inet" },
+	{ "tproxy ip to", "nft tproxy expression (IPv4)", "nft_tproxy" },
+	{ "tproxy ip6 to", "nft tproxy expression (IPv6)", "nft_tproxy" },
+	{ "redirect to", "nft redir expression", "nft_redir" },
 };
 
 static const struct feature *feature_of(const char *command)
@@ -164,13 +168,6 @@ static const struct feature *feature_of(const char *command)
 		if (strstr(command, features[i].word))
 			return &features[i];
 	return NULL;
-}
-
-static bool feature_needed(const struct feature *f, const struct tpin_config *cfg)
-{
-	if (cfg->mode == TPIN_MODE_REDIRECT)
-		return f->redirect;
-	return cfg->preserve_source ? f->preserve : f->tproxy;
 }
 
 static int probe_nftables(const struct tpin_config *cfg, const struct tpin_out *out)
@@ -196,7 +193,7 @@ static int probe_nftables(const struct tpin_config *cfg, const struct tpin_out *
 	for (i = 0; i < tpin_nft_batch_count(b); i++) {
 		const struct feature *f = feature_of(tpin_nft_batch_command(b, i));
 
-		if (!f || !feature_needed(f, cfg))
+		if (!f)
 			continue;
 		if (!results[i]) {
 			tpin_out_info(out, "preflight: %s: ok", f->what);

@@ -43,6 +43,7 @@
 #define TCP_FLAG_SYN	      0x02
 #define TCP_FLAG_ACK	      0x10
 /* Netfilter hook priorities by name, as nft spells them. */
+#define PRIO_RAW    (-300)
 #define PRIO_MANGLE (-150)
 #define PRIO_DSTNAT (-100)
 
@@ -524,10 +525,13 @@ static void m_ipv4_only(struct rule *r)
 	words(r, "meta nfproto ipv4");
 }
 
-/* tcp flags & (syn | ack) != syn: anything but a connection's first SYN. */
-static void m_not_syn(struct rule *r)
+/*
+ * tcp flags & (syn | ack) == syn: a connection's first SYN (@syn), or != syn:
+ * anything else.
+ */
+static void m_syn(struct rule *r, bool syn)
 {
-	const uint8_t mask = TCP_FLAG_SYN | TCP_FLAG_ACK, xor = 0, syn = TCP_FLAG_SYN;
+	const uint8_t mask = TCP_FLAG_SYN | TCP_FLAG_ACK, xor = 0, flag = TCP_FLAG_SYN;
 	struct nftnl_expr *e;
 
 	e_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, TCP_FLAGS_OFFSET, 1);
@@ -539,31 +543,55 @@ static void m_not_syn(struct rule *r)
 		nftnl_expr_set(e, NFTNL_EXPR_BITWISE_MASK, &mask, 1);
 		nftnl_expr_set(e, NFTNL_EXPR_BITWISE_XOR, &xor, 1);
 	}
-	e_cmp(r, NFT_CMP_NEQ, &syn, sizeof(syn));
-	words(r, "tcp flags & (syn | ack) != syn");
+	e_cmp(r, syn ? NFT_CMP_EQ : NFT_CMP_NEQ, &flag, sizeof(flag));
+	words(r, "tcp flags & (syn | ack) %s syn", syn ? "==" : "!=");
+}
+
+static const char *op_words(uint32_t op)
+{
+	switch (op) {
+	case NFT_CMP_NEQ:
+		return "!= ";
+	case NFT_CMP_LTE:
+		return "<= ";
+	default:
+		return "";
+	}
+}
+
+/*
+ * socket KEY [op] VALUE: the local socket the packet belongs to (an
+ * established one, else a listener, as the stack would pick), and one of its
+ * properties. No socket, and for wildcard a socket that is not a full one
+ * (TIME_WAIT, a request), and the rule does not match.
+ */
+static void m_socket(struct rule *r, uint32_t key, uint32_t op, uint8_t value)
+{
+	struct nftnl_expr *e = expr(r, "socket");
+
+	if (e) {
+		nftnl_expr_set_u32(e, NFTNL_EXPR_SOCKET_KEY, key);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_SOCKET_DREG, NFT_REG_1);
+	}
+	e_cmp(r, op, &value, sizeof(value));
+	words(r, "socket %s %s%u", key == NFT_SOCKET_WILDCARD ? "wildcard" : "transparent",
+	      op_words(op), value);
 }
 
 /* socket transparent 0|1: a local socket owns the packet, and is it transparent? */
 static void m_socket_transparent(struct rule *r, uint8_t value)
 {
-	struct nftnl_expr *e = expr(r, "socket");
-
-	if (e) {
-		nftnl_expr_set_u32(e, NFTNL_EXPR_SOCKET_KEY, NFT_SOCKET_TRANSPARENT);
-		nftnl_expr_set_u32(e, NFTNL_EXPR_SOCKET_DREG, NFT_REG_1);
-	}
-	e_cmp(r, NFT_CMP_EQ, &value, sizeof(value));
-	words(r, "socket transparent %u", value);
+	m_socket(r, NFT_SOCKET_TRANSPARENT, NFT_CMP_EQ, value);
 }
 
-/* iif lo */
-static void m_iif_lo(struct rule *r)
+/* iif lo, iif != lo */
+static void m_iif_lo(struct rule *r, bool lo)
 {
-	const uint32_t lo = TPIN_LOOPBACK_IFINDEX;
+	const uint32_t ifindex = TPIN_LOOPBACK_IFINDEX;
 
 	e_meta_load(r, NFT_META_IIF);
-	e_cmp(r, NFT_CMP_EQ, &lo, sizeof(lo));
-	words(r, "iif lo");
+	e_cmp(r, lo ? NFT_CMP_EQ : NFT_CMP_NEQ, &ifindex, sizeof(ifindex));
+	words(r, "iif %slo", lo ? "" : "!= ");
 }
 
 /* tcp dport|sport @set (nft's implicit meta l4proto tcp comes first) */
@@ -580,41 +608,43 @@ static void m_port_in_set(struct rule *r, bool dport, const char *set, uint32_t 
 	words(r, "tcp %s @%s", dport ? "dport" : "sport", set);
 }
 
-/* ip saddr @set / ip6 saddr @set */
-static void m_saddr_in_set(struct rule *r, int family, const char *set, uint32_t id)
+/* ip saddr|daddr @set / ip6 saddr|daddr @set */
+static void m_addr_in_set(struct rule *r, int family, bool daddr, const char *set, uint32_t id)
 {
 	m_nfproto(r, family);
 	if (family == AF_INET)
-		e_payload(r, NFT_PAYLOAD_NETWORK_HEADER, 12, 4);
+		e_payload(r, NFT_PAYLOAD_NETWORK_HEADER, daddr ? 16 : 12, 4);
 	else
-		e_payload(r, NFT_PAYLOAD_NETWORK_HEADER, 8, 16);
+		e_payload(r, NFT_PAYLOAD_NETWORK_HEADER, daddr ? 24 : 8, 16);
 	e_lookup(r, set, id);
-	words(r, "%s saddr @%s", family == AF_INET ? "ip" : "ip6", set);
+	words(r, "%s %s @%s", family == AF_INET ? "ip" : "ip6", daddr ? "daddr" : "saddr", set);
 }
 
-/* meta mark 0 */
-static void m_mark_zero(struct rule *r)
+/* meta mark MARK, meta mark != MARK */
+static void m_mark(struct rule *r, uint32_t op, uint32_t mark)
 {
-	const uint32_t zero = 0;
-
 	e_meta_load(r, NFT_META_MARK);
-	e_cmp(r, NFT_CMP_EQ, &zero, sizeof(zero));
-	words(r, "meta mark 0");
+	e_cmp(r, op, &mark, sizeof(mark));
+	words(r, "meta mark %s0x%x", op_words(op), mark);
 }
 
-/* fib daddr type != local */
-static void m_daddr_not_local(struct rule *r)
+/*
+ * fib saddr|daddr type [!=] local: whether the packet's source or
+ * destination is an address of this namespace (a route lookup, no state).
+ */
+static void m_fib_local(struct rule *r, bool daddr, uint32_t op)
 {
 	const uint32_t local = RTN_LOCAL;
 	struct nftnl_expr *e = expr(r, "fib");
 
 	if (e) {
-		nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_FLAGS, NFTA_FIB_F_DADDR);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_FLAGS,
+				   daddr ? NFTA_FIB_F_DADDR : NFTA_FIB_F_SADDR);
 		nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_RESULT, NFT_FIB_RESULT_ADDRTYPE);
 		nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_DREG, NFT_REG_1);
 	}
-	e_cmp(r, NFT_CMP_NEQ, &local, sizeof(local));
-	words(r, "fib daddr type != local");
+	e_cmp(r, op, &local, sizeof(local));
+	words(r, "fib %s type %slocal", daddr ? "daddr" : "saddr", op_words(op));
 }
 
 /* meta mark set MARK */
@@ -662,6 +692,18 @@ static void s_redirect(struct rule *r, uint16_t port)
 		nftnl_expr_set_u32(e, NFTNL_EXPR_REDIR_FLAGS, NF_NAT_RANGE_PROTO_SPECIFIED);
 	}
 	words(r, "redirect to :%u", port);
+}
+
+/* reject with tcp reset: what the stack answers a SYN to a closed port */
+static void s_reject_reset(struct rule *r)
+{
+	struct nftnl_expr *e = expr(r, "reject");
+
+	if (e) {
+		nftnl_expr_set_u32(e, NFTNL_EXPR_REJECT_TYPE, NFT_REJECT_TCP_RST);
+		nftnl_expr_set_u8(e, NFTNL_EXPR_REJECT_CODE, 0);
+	}
+	words(r, "reject with tcp reset");
 }
 
 /* accept, drop, return */
@@ -716,8 +758,35 @@ struct sets {
 };
 
 /*
+ * Packets from a source address of this namespace (the pod's own, loopback,
+ * the passthrough sources 127.0.0.6 and ::6) to one of its addresses that
+ * arrive on another interface than lo are forged: the kernel routes what
+ * the pod sends itself through lo. IPv4's martian filter drops 127.0.0.6
+ * late; nothing drops ::6 or the pod's own address. Unicast destinations
+ * only: a multicast the pod sends is looped back through its interface with
+ * the pod's source, and must still reach the pod's own listeners.
+ */
+static int put_antispoof(struct tpin_nft_batch *b, const struct tpin_config *cfg, const char *chain)
+{
+	struct rule r;
+	int ret = rule_begin(&r, cfg->table_name, chain);
+
+	if (ret)
+		return ret;
+	if (!cfg->ipv6)
+		m_ipv4_only(&r);
+	m_iif_lo(&r, false);
+	m_fib_local(&r, false, NFT_CMP_EQ);
+	m_fib_local(&r, true, NFT_CMP_EQ);
+	s_verdict(&r, NF_DROP);
+	return put_rule(b, &r);
+}
+
+/*
  * Matches shared by both modes: traffic born in the pod, excluded ports and
- * excluded sources leave the chain before anything is intercepted.
+ * excluded sources, and traffic to addresses that are not the pod's own
+ * (routed through it: intercepting that would make the proxy an open relay)
+ * leave the chain before anything is intercepted.
  */
 static int put_exclusions(struct tpin_nft_batch *b, const struct tpin_config *cfg,
 			  const char *chain, const struct sets *ids)
@@ -729,7 +798,7 @@ static int put_exclusions(struct tpin_nft_batch *b, const struct tpin_config *cf
 	ret = rule_begin(&r, t, chain);
 	if (ret)
 		return ret;
-	m_iif_lo(&r);
+	m_iif_lo(&r, true);
 	s_verdict(&r, NFT_RETURN);
 	ret = put_rule(b, &r);
 	if (!ret && !(ret = rule_begin(&r, t, chain))) {
@@ -738,12 +807,17 @@ static int put_exclusions(struct tpin_nft_batch *b, const struct tpin_config *cf
 		ret = put_rule(b, &r);
 	}
 	if (!ret && ids->sources4 && !(ret = rule_begin(&r, t, chain))) {
-		m_saddr_in_set(&r, AF_INET, "exclude_sources4", ids->sources4);
+		m_addr_in_set(&r, AF_INET, false, "exclude_sources4", ids->sources4);
 		s_verdict(&r, NFT_RETURN);
 		ret = put_rule(b, &r);
 	}
 	if (!ret && ids->sources6 && !(ret = rule_begin(&r, t, chain))) {
-		m_saddr_in_set(&r, AF_INET6, "exclude_sources6", ids->sources6);
+		m_addr_in_set(&r, AF_INET6, false, "exclude_sources6", ids->sources6);
+		s_verdict(&r, NFT_RETURN);
+		ret = put_rule(b, &r);
+	}
+	if (!ret && !(ret = rule_begin(&r, t, chain))) {
+		m_fib_local(&r, true, NFT_CMP_NEQ);
 		s_verdict(&r, NFT_RETURN);
 		ret = put_rule(b, &r);
 	}
@@ -764,6 +838,40 @@ static void m_intercepted(struct rule *r, const struct tpin_config *cfg, const s
 		m_tcp(r);
 }
 
+/*
+ * A connection to a port where nothing listens is refused, as it would be
+ * without tpin: a new SYN whose socket lookup (the stack's own, of the
+ * packet's addresses) finds a socket, a listener or a TIME_WAIT, transparent
+ * or not, is marked; an unmarked one gets the reset the stack would send.
+ * The mark only carries the answer to the next rule: tproxy sets it anyway.
+ * Left out with --upstream localhost, where the app listens on loopback and
+ * the lookup of the pod's address would find nothing for any port.
+ */
+static int put_closed_port_reset(struct tpin_nft_batch *b, const struct tpin_config *cfg,
+				 const struct sets *ids)
+{
+	const char *t = cfg->table_name;
+	struct rule r;
+	int ret;
+
+	ret = rule_begin(&r, t, "prerouting");
+	if (ret)
+		return ret;
+	m_intercepted(&r, cfg, ids);
+	m_syn(&r, true);
+	m_socket(&r, NFT_SOCKET_TRANSPARENT, NFT_CMP_LTE, 1);
+	s_mark(&r, cfg->mark);
+	ret = put_rule(b, &r);
+	if (!ret && !(ret = rule_begin(&r, t, "prerouting"))) {
+		m_intercepted(&r, cfg, ids);
+		m_syn(&r, true);
+		m_mark(&r, NFT_CMP_NEQ, cfg->mark);
+		s_reject_reset(&r);
+		ret = put_rule(b, &r);
+	}
+	return ret;
+}
+
 static int put_tproxy_rules(struct tpin_nft_batch *b, const struct tpin_config *cfg,
 			    const struct sets *ids)
 {
@@ -771,35 +879,29 @@ static int put_tproxy_rules(struct tpin_nft_batch *b, const struct tpin_config *
 	struct rule r;
 	int ret, fam;
 
+	ret = put_antispoof(b, cfg, "prerouting");
 	/*
 	 * Packets of established transparent sockets skip the tproxy lookup,
 	 * but never a SYN: a SYN matching a TIME_WAIT socket the proxy left
 	 * would otherwise reopen a connection straight to the app.
 	 */
-	ret = rule_begin(&r, t, "prerouting");
-	if (ret)
-		return ret;
-	m_tcp(&r);
-	m_not_syn(&r);
-	m_socket_transparent(&r, 1);
-	s_mark(&r, cfg->mark);
-	s_verdict(&r, NF_ACCEPT);
-	ret = put_rule(b, &r);
-	/*
-	 * Packets of the pod's own established sockets (the answers to
-	 * connections the app opened) leave the chain too: tproxy would find
-	 * their socket, see it is not transparent, and let them fall through
-	 * to the drop.
-	 */
 	if (!ret && !(ret = rule_begin(&r, t, "prerouting"))) {
 		m_tcp(&r);
-		m_not_syn(&r);
-		m_socket_transparent(&r, 0);
-		s_verdict(&r, NFT_RETURN);
+		m_syn(&r, false);
+		m_socket_transparent(&r, 1);
+		s_mark(&r, cfg->mark);
+		s_verdict(&r, NF_ACCEPT);
 		ret = put_rule(b, &r);
 	}
 	if (!ret)
 		ret = put_exclusions(b, cfg, "prerouting", ids);
+	if (!ret && !cfg->upstream_localhost)
+		ret = put_closed_port_reset(b, cfg, ids);
+	/*
+	 * SYNs, and any other packet with no established socket: a SYN
+	 * cookie's ACK lands on the proxy's listener, which checks the cookie
+	 * it issued.
+	 */
 	for (fam = AF_INET; !ret && fam <= AF_INET6; fam += AF_INET6 - AF_INET) {
 		if (fam == AF_INET6 && !cfg->ipv6)
 			break;
@@ -810,6 +912,28 @@ static int put_tproxy_rules(struct tpin_nft_batch *b, const struct tpin_config *
 		s_tproxy(&r, fam, cfg->capture_port);
 		s_mark(&r, cfg->mark);
 		s_verdict(&r, NF_ACCEPT);
+		ret = put_rule(b, &r);
+	}
+	/*
+	 * What tproxy declined: a packet of an established socket that is not
+	 * transparent (the answers to the pod's own connections, and its
+	 * TIME_WAIT), which returns; or, with no proxy listening, one whose
+	 * lookup falls back to the app's listener, which must not get it. A
+	 * listener on every address is told by the wildcard key and dropped
+	 * first (the key does not match TIME_WAIT, so those still return).
+	 */
+	if (!ret && !(ret = rule_begin(&r, t, "prerouting"))) {
+		m_intercepted(&r, cfg, ids);
+		m_syn(&r, false);
+		m_socket(&r, NFT_SOCKET_WILDCARD, NFT_CMP_EQ, 1);
+		s_verdict(&r, NF_DROP);
+		ret = put_rule(b, &r);
+	}
+	if (!ret && !(ret = rule_begin(&r, t, "prerouting"))) {
+		m_intercepted(&r, cfg, ids);
+		m_syn(&r, false);
+		m_socket_transparent(&r, 0);
+		s_verdict(&r, NFT_RETURN);
 		ret = put_rule(b, &r);
 	}
 	/*
@@ -829,29 +953,53 @@ static int put_tproxy_rules(struct tpin_nft_batch *b, const struct tpin_config *
 /*
  * With the client's address preserved, the app answers the client itself:
  * mark those replies so table 133 loops them back into the proxy's
- * transparent upstream socket. Only unmarked sockets (not the proxy's own)
- * and only non-local destinations.
+ * transparent upstream socket. Only replies from intercepted ports (inbound
+ * and not excluded) to clients that are not excluded, and only packets a
+ * socket sends: not the proxy's own (marked and transparent), and not the
+ * resets nft's reject sends for a closed port, which have no socket and
+ * must reach the client.
  */
 static int put_output_chain(struct tpin_nft_batch *b, const struct tpin_config *cfg,
 			    const struct sets *ids)
 {
+	const char *t = cfg->table_name;
 	struct rule r;
 	int ret;
 
-	ret = put_chain(b, cfg->table_name, "output", "route", NF_INET_LOCAL_OUT, PRIO_MANGLE,
+	ret = put_chain(b, t, "output", "route", NF_INET_LOCAL_OUT, PRIO_MANGLE,
 			"type route hook output priority mangle");
-	if (!ret)
-		ret = rule_begin(&r, cfg->table_name, "output");
-	if (ret)
-		return ret;
-	m_mark_zero(&r);
-	m_tcp(&r);
-	m_port_in_set(&r, false, "inbound_ports", ids->inbound, false);
-	m_daddr_not_local(&r);
-	s_mark(&r, cfg->mark);
-	return put_rule(b, &r);
+	if (!ret && !(ret = rule_begin(&r, t, "output"))) {
+		m_port_in_set(&r, false, "exclude_ports", ids->excluded, true);
+		s_verdict(&r, NFT_RETURN);
+		ret = put_rule(b, &r);
+	}
+	if (!ret && ids->sources4 && !(ret = rule_begin(&r, t, "output"))) {
+		m_addr_in_set(&r, AF_INET, true, "exclude_sources4", ids->sources4);
+		s_verdict(&r, NFT_RETURN);
+		ret = put_rule(b, &r);
+	}
+	if (!ret && ids->sources6 && !(ret = rule_begin(&r, t, "output"))) {
+		m_addr_in_set(&r, AF_INET6, true, "exclude_sources6", ids->sources6);
+		s_verdict(&r, NFT_RETURN);
+		ret = put_rule(b, &r);
+	}
+	if (!ret && !(ret = rule_begin(&r, t, "output"))) {
+		m_mark(&r, NFT_CMP_EQ, 0);
+		m_tcp(&r);
+		m_port_in_set(&r, false, "inbound_ports", ids->inbound, false);
+		m_fib_local(&r, true, NFT_CMP_NEQ);
+		m_socket_transparent(&r, 0);
+		s_mark(&r, cfg->mark);
+		ret = put_rule(b, &r);
+	}
+	return ret;
 }
 
+/*
+ * REDIRECT: a nat chain, which sees only a connection's first packet, so
+ * the anti-spoofing rule has a filter chain of its own, before conntrack
+ * (raw priority) so a forged packet costs no conntrack entry either.
+ */
 static int put_redirect_rules(struct tpin_nft_batch *b, const struct tpin_config *cfg,
 			      const struct sets *ids)
 {
@@ -865,7 +1013,11 @@ static int put_redirect_rules(struct tpin_nft_batch *b, const struct tpin_config
 		return ret;
 	m_intercepted(&r, cfg, ids);
 	s_redirect(&r, cfg->capture_port);
-	return put_rule(b, &r);
+	ret = put_rule(b, &r);
+	if (!ret)
+		ret = put_chain(b, cfg->table_name, "antispoof", "filter", NF_INET_PRE_ROUTING,
+				PRIO_RAW, "type filter hook prerouting priority raw");
+	return ret ? ret : put_antispoof(b, cfg, "antispoof");
 }
 
 int tpin_nft_build_delete(struct tpin_nft_batch *batch, const char *name)
@@ -880,19 +1032,16 @@ int tpin_nft_build_delete(struct tpin_nft_batch *batch, const char *name)
 	return ret ? ret : put_table(batch, NFT_MSG_DELTABLE, name);
 }
 
-int tpin_nft_build_install(struct tpin_nft_batch *batch, const struct tpin_config *cfg)
+/* Everything in the table: sets and their elements, chains, rules. */
+static int put_contents(struct tpin_nft_batch *batch, const struct tpin_config *cfg)
 {
 	const char *t = cfg->table_name;
 	struct sets ids = { 0 };
 	bool tproxy = cfg->mode == TPIN_MODE_TPROXY;
 	int ret;
 
-	ret = tpin_nft_build_delete(batch, t);
-	if (!ret)
-		ret = put_table(batch, NFT_MSG_NEWTABLE, t);
 	ids.excluded = ++batch->set_id;
-	if (!ret)
-		ret = put_port_set(batch, t, "exclude_ports", &cfg->excluded, ids.excluded);
+	ret = put_port_set(batch, t, "exclude_ports", &cfg->excluded, ids.excluded);
 	if (!ret && !cfg->inbound.all) {
 		ids.inbound = ++batch->set_id;
 		ret = put_port_set(batch, t, "inbound_ports", &cfg->inbound, ids.inbound);
@@ -923,9 +1072,19 @@ int tpin_nft_build_install(struct tpin_nft_batch *batch, const struct tpin_confi
 	return ret;
 }
 
+int tpin_nft_build_install(struct tpin_nft_batch *batch, const struct tpin_config *cfg)
+{
+	int ret = tpin_nft_build_delete(batch, cfg->table_name);
+
+	if (!ret)
+		ret = put_table(batch, NFT_MSG_NEWTABLE, cfg->table_name);
+	return ret ? ret : put_contents(batch, cfg);
+}
+
 int tpin_nft_build_probe(struct tpin_nft_batch *batch, const struct tpin_config *cfg)
 {
 	static const char t[] = "tpin_probe";
+	bool tproxy = cfg->mode == TPIN_MODE_TPROXY;
 	struct rule r;
 	int ret, fam;
 
@@ -937,12 +1096,17 @@ int tpin_nft_build_probe(struct tpin_nft_batch *batch, const struct tpin_config 
 	ret = put_table(batch, NFT_MSG_NEWTABLE, t);
 	if (!ret)
 		ret = put_chain(batch, t, "p", NULL, 0, 0, NULL);
+	/* Both modes: the anti-spoofing and local-destination rules. */
+	if (!ret && !(ret = rule_begin(&r, t, "p"))) {
+		m_fib_local(&r, true, NFT_CMP_EQ);
+		ret = put_rule(batch, &r);
+	}
 	/*
 	 * Only what this configuration uses: even an aborted redir rule
 	 * registers conntrack in the namespace for a moment, which TPROXY
 	 * mode must never do.
 	 */
-	if (cfg->mode == TPIN_MODE_REDIRECT) {
+	if (!tproxy) {
 		if (!ret && !(ret = rule_begin(&r, t, "p"))) {
 			m_tcp(&r);
 			s_redirect(&r, cfg->capture_port);
@@ -955,6 +1119,16 @@ int tpin_nft_build_probe(struct tpin_nft_batch *batch, const struct tpin_config 
 		m_socket_transparent(&r, 1);
 		ret = put_rule(batch, &r);
 	}
+	if (!ret && !(ret = rule_begin(&r, t, "p"))) {
+		m_tcp(&r);
+		m_socket(&r, NFT_SOCKET_WILDCARD, NFT_CMP_EQ, 1);
+		ret = put_rule(batch, &r);
+	}
+	if (!ret && !cfg->upstream_localhost && !(ret = rule_begin(&r, t, "p"))) {
+		m_tcp(&r);
+		s_reject_reset(&r);
+		ret = put_rule(batch, &r);
+	}
 	for (fam = AF_INET; !ret && fam <= AF_INET6; fam += AF_INET6 - AF_INET) {
 		if (fam == AF_INET6 && !cfg->ipv6)
 			break;
@@ -963,10 +1137,6 @@ int tpin_nft_build_probe(struct tpin_nft_batch *batch, const struct tpin_config 
 			break;
 		m_tcp(&r);
 		s_tproxy(&r, fam, cfg->capture_port);
-		ret = put_rule(batch, &r);
-	}
-	if (!ret && cfg->preserve_source && !(ret = rule_begin(&r, t, "p"))) {
-		m_daddr_not_local(&r);
 		ret = put_rule(batch, &r);
 	}
 out:

@@ -327,6 +327,7 @@ struct want {
 	const char *table;
 	bool inbound;	 /* -b given: rules match @inbound_ports */
 	bool src4, src6; /* exclude_sources4/6 present */
+	bool localhost;	 /* --upstream localhost: no reset for closed ports */
 	long mark;
 	long port;
 };
@@ -347,11 +348,23 @@ static bool is_tcp_only(const char *rule)
 	       has(rule, "\"protocol\":\"tcp\"");
 }
 
-/* The TPROXY prerouting chain of design.md section 2, rule by rule. */
+#define NOT_SYN \
+	"\"op\":\"!=\",\"left\":{\"&\":[{\"payload\":{\"protocol\":\"tcp\",\"field\":\"flags\"}}"
+#define SYN \
+	"\"op\":\"==\",\"left\":{\"&\":[{\"payload\":{\"protocol\":\"tcp\",\"field\":\"flags\"}}"
+#define IIF_LO "\"left\":{\"meta\":{\"key\":\"iif\"}},\"right\":\"lo\""
+
+/* Whether rule @r matches TCP to the intercepted ports as @w says. */
+static bool intercepted(const char *r, const struct want *w)
+{
+	return is_tcp_only(r) && has(r, "\"@inbound_ports\"") == w->inbound;
+}
+
+/* The TPROXY prerouting chain of the README, rule by rule. */
 static void assert_tproxy_chain(const json_t *root, const struct want *w)
 {
-	char *r[16], mangle[96], tp4[64], tp6[64], port[32], *all;
-	int n, i = 0, want_n = 7 + w->src4 + w->src6;
+	char *r[24], mangle[96], tp4[64], tp6[64], port[32], *all;
+	int n, i = 0, want_n = 12 + w->src4 + w->src6 - (w->localhost ? 2 : 0);
 
 	snprintf(mangle, sizeof(mangle),
 		 "\"mangle\":{\"key\":{\"meta\":{\"key\":\"mark\"}},\"value\":%ld}", w->mark);
@@ -360,23 +373,22 @@ static void assert_tproxy_chain(const json_t *root, const struct want *w)
 	snprintf(port, sizeof(port), "\"port\":%ld", w->port);
 	ck_assert_msg(find_obj(root, "table", w->table, w->table), "no table inet %s", w->table);
 	assert_chain(root, w->table, "prerouting", "filter", "prerouting", -150);
-	n = chain_rules(root, w->table, "prerouting", r, 16);
+	n = chain_rules(root, w->table, "prerouting", r, 24);
 	all = dump(root);
 	ck_assert_msg(n == want_n, "prerouting has %d rules, want %d: %s", n, want_n, cut(all));
+	/* Forged local sources from outside: loopback, 127.0.0.6, ::6, the pod's own. */
+	ck_assert_msg(has(r[i], "\"op\":\"!=\"," IIF_LO) &&
+			      has(r[i], "\"fib\":{\"result\":\"type\",\"flags\":[\"saddr\"]}") &&
+			      has(r[i], "\"fib\":{\"result\":\"type\",\"flags\":[\"daddr\"]}") &&
+			      has(r[i], "\"drop\":null"),
+		      "rule %d is not the anti-spoofing drop: %s", i, r[i]);
+	i++;
 	/* Established flows of transparent sockets, never a new SYN (port reuse). */
-	ck_assert_msg(has(r[i], "\"socket\":{\"key\":\"transparent\"}") && has(r[i], "\"syn\"") &&
-			      has(r[i], "\"ack\"") && has(r[i], "\"op\":\"!=\"") &&
+	ck_assert_msg(has(r[i], NOT_SYN) && has(r[i], "\"socket\":{\"key\":\"transparent\"}") &&
 			      has(r[i], mangle) && has(r[i], "\"accept\""),
 		      "rule %d is not the socket divert: %s", i, r[i]);
 	i++;
-	/* The pod's own (non-transparent) established sockets are left alone. */
-	ck_assert_msg(has(r[i], "\"socket\":{\"key\":\"transparent\"}},\"right\":0") &&
-			      has(r[i], "\"op\":\"!=\"") && has(r[i], "\"return\"") &&
-			      !has(r[i], mangle),
-		      "rule %d is not the pass for the pod's own sockets: %s", i, r[i]);
-	i++;
-	ck_assert_msg(has(r[i], "{\"meta\":{\"key\":\"iif\"}}") && has(r[i], "\"lo\"") &&
-			      has(r[i], "\"return\""),
+	ck_assert_msg(has(r[i], "\"op\":\"==\"," IIF_LO) && has(r[i], "\"return\""),
 		      "rule %d is not `iif lo return`: %s", i, r[i]);
 	i++;
 	ck_assert_msg(has(r[i], "\"dport\"") && has(r[i], "\"@exclude_ports\"") &&
@@ -395,18 +407,47 @@ static void assert_tproxy_chain(const json_t *root, const struct want *w)
 			      "rule %d is not the v6 source exclusion: %s", i, r[i]);
 		i++;
 	}
+	/* Only the pod's own addresses: the proxy is no relay to other hosts. */
+	ck_assert_msg(has(r[i], "\"op\":\"!=\",\"left\":{\"fib\":{\"result\":\"type\",\"flags\":["
+				"\"daddr\"]}},\"right\":\"local\"") &&
+			      has(r[i], "\"return\""),
+		      "rule %d is not the local-destination return: %s", i, r[i]);
+	i++;
+	if (!w->localhost) {
+		/* A SYN that finds a socket is marked; one that does not is reset. */
+		ck_assert_msg(intercepted(r[i], w) && has(r[i], SYN) &&
+				      has(r[i], "\"op\":\"<=\",\"left\":{\"socket\":{\"key\":"
+						"\"transparent\"}},\"right\":1") &&
+				      has(r[i], mangle) && !has(r[i], "\"accept\""),
+			      "rule %d is not the mark of a SYN with a socket: %s", i, r[i]);
+		i++;
+		ck_assert_msg(
+			intercepted(r[i], w) && has(r[i], SYN) &&
+				has(r[i], "\"op\":\"!=\",\"left\":{\"meta\":{\"key\":\"mark\"}}") &&
+				has(r[i], "\"reject\":{\"type\":\"tcp reset\"}"),
+			"rule %d is not the reset of a SYN to a closed port: %s", i, r[i]);
+		i++;
+	}
 	for (int f = 0; f < 2; f++, i++) {
 		/* TCP only: `meta l4proto tcp`, or implied by `tcp dport @inbound_ports`. */
 		ck_assert_msg(has(r[i], f ? tp6 : tp4) && has(r[i], port) && has(r[i], mangle) &&
-				      has(r[i], "\"accept\"") && is_tcp_only(r[i]),
+				      has(r[i], "\"accept\"") && intercepted(r[i], w),
 			      "rule %d is not the %s tproxy to %ld: %s", i, f ? "ip6" : "ip",
 			      w->port, r[i]);
-		ck_assert_msg(has(r[i], "\"@inbound_ports\"") == w->inbound,
-			      "rule %d and @inbound_ports: %s", i, r[i]);
 	}
+	/* What tproxy declined: a wildcard listener is dropped, the pod's own return. */
+	ck_assert_msg(intercepted(r[i], w) && has(r[i], NOT_SYN) &&
+			      has(r[i], "{\"socket\":{\"key\":\"wildcard\"}},\"right\":1") &&
+			      has(r[i], "\"drop\":null"),
+		      "rule %d is not the drop for a listener tproxy declined: %s", i, r[i]);
+	i++;
+	ck_assert_msg(intercepted(r[i], w) && has(r[i], NOT_SYN) &&
+			      has(r[i], "{\"socket\":{\"key\":\"transparent\"}},\"right\":0") &&
+			      has(r[i], "\"return\"") && !has(r[i], mangle),
+		      "rule %d is not the pass for the pod's own sockets: %s", i, r[i]);
+	i++;
 	/* nft's tproxy falls through without a listener: the last rule fails closed. */
-	ck_assert_msg(has(r[i], "\"drop\":null") && is_tcp_only(r[i]) &&
-			      has(r[i], "\"@inbound_ports\"") == w->inbound,
+	ck_assert_msg(has(r[i], "\"drop\":null") && intercepted(r[i], w) && !has(r[i], "socket"),
 		      "last rule is not the fail-closed drop: %s", r[i]);
 	/* No conntrack in TPROXY mode: nf_conntrack_count must stay 0. */
 	ck_assert_msg(!strstr(all, "\"ct\":"), "ct expression in TPROXY ruleset: %s", cut(all));
@@ -661,6 +702,37 @@ START_TEST(test_check)
 }
 END_TEST
 
+/* The handle of the first rule of inet @table @chain whose text has @what. */
+static long rule_handle(const char *ns, const char *table, const char *chain, const char *what)
+{
+	char *s = witness(ns, "nft -a list chain inet %s %s", table, chain), *line, *save = NULL;
+	long handle = -1;
+
+	for (line = strtok_r(s, "\n", &save); line && handle < 0;
+	     line = strtok_r(NULL, "\n", &save))
+		if (strstr(line, what) && strstr(line, "# handle "))
+			handle = strtol(strstr(line, "# handle ") + 9, NULL, 10);
+	free(s);
+	ck_assert_msg(handle >= 0, "no rule with \"%s\" in inet %s %s", what, table, chain);
+	return handle;
+}
+
+/* One family's tproxy rule deleted: --check names it. */
+START_TEST(test_check_v6_tproxy_deleted)
+{
+	static const char *const names[] = { "tproxy ip6", NULL };
+	char ns[NH_NAME_MAX];
+
+	fresh(ns, "ck6", true);
+	TPIN_OK("--netns %s", ns);
+	free(witness(ns, "nft delete rule inet tpin prerouting handle %ld",
+		     rule_handle(ns, "tpin", "prerouting", "tproxy ip6")));
+	assert_drift(ns, "", "deleting the IPv6 tproxy rule", names);
+	TPIN_OK("--netns %s", ns);
+	TPIN_OK("--netns %s --check", ns);
+}
+END_TEST
+
 static const char *const fail_steps[] = { "rule4", "route4", "rule6", "route6", "addr6", "nft" };
 
 /*
@@ -863,6 +935,8 @@ static const char *const dry_flags[] = {
 	"-b 9080,9443,10000-10010 -d 8081 --exclude-sources 203.0.113.0/24,2001:db8:2::/48",
 	"-m redirect -b 9080 --exclude-sources 198.51.100.7",
 	"-b 9080 --preserve-source",
+	"-b 9080,15021 -d 9081 --preserve-source --exclude-sources 203.0.113.0/24,2001:db8::/32",
+	"--upstream localhost --no-ipv6",
 };
 
 /*
@@ -1164,6 +1238,7 @@ static Suite *init_suite(void)
 	tcase_add_test(tc, test_rerun_other_flags);
 	tcase_add_test(tc, test_cleanup_twice);
 	tcase_add_test(tc, test_check);
+	tcase_add_test(tc, test_check_v6_tproxy_deleted);
 	tcase_add_loop_test(tc, test_dry_run, 0, sizeof(dry_flags) / sizeof(dry_flags[0]));
 	tcase_add_test(tc, test_redirect);
 	tcase_add_test(tc, test_mode_switch);

@@ -960,7 +960,12 @@ START_TEST(test_loop_admin)
 	c = nh_connect(pair.client, NH_POD4, ADMIN, WAIT_MS);
 	ck_assert_msg(c == -ECONNREFUSED, "pod:15000 with 15000 excluded: %d (%s)", c, nh_err());
 
-	install("--admin-port 15099");
+	/*
+	 * Nothing listens on pod:15000, so tpin-init's closed-port reset would
+	 * refuse it before the proxy sees it; --upstream localhost leaves that
+	 * rule out, and the SYN reaches the proxy as the original destination.
+	 */
+	install("--admin-port 15099 --upstream localhost");
 	expect_closed(NH_POD4, ADMIN);
 	log_expect(NH_POD4 ":15000", "refused_loop", NH_CLIENT4 ":", NULL);
 	ck_assert_int_eq(metric_wait("tpin_connections_refused_total{reason=\"loop\"}", 1), 1);

@@ -77,6 +77,7 @@ static const struct bad_case bad_cases[] = {
 	{ "-d ''", "exclude-ports" },
 	{ "--exclude-sources ''", "exclude-sources" },
 	{ "--netns ''", "netns" },
+	{ "--upstream remote", "remote" },
 	{ "--preserve-source", "inbound-ports" },
 	{ "-m redirect -b 9080 --preserve-source", "tproxy" },
 	{ "-b 70000", "70000" },
@@ -184,8 +185,9 @@ START_TEST(test_good_usage)
 
 	ck_assert_int_eq(parse("", &a, &err), 0);
 	ck_assert_int_eq(a.action, TPIN_ACT_INSTALL);
-	ck_assert(a.cfg.inbound.all && !a.netns);
-	ck_assert_int_eq(parse("--netns pod1 --check", &a, &err), 0);
+	ck_assert(a.cfg.inbound.all && !a.cfg.upstream_localhost && !a.netns);
+	ck_assert_int_eq(parse("--upstream localhost --netns pod1 --check", &a, &err), 0);
+	ck_assert(a.cfg.upstream_localhost);
 	ck_assert_str_eq(a.netns, "pod1");
 	ck_assert_int_eq(a.action, TPIN_ACT_CHECK);
 	/* Excluding 15021 again, or a port -b does not name, is harmless. */

@@ -6,10 +6,12 @@
  */
 
 #include <check.h>
+#include <errno.h>
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/netfilter/nf_tables.h>
 #include <linux/netlink.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "tpin/config.h"
@@ -17,34 +19,56 @@
 #include "tpin/nft_read.h"
 
 /* nft --debug=netlink, rule by rule, for tpin's default TPROXY ruleset. */
-#define R_DIVERT                                                                              \
-	"rule prerouting: [meta load l4proto => reg 1 ] [cmp eq reg 1 0x00000006 ] "          \
-	"[payload load 1b @ transport header + 13 => reg 1 ] "                                \
-	"[bitwise reg 1 = ( reg 1 & 0x00000012 ) ^ 0x00000000 ] [cmp neq reg 1 0x00000002 ] " \
-	"[socket load transparent => reg 1 ] [cmp eq reg 1 0x00000001 ] "                     \
+#define TCP "[meta load l4proto => reg 1 ] [cmp eq reg 1 0x00000006 ] "
+#define FLAGS                                                                             \
+	"[payload load 1b @ transport header + 13 => reg 1 ] [bitwise reg 1 = ( reg 1 & " \
+	"0x00000012 ) ^ 0x00000000 ] "
+#define SYN	FLAGS "[cmp eq reg 1 0x00000002 ] "
+#define NOT_SYN FLAGS "[cmp neq reg 1 0x00000002 ] "
+/* iif != lo fib saddr type local fib daddr type local drop */
+#define SPOOF                                                                               \
+	"[meta load iif => reg 1 ] [cmp neq reg 1 0x00000001 ] [fib saddr type => reg 1 ] " \
+	"[cmp eq reg 1 0x00000002 ] [fib daddr type => reg 1 ] [cmp eq reg 1 0x00000002 ] " \
+	"[immediate reg 0 drop ] "
+#define R_SPOOF "rule prerouting: " SPOOF
+#define R_DIVERT                                                                             \
+	"rule prerouting: " TCP NOT_SYN "[socket load transparent => reg 1 ] [cmp eq reg 1 " \
+	"0x00000001 ] "                                                                      \
 	"[immediate reg 1 0x00000539 ] [meta set mark with reg 1 ] [immediate reg 0 accept ] "
-#define R_OWN                                                                                     \
-	"rule prerouting: [meta load l4proto => reg 1 ] [cmp eq reg 1 0x00000006 ] "              \
-	"[payload load 1b @ transport header + 13 => reg 1 ] "                                    \
-	"[bitwise reg 1 = ( reg 1 & 0x00000012 ) ^ 0x00000000 ] [cmp neq reg 1 0x00000002 ] "     \
-	"[socket load transparent => reg 1 ] [cmp eq reg 1 0x00000000 ] [immediate reg 0 return " \
-	"] "
 #define R_LO                                                                     \
 	"rule prerouting: [meta load iif => reg 1 ] [cmp eq reg 1 0x00000001 ] " \
 	"[immediate reg 0 return ] "
-#define R_EXCL                                                                       \
-	"rule prerouting: [meta load l4proto => reg 1 ] [cmp eq reg 1 0x00000006 ] " \
-	"[payload load 2b @ transport header + 2 => reg 1 ] "                        \
+#define R_EXCL                                                                        \
+	"rule prerouting: " TCP "[payload load 2b @ transport header + 2 => reg 1 ] " \
 	"[lookup reg 1 set exclude_ports 0x0 ] [immediate reg 0 return ] "
-#define TCP "[meta load l4proto => reg 1 ] [cmp eq reg 1 0x00000006 ] "
+/* fib daddr type != local return */
+#define R_NOT_LOCAL                                                                \
+	"rule prerouting: [fib daddr type => reg 1 ] [cmp neq reg 1 0x00000002 ] " \
+	"[immediate reg 0 return ] "
 /* With IPv6 left out, IPv6 packets are left alone rather than dropped. */
 #define IPV4 "[meta load nfproto => reg 1 ] [cmp eq reg 1 0x00000002 ] "
 #define INBOUND                                                                                   \
 	TCP "[payload load 2b @ transport header + 2 => reg 1 ] [lookup reg 1 set inbound_ports " \
 	    "0x0 ] "
+#define MARK "[immediate reg 1 0x00000539 ] [meta set mark with reg 1 ] "
+/* SYN socket transparent <= 1 meta mark set; SYN meta mark != reject with tcp reset */
+#define R_SYN_FOUND(m)            \
+	"rule prerouting: " m SYN \
+	"[socket load transparent => reg 1 ] [cmp lte reg 1 0x00000001 ] " MARK
+#define R_SYN_RESET(m)                                                                      \
+	"rule prerouting: " m SYN "[meta load mark => reg 1 ] [cmp neq reg 1 0x00000539 ] " \
+	"[reject type 1 code 0 ] "
 #define TPROXY(fam)                                                   \
 	"[immediate reg 1 0x00009e3a ] [tproxy " fam " port reg 1 ] " \
 	"[immediate reg 1 0x00000539 ] [meta set mark with reg 1 ] [immediate reg 0 accept ] "
+/* non-SYN socket wildcard 1 drop; non-SYN socket transparent 0 return */
+#define R_WILDCARD(m)                                                  \
+	"rule prerouting: " m NOT_SYN                                  \
+	"[socket load wildcard => reg 1 ] [cmp eq reg 1 0x00000001 ] " \
+	"[immediate reg 0 drop ] "
+#define R_OWN(m)                                                                           \
+	"rule prerouting: " m NOT_SYN "[socket load transparent => reg 1 ] [cmp eq reg 1 " \
+	"0x00000000 ] [immediate reg 0 return ] "
 #define S_EXCL                                                                                    \
 	"set exclude_ports key type 13 len 2 flags 0x4",                                          \
 		"set exclude_ports elements: 0000/end 3a98 3a99/end 3a9e 3a9f/end 3aac 3aae/end " \
@@ -55,12 +79,35 @@ static const char *const want_default[] = {
 	TABLE,
 	S_EXCL,
 	"chain prerouting type filter hook prerouting priority -150 policy accept",
+	R_SPOOF,
 	R_DIVERT,
-	R_OWN,
 	R_LO,
 	R_EXCL,
+	R_NOT_LOCAL,
+	R_SYN_FOUND(TCP),
+	R_SYN_RESET(TCP),
 	"rule prerouting: " TCP TPROXY("ip"),
 	"rule prerouting: " TCP TPROXY("ip6"),
+	R_WILDCARD(TCP),
+	R_OWN(TCP),
+	"rule prerouting: " TCP "[immediate reg 0 drop ] ",
+	NULL,
+};
+
+/* --upstream localhost: no listener lookup for SYNs (the app is on loopback). */
+static const char *const want_localhost[] = {
+	TABLE,
+	S_EXCL,
+	"chain prerouting type filter hook prerouting priority -150 policy accept",
+	R_SPOOF,
+	R_DIVERT,
+	R_LO,
+	R_EXCL,
+	R_NOT_LOCAL,
+	"rule prerouting: " TCP TPROXY("ip"),
+	"rule prerouting: " TCP TPROXY("ip6"),
+	R_WILDCARD(TCP),
+	R_OWN(TCP),
 	"rule prerouting: " TCP "[immediate reg 0 drop ] ",
 	NULL,
 };
@@ -76,8 +123,8 @@ static const char *const want_ports_sources_preserve[] = {
 	"set exclude_sources6 elements: 00000000000000000000000000000000/end "
 	"20010db8000000000000000000000000 20010db9000000000000000000000000/end",
 	"chain prerouting type filter hook prerouting priority -150 policy accept",
+	R_SPOOF,
 	R_DIVERT,
-	R_OWN,
 	R_LO,
 	R_EXCL,
 	"rule prerouting: [meta load nfproto => reg 1 ] [cmp eq reg 1 0x00000002 ] "
@@ -86,14 +133,28 @@ static const char *const want_ports_sources_preserve[] = {
 	"rule prerouting: [meta load nfproto => reg 1 ] [cmp eq reg 1 0x0000000a ] "
 	"[payload load 16b @ network header + 8 => reg 1 ] "
 	"[lookup reg 1 set exclude_sources6 0x0 ] [immediate reg 0 return ] ",
+	R_NOT_LOCAL,
+	R_SYN_FOUND(INBOUND),
+	R_SYN_RESET(INBOUND),
 	"rule prerouting: " INBOUND TPROXY("ip"),
 	"rule prerouting: " INBOUND TPROXY("ip6"),
+	R_WILDCARD(INBOUND),
+	R_OWN(INBOUND),
 	"rule prerouting: " INBOUND "[immediate reg 0 drop ] ",
 	"chain output type route hook output priority -150 policy accept",
+	/* Replies from excluded ports and to excluded clients leave as they are. */
+	"rule output: " TCP "[payload load 2b @ transport header + 0 => reg 1 ] "
+	"[lookup reg 1 set exclude_ports 0x0 ] [immediate reg 0 return ] ",
+	"rule output: [meta load nfproto => reg 1 ] [cmp eq reg 1 0x00000002 ] "
+	"[payload load 4b @ network header + 16 => reg 1 ] "
+	"[lookup reg 1 set exclude_sources4 0x0 ] [immediate reg 0 return ] ",
+	"rule output: [meta load nfproto => reg 1 ] [cmp eq reg 1 0x0000000a ] "
+	"[payload load 16b @ network header + 24 => reg 1 ] "
+	"[lookup reg 1 set exclude_sources6 0x0 ] [immediate reg 0 return ] ",
 	"rule output: [meta load mark => reg 1 ] [cmp eq reg 1 0x00000000 ] " TCP
 	"[payload load 2b @ transport header + 0 => reg 1 ] [lookup reg 1 set inbound_ports 0x0 ] "
 	"[fib daddr type => reg 1 ] [cmp neq reg 1 0x00000002 ] "
-	"[immediate reg 1 0x00000539 ] [meta set mark with reg 1 ] ",
+	"[socket load transparent => reg 1 ] [cmp eq reg 1 0x00000000 ] " MARK,
 	NULL,
 };
 
@@ -101,20 +162,35 @@ static const char *const want_ipv4_only[] = {
 	TABLE,
 	S_EXCL,
 	"chain prerouting type filter hook prerouting priority -150 policy accept",
+	"rule prerouting: " IPV4 SPOOF,
 	R_DIVERT,
-	R_OWN,
 	R_LO,
 	R_EXCL,
+	R_NOT_LOCAL,
+	R_SYN_FOUND(IPV4 TCP),
+	R_SYN_RESET(IPV4 TCP),
 	"rule prerouting: " IPV4 TCP TPROXY("ip"),
+	R_WILDCARD(IPV4 TCP),
+	R_OWN(IPV4 TCP),
 	"rule prerouting: " IPV4 TCP "[immediate reg 0 drop ] ",
 	NULL,
 };
 
 #define REDIR "[immediate reg 1 0x00009e3a ] [redir proto_min reg 1 proto_max reg 1 flags 0x2 ] "
+/* A nat chain sees a flow's first packet only: the anti-spoofing has its own chain. */
+#define ANTISPOOF                                                                  \
+	"chain antispoof type filter hook prerouting priority -300 policy accept", \
+		"rule antispoof: " SPOOF
 
 static const char *const want_redirect[] = {
-	TABLE, S_EXCL, "chain prerouting type nat hook prerouting priority -100 policy accept",
-	R_LO,  R_EXCL, "rule prerouting: " TCP REDIR,
+	TABLE,
+	S_EXCL,
+	"chain prerouting type nat hook prerouting priority -100 policy accept",
+	R_LO,
+	R_EXCL,
+	R_NOT_LOCAL,
+	"rule prerouting: " TCP REDIR,
+	ANTISPOOF,
 	NULL,
 };
 
@@ -126,7 +202,9 @@ static const char *const want_redirect_ports[] = {
 	"chain prerouting type nat hook prerouting priority -100 policy accept",
 	R_LO,
 	R_EXCL,
+	R_NOT_LOCAL,
 	"rule prerouting: " INBOUND REDIR,
+	ANTISPOOF,
 	NULL,
 };
 
@@ -134,18 +212,24 @@ struct build_case {
 	const char *name;
 	enum tpin_mode mode;
 	const char *inbound, *sources;
-	bool preserve, ipv6;
+	bool preserve, ipv6, localhost;
 	const char *const *want;
 };
 
+/* The TPROXY cases first: test_tproxy_has_no_conntrack runs over them. */
 static const struct build_case cases[] = {
-	{ "default", TPIN_MODE_TPROXY, "*", "", false, true, want_default },
+	{ "default", TPIN_MODE_TPROXY, "*", "", false, true, false, want_default },
 	{ "ports+sources+preserve", TPIN_MODE_TPROXY, "9080,100-200",
-	  "203.0.113.0/24,2001:db8::/32", true, true, want_ports_sources_preserve },
-	{ "ipv4 only", TPIN_MODE_TPROXY, "*", "2001:db8::/32", false, false, want_ipv4_only },
-	{ "redirect", TPIN_MODE_REDIRECT, "*", "", false, true, want_redirect },
-	{ "redirect ports", TPIN_MODE_REDIRECT, "9080", "", false, true, want_redirect_ports },
+	  "203.0.113.0/24,2001:db8::/32", true, true, false, want_ports_sources_preserve },
+	{ "ipv4 only", TPIN_MODE_TPROXY, "*", "2001:db8::/32", false, false, false,
+	  want_ipv4_only },
+	{ "upstream localhost", TPIN_MODE_TPROXY, "*", "", false, true, true, want_localhost },
+	{ "redirect", TPIN_MODE_REDIRECT, "*", "", false, true, false, want_redirect },
+	{ "redirect ports", TPIN_MODE_REDIRECT, "9080", "", false, true, false,
+	  want_redirect_ports },
 };
+
+#define TPROXY_CASES 4
 
 static struct tpin_nft_batch *build(const struct build_case *c)
 {
@@ -157,6 +241,7 @@ static struct tpin_nft_batch *build(const struct build_case *c)
 	cfg.mode = c->mode;
 	cfg.preserve_source = c->preserve;
 	cfg.ipv6 = c->ipv6;
+	cfg.upstream_localhost = c->localhost;
 	ck_assert_int_eq(tpin_ports_parse(&cfg.inbound, c->inbound, &err), 0);
 	ck_assert_int_eq(tpin_cidrs_parse(&cfg.exclude_sources, c->sources, &err), 0);
 	ck_assert_int_eq(tpin_config_finish(&cfg, &err), 0);
@@ -176,12 +261,13 @@ START_TEST(test_rule_by_rule)
 
 	for (i = 0; i < n && c->want[i]; i++) {
 		int len = tpin_nft_render(tpin_nft_batch_msg(b, i), text, sizeof(text));
+		const char *want = c->want[i];
 
 		ck_assert_int_ge(len, 0);
 		/* Tables render to nothing; their nft command stands in. */
-		ck_assert_msg(!strcmp(len ? text : tpin_nft_batch_command(b, i), c->want[i]),
+		ck_assert_msg(!strcmp(len ? text : tpin_nft_batch_command(b, i), want),
 			      "%s: message %zu:\n got  %s\n want %s", c->name, i,
-			      len ? text : tpin_nft_batch_command(b, i), c->want[i]);
+			      len ? text : tpin_nft_batch_command(b, i), want);
 	}
 	ck_assert_msg(i == n && !c->want[i], "%s: %zu messages, want a different count", c->name,
 		      n);
@@ -236,12 +322,14 @@ START_TEST(test_batch_framing_and_commands)
 	ck_assert_str_eq(
 		tpin_nft_batch_command(b, 4),
 		"add element inet tpin exclude_ports { 15000, 15006, 15020-15021, 15090 }");
-	ck_assert_str_eq(tpin_nft_batch_command(b, n - 2),
+	ck_assert_str_eq(tpin_nft_batch_command(b, n - 5),
 			 "add chain inet tpin output { type route hook output priority mangle; "
 			 "policy accept; }");
-	ck_assert_str_eq(tpin_nft_batch_command(b, n - 1),
-			 "add rule inet tpin output meta mark 0 meta l4proto tcp tcp sport "
-			 "@inbound_ports fib daddr type != local meta mark set 0x539");
+	ck_assert_str_eq(
+		tpin_nft_batch_command(b, n - 1),
+		"add rule inet tpin output meta mark 0x0 meta l4proto tcp tcp sport "
+		"@inbound_ports fib daddr type != local socket transparent 0 meta mark set "
+		"0x539");
 	tpin_nft_batch_free(b);
 }
 END_TEST
@@ -268,15 +356,75 @@ START_TEST(test_delete_and_probe)
 }
 END_TEST
 
+/* The probe's commands, joined, for the configuration @cfg. */
+static char *probe_text(const struct tpin_config *cfg)
+{
+	struct tpin_nft_batch *b = tpin_nft_batch_new(7);
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(tpin_nft_build_probe(b, cfg), 0);
+	for (size_t i = 0; i < tpin_nft_batch_count(b); i++)
+		fprintf(f, "%s\n", tpin_nft_batch_command(b, i));
+	fclose(f);
+	tpin_nft_batch_free(b);
+	return text;
+}
+
+/* Preflight probes every expression the chosen ruleset needs, and only those. */
+START_TEST(test_probe_follows_the_ruleset)
+{
+	static const char *const tproxy[] = { "fib daddr",
+					      "socket transparent",
+					      "socket wildcard",
+					      "reject with tcp reset",
+					      "tproxy ip to",
+					      "tproxy ip6 to",
+					      NULL };
+	struct tpin_config cfg;
+	char *t;
+
+	tpin_config_init(&cfg);
+	t = probe_text(&cfg);
+	for (const char *const *w = tproxy; *w; w++)
+		ck_assert_msg(strstr(t, *w), "default probe lacks \"%s\":\n%s", *w, t);
+	ck_assert_msg(!strstr(t, "redirect"), "default probe tries redirect:\n%s", t);
+	free(t);
+
+	/* No listener lookup for SYNs with the app on loopback: no reject either. */
+	cfg.upstream_localhost = true;
+	t = probe_text(&cfg);
+	ck_assert_msg(!strstr(t, "reject") && strstr(t, "socket wildcard"), "localhost:\n%s", t);
+	free(t);
+
+	cfg.upstream_localhost = false;
+	cfg.ipv6 = false;
+	t = probe_text(&cfg);
+	ck_assert_msg(!strstr(t, "tproxy ip6") && strstr(t, "tproxy ip to"), "no IPv6:\n%s", t);
+	free(t);
+
+	/* REDIRECT: redir and the fib of its two rules, nothing of TPROXY's. */
+	cfg.mode = TPIN_MODE_REDIRECT;
+	t = probe_text(&cfg);
+	ck_assert_msg(strstr(t, "redirect to") && strstr(t, "fib daddr") && !strstr(t, "socket") &&
+			      !strstr(t, "tproxy") && !strstr(t, "reject"),
+		      "redirect:\n%s", t);
+	free(t);
+}
+END_TEST
+
 static Suite *build_suite(void)
 {
 	Suite *s = suite_create("nft_build");
 	TCase *tc = tcase_create("batch");
 
 	tcase_add_loop_test(tc, test_rule_by_rule, 0, sizeof(cases) / sizeof(cases[0]));
-	tcase_add_loop_test(tc, test_tproxy_has_no_conntrack, 0, 3);
+	tcase_add_loop_test(tc, test_tproxy_has_no_conntrack, 0, TPROXY_CASES);
 	tcase_add_test(tc, test_batch_framing_and_commands);
 	tcase_add_test(tc, test_delete_and_probe);
+	tcase_add_test(tc, test_probe_follows_the_ruleset);
 	suite_add_tcase(s, tc);
 	return s;
 }
