@@ -43,9 +43,11 @@ void tpin_nft_lines_free(struct tpin_nft_lines *lines);
  * tpin_nft_read_table - append the live table inet @table of the current
  * network namespace to @lines: each set followed by its elements, then the
  * chains, then every chain's rules in order (a dormant table adds a line
- * saying so). Returns 0, -ENOENT when there is no such table, or -errno.
+ * saying so), and the table's comment to @comment ("" for none; @comment
+ * may be NULL). Returns 0, -ENOENT when there is no such table, or -errno.
  */
-int tpin_nft_read_table(const char *table, struct tpin_nft_lines *lines);
+int tpin_nft_read_table(const char *table, struct tpin_nft_lines *lines, char *comment,
+			size_t comment_len);
 
 enum tpin_nft_table_state {
 	TPIN_NFT_TABLE_ABSENT,

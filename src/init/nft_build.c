@@ -28,10 +28,13 @@
 #include <libnftnl/rule.h>
 #include <libnftnl/set.h>
 #include <libnftnl/table.h>
+#include <libnftnl/udata.h>
 
 #include "tpin/config.h"
 #include "tpin/net.h"
 #include "tpin/nft_batch.h"
+#include "tpin/nft_read.h"
+#include "tpin/nft_verify.h"
 
 #define COMMAND_MAX 256
 /* nft's datatype numbers, so `nft list` prints the sets' elements readably. */
@@ -151,9 +154,14 @@ static int msg_end(struct tpin_nft_batch *b, struct nlmsghdr *nlh, const char *f
 	return 0;
 }
 
-static int put_table(struct tpin_nft_batch *b, uint16_t type, const char *name)
+/*
+ * add/delete table inet @name; a new table may carry @comment (NULL: none),
+ * which nft shows as its comment: libnftnl's userdata TLV, as nft writes it.
+ */
+static int put_table(struct tpin_nft_batch *b, uint16_t type, const char *name, const char *comment)
 {
 	struct nftnl_table *t = nftnl_table_alloc();
+	struct nftnl_udata_buf *ud = NULL;
 	struct nlmsghdr *nlh;
 	int ret = -ENOMEM;
 
@@ -161,12 +169,25 @@ static int put_table(struct tpin_nft_batch *b, uint16_t type, const char *name)
 		return -ENOMEM;
 	nftnl_table_set_u32(t, NFTNL_TABLE_FAMILY, NFPROTO_INET);
 	nftnl_table_set_str(t, NFTNL_TABLE_NAME, name);
+	if (comment) {
+		ud = nftnl_udata_buf_alloc(NFT_USERDATA_MAXLEN);
+		if (!ud || !nftnl_udata_put_strz(ud, NFTNL_UDATA_TABLE_COMMENT, comment))
+			goto out;
+		nftnl_table_set_data(t, NFTNL_TABLE_USERDATA, nftnl_udata_buf_data(ud),
+				     nftnl_udata_buf_len(ud));
+	}
 	nlh = msg_begin(b, type, type == NFT_MSG_NEWTABLE ? NLM_F_CREATE : 0);
-	if (nlh) {
-		nftnl_table_nlmsg_build_payload(nlh, t);
+	if (!nlh)
+		goto out;
+	nftnl_table_nlmsg_build_payload(nlh, t);
+	if (comment)
+		ret = msg_end(b, nlh, "add table inet %s { comment \"%s\"; }", name, comment);
+	else
 		ret = msg_end(b, nlh, "%s table inet %s",
 			      type == NFT_MSG_NEWTABLE ? "add" : "delete", name);
-	}
+out:
+	if (ud)
+		nftnl_udata_buf_free(ud);
 	nftnl_table_free(t);
 	return ret;
 }
@@ -1027,9 +1048,9 @@ int tpin_nft_build_delete(struct tpin_nft_batch *batch, const char *name)
 	 * needs a 6.3 kernel: adding it first (a no-op when it exists) makes
 	 * the delete always valid.
 	 */
-	int ret = put_table(batch, NFT_MSG_NEWTABLE, name);
+	int ret = put_table(batch, NFT_MSG_NEWTABLE, name, NULL);
 
-	return ret ? ret : put_table(batch, NFT_MSG_DELTABLE, name);
+	return ret ? ret : put_table(batch, NFT_MSG_DELTABLE, name, NULL);
 }
 
 /* Everything in the table: sets and their elements, chains, rules. */
@@ -1072,12 +1093,40 @@ static int put_contents(struct tpin_nft_batch *batch, const struct tpin_config *
 	return ret;
 }
 
+/*
+ * The digest of what put_contents() adds, as nft_read.c renders it: the
+ * table's comment carries it, so a reader can tell, with one dump, whether
+ * the live table is still exactly this.
+ */
+static int contents_digest(const struct tpin_config *cfg, char *digest, size_t len)
+{
+	struct tpin_nft_batch *scratch = tpin_nft_batch_new(0);
+	struct tpin_nft_lines lines = { 0 };
+	size_t i;
+	int ret = -ENOMEM;
+
+	if (!scratch)
+		return ret;
+	ret = put_contents(scratch, cfg);
+	for (i = 0; !ret && i < scratch->ncmds; i++)
+		ret = tpin_nft_lines_add(&lines, tpin_nft_batch_msg(scratch, i));
+	if (!ret)
+		ret = tpin_nft_digest(&lines, digest, len);
+	tpin_nft_lines_free(&lines);
+	tpin_nft_batch_free(scratch);
+	return ret;
+}
+
 int tpin_nft_build_install(struct tpin_nft_batch *batch, const struct tpin_config *cfg)
 {
-	int ret = tpin_nft_build_delete(batch, cfg->table_name);
+	char digest[TPIN_NFT_DIGEST_MAX];
+	int ret;
 
+	ret = contents_digest(cfg, digest, sizeof(digest));
 	if (!ret)
-		ret = put_table(batch, NFT_MSG_NEWTABLE, cfg->table_name);
+		ret = tpin_nft_build_delete(batch, cfg->table_name);
+	if (!ret)
+		ret = put_table(batch, NFT_MSG_NEWTABLE, cfg->table_name, digest);
 	return ret ? ret : put_contents(batch, cfg);
 }
 
@@ -1093,7 +1142,7 @@ int tpin_nft_build_probe(struct tpin_nft_batch *batch, const struct tpin_config 
 	 * is added, and aborting a batch that registered a hook would cost an
 	 * RCU grace period (about 10 ms here) for nothing.
 	 */
-	ret = put_table(batch, NFT_MSG_NEWTABLE, t);
+	ret = put_table(batch, NFT_MSG_NEWTABLE, t, NULL);
 	if (!ret)
 		ret = put_chain(batch, t, "p", NULL, 0, 0, NULL);
 	/* Both modes: the anti-spoofing and local-destination rules. */
@@ -1141,7 +1190,7 @@ int tpin_nft_build_probe(struct tpin_nft_batch *batch, const struct tpin_config 
 	}
 out:
 	/* Deleting a table nobody made fails, so the kernel commits nothing. */
-	return ret ? ret : put_table(batch, NFT_MSG_DELTABLE, "tpin_probe_absent");
+	return ret ? ret : put_table(batch, NFT_MSG_DELTABLE, "tpin_probe_absent", NULL);
 }
 
 int tpin_nft_batch_close(struct tpin_nft_batch *batch)

@@ -15,12 +15,14 @@
 #include "tpin/nft_batch.h"
 #include "tpin/nft_diff.h"
 #include "tpin/nft_read.h"
+#include "tpin/nft_verify.h"
 #include "tpin/out.h"
 
 int tpin_nft_diff(const struct tpin_nft_batch *expected, const char *table,
 		  const struct tpin_out *out)
 {
 	struct tpin_nft_lines want = { 0 }, live = { 0 };
+	char comment[256], digest[TPIN_NFT_DIGEST_MAX];
 	const char **desc = NULL; /* the nft command behind each wanted line */
 	bool *want_matched = NULL, *live_matched = NULL;
 	size_t i, j, n = tpin_nft_batch_count(expected);
@@ -38,7 +40,7 @@ int tpin_nft_diff(const struct tpin_nft_batch *expected, const char *table,
 	}
 	if (ret)
 		goto out;
-	ret = tpin_nft_read_table(table, &live);
+	ret = tpin_nft_read_table(table, &live, comment, sizeof(comment));
 	if (ret == -ENOENT) {
 		tpin_out_error(out, "table inet %s is missing", table);
 		ret = 1;
@@ -69,6 +71,18 @@ int tpin_nft_diff(const struct tpin_nft_batch *expected, const char *table,
 			tpin_out_error(out, "unexpected in the kernel: %s", live.v[j]);
 			diffs++;
 		}
+	}
+	/*
+	 * The comment carries the digest readiness compares with: a table
+	 * whose rules match but whose comment does not would fail readiness.
+	 */
+	ret = tpin_nft_digest(&want, digest, sizeof(digest));
+	if (ret)
+		goto out;
+	if (strcmp(comment, digest)) {
+		tpin_out_error(out, "the table's comment is \"%s\", not the digest \"%s\"", comment,
+			       digest);
+		diffs++;
 	}
 	ret = diffs;
 out:

@@ -27,6 +27,7 @@
 #include <libnftnl/rule.h>
 #include <libnftnl/set.h>
 #include <libnftnl/table.h>
+#include <libnftnl/udata.h>
 
 #include "tpin/nft_read.h"
 #include "tpin/nl.h"
@@ -350,8 +351,44 @@ struct dump_ctx {
 	const char *table; /* dumps cover the whole family: keep only this table */
 	struct tpin_nft_lines *lines;
 	struct elems *elems; /* set elements accumulate here across messages */
+	char *comment;	     /* the table's comment goes here, when not NULL */
+	size_t comment_len;
 	int err;
 };
+
+static int comment_cb(const struct nftnl_udata *attr, void *data)
+{
+	const char **comment = data;
+	const char *value = nftnl_udata_get(attr);
+	uint8_t len = nftnl_udata_len(attr);
+
+	/* nft writes it NUL-terminated; take nothing else. */
+	if (nftnl_udata_type(attr) == NFTNL_UDATA_TABLE_COMMENT && len && !value[len - 1])
+		*comment = value;
+	return 0;
+}
+
+/* The comment of the table message @nlh, into ctx->comment ("" for none). */
+static int read_comment(const struct nlmsghdr *nlh, struct dump_ctx *ctx)
+{
+	struct nftnl_table *t = nftnl_table_alloc();
+	const char *comment = NULL;
+	const void *ud;
+	uint32_t len = 0;
+
+	if (!t)
+		return -ENOMEM;
+	ctx->comment[0] = '\0';
+	if (nftnl_table_nlmsg_parse(nlh, t) < 0) {
+		nftnl_table_free(t);
+		return -EBADMSG;
+	}
+	ud = nftnl_table_get_data(t, NFTNL_TABLE_USERDATA, &len);
+	if (ud && nftnl_udata_parse(ud, len, comment_cb, &comment) >= 0 && comment)
+		snprintf(ctx->comment, ctx->comment_len, "%s", comment);
+	nftnl_table_free(t);
+	return 0;
+}
 
 /*
  * Whether @nlh (a chain, rule, set or set elements message) belongs to
@@ -374,6 +411,8 @@ static int dump_cb(const struct nlmsghdr *nlh, void *data)
 
 	if (NFNL_MSG_TYPE(nlh->nlmsg_type) != NFT_MSG_NEWTABLE && !in_table(nlh, ctx->table))
 		return MNL_CB_OK;
+	if (NFNL_MSG_TYPE(nlh->nlmsg_type) == NFT_MSG_NEWTABLE && ctx->comment && !ctx->err)
+		ctx->err = read_comment(nlh, ctx);
 
 	if (ctx->elems) {
 		if (!ctx->err)
@@ -436,7 +475,7 @@ static int table_query(struct dump *d, const char *table, struct dump_ctx *ctx)
 int tpin_nft_table_state(const char *table)
 {
 	struct tpin_nft_lines lines = { 0 };
-	struct dump_ctx ctx = { table, &lines, NULL, 0 };
+	struct dump_ctx ctx = { table, &lines, NULL, NULL, 0, 0 };
 	struct dump *d = calloc(1, sizeof(*d));
 	struct nftnl_rule *r = nftnl_rule_alloc();
 	bool dormant = false, intercepts = false;
@@ -477,7 +516,7 @@ out:
 /* Read the live sets (with elements), chains and rules of @table. */
 static int read_live(struct dump *d, const char *table, struct tpin_nft_lines *live)
 {
-	struct dump_ctx ctx = { table, live, NULL, 0 };
+	struct dump_ctx ctx = { table, live, NULL, NULL, 0, 0 };
 	struct tpin_nft_lines sets = { 0 };
 	struct elems el = { 0 };
 	struct nftnl_chain *c = nftnl_chain_alloc();
@@ -529,9 +568,10 @@ out:
 	return ret;
 }
 
-int tpin_nft_read_table(const char *table, struct tpin_nft_lines *lines)
+int tpin_nft_read_table(const char *table, struct tpin_nft_lines *lines, char *comment,
+			size_t comment_len)
 {
-	struct dump_ctx ctx = { table, lines, NULL, 0 };
+	struct dump_ctx ctx = { table, lines, NULL, comment, comment_len, 0 };
 	struct dump *d = calloc(1, sizeof(*d));
 	int ret;
 

@@ -14,10 +14,12 @@
 #include <string.h>
 #include <strings.h>
 #include <jansson.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "harness.h"
 #include "suite.h"
+#include "tpin/nft_verify.h"
 
 #define MARK	1337
 #define CAPTURE 15006
@@ -536,6 +538,10 @@ START_TEST(test_install_tproxy)
 	assert_tproxy_chain(root, &w);
 	assert_port_set(root, "tpin", "exclude_ports", default_excluded, 5);
 	ck_assert_msg(!find_obj(root, "set", "tpin", "inbound_ports"), "inbound_ports with '*'");
+	/* The table carries the digest readiness checks (nft -j leaves comments out). */
+	s = witness(ns, "nft list table inet tpin");
+	ck_assert_msg(has(s, "\tcomment \"tpin-init digest fnv1a64:"), "no digest:\n%s", s);
+	free(s);
 	ck_assert_msg(!find_obj(root, "chain", "tpin", "output"),
 		      "output chain without --preserve-source");
 	json_decref(root);
@@ -730,6 +736,92 @@ START_TEST(test_check_v6_tproxy_deleted)
 	assert_drift(ns, "", "deleting the IPv6 tproxy rule", names);
 	TPIN_OK("--netns %s", ns);
 	TPIN_OK("--netns %s --check", ns);
+}
+END_TEST
+
+/* What the digest reader and the generation say, read inside a namespace. */
+struct verify_result {
+	int verify, gen_ret;
+	uint32_t gen;
+};
+
+static struct verify_result *verified; /* shared with the child nh_call forks */
+
+static int verify_in_ns(void *table)
+{
+	verified->gen_ret = tpin_nft_generation(&verified->gen);
+	verified->verify = tpin_nft_verify(table);
+	return 0;
+}
+
+static struct verify_result verify(const char *ns, const char *table)
+{
+	if (!verified) {
+		verified = mmap(NULL, sizeof(*verified), PROT_READ | PROT_WRITE,
+				MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+		ck_assert(verified != MAP_FAILED);
+	}
+	memset(verified, 0, sizeof(*verified));
+	verified->verify = verified->gen_ret = 1;
+	ck_assert_int_eq(nh_call(ns, verify_in_ns, (void *)table), 0);
+	ck_assert_msg(verified->gen_ret == 0, "tpin_nft_generation: %s",
+		      strerror(-verified->gen_ret));
+	return *verified;
+}
+
+#define ASSERT_VERIFY(ns, table, want, what)                                                     \
+	do {                                                                                     \
+		struct verify_result v_ = verify(ns, table);                                     \
+		ck_assert_msg(v_.verify == (want), "%s: tpin_nft_verify %d (%s), want %d", what, \
+			      v_.verify, strerror(-v_.verify), want);                            \
+	} while (0)
+
+/*
+ * The proxy's readiness reader: 0 for the table as installed, -ENOENT when
+ * it is gone, -ENODATA for every kind of drift, among them one family's
+ * tproxy rule deleted; and the generation moves with every transaction.
+ */
+START_TEST(test_digest_reader)
+{
+	char ns[NH_NAME_MAX];
+	struct verify_result a, b;
+
+	fresh(ns, "dig", true);
+	ASSERT_VERIFY(ns, "tpin", -ENOENT, "no table");
+	TPIN_OK("--netns %s", ns);
+	a = verify(ns, "tpin");
+	ck_assert_msg(a.verify == 0, "as installed: %d", a.verify);
+	b = verify(ns, "tpin");
+	ck_assert_msg(b.gen == a.gen, "no transaction, yet the generation moved");
+
+	free(witness(ns, "nft delete rule inet tpin prerouting handle %ld",
+		     rule_handle(ns, "tpin", "prerouting", "tproxy ip6")));
+	b = verify(ns, "tpin");
+	ck_assert_msg(b.verify == -ENODATA, "v6 tproxy rule deleted: %d", b.verify);
+	ck_assert_msg(b.gen != a.gen, "a rule deleted, the generation did not move");
+
+	TPIN_OK("--netns %s", ns);
+	ASSERT_VERIFY(ns, "tpin", 0, "installed again");
+	free(witness(ns, "nft flush chain inet tpin prerouting"));
+	ASSERT_VERIFY(ns, "tpin", -ENODATA, "chain flushed");
+	TPIN_OK("--netns %s", ns);
+	free(witness(ns, "nft add table inet tpin '{ flags dormant; }'"));
+	ASSERT_VERIFY(ns, "tpin", -ENODATA, "table dormant");
+	TPIN_OK("--netns %s", ns);
+	free(witness(ns, "nft add element inet tpin exclude_ports '{ 9080 }'"));
+	ASSERT_VERIFY(ns, "tpin", -ENODATA, "element added");
+	/* A table of the same name that tpin did not make: no digest, not ready. */
+	TPIN_OK("--netns %s --cleanup", ns);
+	free(witness(ns, "nft add table inet tpin && nft add chain inet tpin c"));
+	ASSERT_VERIFY(ns, "tpin", -ENODATA, "someone else's table");
+	free(witness(ns, "nft delete table inet tpin"));
+	/* The other modes and options carry a matching digest too. */
+	TPIN_OK("--netns %s -m redirect -b 9080 --exclude-sources 203.0.113.0/24", ns);
+	ASSERT_VERIFY(ns, "tpin", 0, "redirect");
+	TPIN_OK("--netns %s -b 9080 --preserve-source --exclude-sources 2001:db8::/32", ns);
+	ASSERT_VERIFY(ns, "tpin", 0, "preserve-source");
+	TPIN_OK("--netns %s --table-name tpx --upstream localhost --no-ipv6", ns);
+	ASSERT_VERIFY(ns, "tpx", 0, "localhost, IPv4 only, another table");
 }
 END_TEST
 
@@ -1239,6 +1331,7 @@ static Suite *init_suite(void)
 	tcase_add_test(tc, test_cleanup_twice);
 	tcase_add_test(tc, test_check);
 	tcase_add_test(tc, test_check_v6_tproxy_deleted);
+	tcase_add_test(tc, test_digest_reader);
 	tcase_add_loop_test(tc, test_dry_run, 0, sizeof(dry_flags) / sizeof(dry_flags[0]));
 	tcase_add_test(tc, test_redirect);
 	tcase_add_test(tc, test_mode_switch);

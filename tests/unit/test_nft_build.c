@@ -17,6 +17,7 @@
 #include "tpin/config.h"
 #include "tpin/nft_batch.h"
 #include "tpin/nft_read.h"
+#include "tpin/nft_verify.h"
 
 /* nft --debug=netlink, rule by rule, for tpin's default TPROXY ruleset. */
 #define TCP "[meta load l4proto => reg 1 ] [cmp eq reg 1 0x00000006 ] "
@@ -73,7 +74,9 @@
 	"set exclude_ports key type 13 len 2 flags 0x4",                                          \
 		"set exclude_ports elements: 0000/end 3a98 3a99/end 3a9e 3a9f/end 3aac 3aae/end " \
 		"3af2 3af3/end"
-#define TABLE "add table inet tpin", "delete table inet tpin", "add table inet tpin"
+/* The new table's comment is the digest of the rest, worked out in the test. */
+#define DIGEST_TABLE "@digest"
+#define TABLE	     "add table inet tpin", "delete table inet tpin", DIGEST_TABLE
 
 static const char *const want_default[] = {
 	TABLE,
@@ -252,11 +255,30 @@ static struct tpin_nft_batch *build(const struct build_case *c)
 	return b;
 }
 
+/*
+ * "add table inet tpin { comment "DIGEST"; }", DIGEST the digest of every
+ * message after it, rendered as the reader renders the live table.
+ */
+static void digest_command(struct tpin_nft_batch *b, size_t table, char *cmd, size_t len)
+{
+	struct tpin_nft_lines lines = { 0 };
+	char digest[TPIN_NFT_DIGEST_MAX];
+
+	for (size_t i = table + 1; i < tpin_nft_batch_count(b); i++)
+		ck_assert_int_eq(tpin_nft_lines_add(&lines, tpin_nft_batch_msg(b, i)), 0);
+	ck_assert_int_eq(tpin_nft_digest(&lines, digest, sizeof(digest)), 0);
+	ck_assert_int_eq(strncmp(digest, TPIN_NFT_DIGEST_PREFIX, strlen(TPIN_NFT_DIGEST_PREFIX)),
+			 0);
+	ck_assert_uint_eq(strlen(digest), TPIN_NFT_DIGEST_MAX - 1);
+	snprintf(cmd, len, "add table inet tpin { comment \"%s\"; }", digest);
+	tpin_nft_lines_free(&lines);
+}
+
 START_TEST(test_rule_by_rule)
 {
 	const struct build_case *c = &cases[_i];
 	struct tpin_nft_batch *b = build(c);
-	char text[8192];
+	char text[8192], table[256];
 	size_t i, n = tpin_nft_batch_count(b);
 
 	for (i = 0; i < n && c->want[i]; i++) {
@@ -264,6 +286,10 @@ START_TEST(test_rule_by_rule)
 		const char *want = c->want[i];
 
 		ck_assert_int_ge(len, 0);
+		if (!strcmp(want, DIGEST_TABLE)) {
+			digest_command(b, i, table, sizeof(table));
+			want = table;
+		}
 		/* Tables render to nothing; their nft command stands in. */
 		ck_assert_msg(!strcmp(len ? text : tpin_nft_batch_command(b, i), want),
 			      "%s: message %zu:\n got  %s\n want %s", c->name, i,
@@ -415,6 +441,44 @@ START_TEST(test_probe_follows_the_ruleset)
 }
 END_TEST
 
+/*
+ * The digest follows the rendering: the same config gives the same digest,
+ * and a table with one rule less (a family's tproxy rule deleted) another.
+ */
+START_TEST(test_digest)
+{
+	struct tpin_nft_batch *b = build(&cases[0]);
+	struct tpin_nft_lines all = { 0 }, less = { 0 };
+	char d1[TPIN_NFT_DIGEST_MAX], d2[TPIN_NFT_DIGEST_MAX], d3[TPIN_NFT_DIGEST_MAX];
+	size_t i;
+
+	for (i = 0; i < tpin_nft_batch_count(b); i++) {
+		const char *cmd = tpin_nft_batch_command(b, i);
+
+		ck_assert_int_eq(tpin_nft_lines_add(&all, tpin_nft_batch_msg(b, i)), 0);
+		if (!strstr(cmd, "tproxy ip6"))
+			ck_assert_int_eq(tpin_nft_lines_add(&less, tpin_nft_batch_msg(b, i)), 0);
+	}
+	ck_assert_uint_eq(less.n + 1, all.n);
+	ck_assert_int_eq(tpin_nft_digest(&all, d1, sizeof(d1)), 0);
+	ck_assert_int_eq(tpin_nft_digest(&less, d2, sizeof(d2)), 0);
+	ck_assert_str_ne(d1, d2);
+	/* The order lines come in does not matter (the kernel dumps its own way). */
+	for (i = 0; i < all.n / 2; i++) {
+		char *tmp = all.v[i];
+
+		all.v[i] = all.v[all.n - 1 - i];
+		all.v[all.n - 1 - i] = tmp;
+	}
+	ck_assert_int_eq(tpin_nft_digest(&all, d3, sizeof(d3)), 0);
+	ck_assert_str_eq(d1, d3);
+	ck_assert_int_eq(tpin_nft_digest(&all, d3, TPIN_NFT_DIGEST_MAX - 1), -ENOSPC);
+	tpin_nft_lines_free(&all);
+	tpin_nft_lines_free(&less);
+	tpin_nft_batch_free(b);
+}
+END_TEST
+
 static Suite *build_suite(void)
 {
 	Suite *s = suite_create("nft_build");
@@ -425,6 +489,7 @@ static Suite *build_suite(void)
 	tcase_add_test(tc, test_batch_framing_and_commands);
 	tcase_add_test(tc, test_delete_and_probe);
 	tcase_add_test(tc, test_probe_follows_the_ruleset);
+	tcase_add_test(tc, test_digest);
 	suite_add_tcase(s, tc);
 	return s;
 }
