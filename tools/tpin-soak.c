@@ -473,9 +473,9 @@ static long active_connections(void)
 	}
 	close(fd);
 	buf[got] = '\0';
-	p = strstr(buf, "\ntpin_connections_active ");
+	p = strstr(buf, "\ntpin_connections_active{traffic=\"inbound\"} ");
 	if (p)
-		v = strtol(p + strlen("\ntpin_connections_active "), NULL, 10);
+		v = strtol(p + strlen("\ntpin_connections_active{traffic=\"inbound\"} "), NULL, 10);
 	return v;
 }
 

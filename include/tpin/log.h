@@ -28,6 +28,8 @@ struct tpin_log_entry {
 	uint64_t bytes_down;	  /* upstream to client */
 	uint64_t duration_ms;
 	const char *result; /* how it ended: "ok", "upstream_refused", ... */
+	/* "inbound" (into the pod) or "outbound" (the app's own); NULL: not said. */
+	const char *direction;
 };
 
 /*

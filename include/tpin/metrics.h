@@ -25,6 +25,12 @@ enum tpin_refusal {
 	TPIN_REFUSED_MAX,
 };
 
+/* Which way a connection goes: into the pod, or out of it (the app's own). */
+enum tpin_traffic {
+	TPIN_INBOUND,
+	TPIN_OUTBOUND,
+};
+
 enum tpin_direction {
 	TPIN_DIR_UPSTREAM,   /* client to application */
 	TPIN_DIR_DOWNSTREAM, /* application to client */
@@ -40,14 +46,14 @@ void tpin_metrics_free(struct tpin_metrics *m);
 /* tpin_metrics_shard - shard @i; only one thread may ever write to it. */
 struct tpin_metrics_shard *tpin_metrics_shard(struct tpin_metrics *m, unsigned i);
 
-void tpin_metrics_accepted(struct tpin_metrics_shard *m);
-void tpin_metrics_closed(struct tpin_metrics_shard *m);
-void tpin_metrics_refused(struct tpin_metrics_shard *m, enum tpin_refusal why);
-void tpin_metrics_connect_failed(struct tpin_metrics_shard *m, uint16_t port);
-void tpin_metrics_bytes(struct tpin_metrics_shard *m, uint16_t port, enum tpin_direction dir,
-			uint64_t n);
+void tpin_metrics_accepted(struct tpin_metrics_shard *m, enum tpin_traffic t);
+void tpin_metrics_closed(struct tpin_metrics_shard *m, enum tpin_traffic t);
+void tpin_metrics_refused(struct tpin_metrics_shard *m, enum tpin_traffic t, enum tpin_refusal why);
+void tpin_metrics_connect_failed(struct tpin_metrics_shard *m, enum tpin_traffic t, uint16_t port);
+void tpin_metrics_bytes(struct tpin_metrics_shard *m, enum tpin_traffic t, uint16_t port,
+			enum tpin_direction dir, uint64_t n);
 
-/* Plain readings, for tests and the self-check. */
+/* Plain readings over both kinds of traffic, for tests and the self-check. */
 struct tpin_metrics_totals {
 	uint64_t accepted;
 	uint64_t active;

@@ -19,6 +19,11 @@
 
 struct tpin_log;
 
+/* Readiness for the kubelet, on every address: never relayed to, like the proxy's other ports. */
+#define TPIN_DEFAULT_HEALTH_PORT 15021
+/* The outbound listener: Envoy's virtualOutbound port. */
+#define TPIN_DEFAULT_OUTBOUND_PORT 15001
+
 enum tpin_upstream {
 	TPIN_UPSTREAM_ORIGINAL,	 /* the original destination (Istio >= 1.10) */
 	TPIN_UPSTREAM_LOCALHOST, /* 127.0.0.1 or ::1 at the original port (Istio 1.5) */
@@ -27,11 +32,13 @@ enum tpin_upstream {
 struct tpin_proxy_options {
 	enum tpin_mode mode;
 	enum tpin_upstream upstream;
-	uint16_t capture_port; /* the transparent listeners' port */
-	uint16_t admin_port;   /* never relayed to, like the capture port */
-	bool ipv4;	       /* listen on IPv4 */
-	bool ipv6;	       /* listen on IPv6 */
-	uint32_t proxy_mark;   /* SO_MARK on the listeners; 0 sets none */
+	uint16_t capture_port;	/* the inbound listeners' port */
+	uint16_t outbound_port; /* the outbound listeners' port (the app's own connections); 0: none
+				 */
+	uint16_t admin_port;	/* never relayed to, like the capture port */
+	bool ipv4;		/* listen on IPv4 */
+	bool ipv6;		/* listen on IPv6 */
+	uint32_t proxy_mark;	/* SO_MARK on the listeners; 0 sets none */
 	/* Source of upstream connections; sin_family 0 leaves it to the kernel. */
 	struct sockaddr_in passthrough4;
 	struct sockaddr_in6 passthrough6;

@@ -87,8 +87,11 @@ int tpin_proxy_wait(struct tpin_proxy *p);
 /* tpin_proxy_free - release @p after tpin_proxy_wait(); NULL is fine. */
 void tpin_proxy_free(struct tpin_proxy *p);
 
-/* tpin_proxy_port - the port the listeners are bound to. */
+/* tpin_proxy_port - the port the inbound listeners are bound to. */
 uint16_t tpin_proxy_port(const struct tpin_proxy *p);
+
+/* tpin_proxy_outbound_port - the port the outbound listeners are bound to; 0: none. */
+uint16_t tpin_proxy_outbound_port(const struct tpin_proxy *p);
 
 /* tpin_proxy_listening - whether every listener is still accepting. */
 bool tpin_proxy_listening(const struct tpin_proxy *p);

@@ -24,6 +24,7 @@
 #include "tpin/http.h"
 #include "tpin/metrics.h"
 #include "tpin/probe.h"
+#include "tpin/proxy-options.h"
 #include "tpin/proxy.h"
 #include "tpin/strbuf.h"
 
@@ -78,7 +79,7 @@ void tpin_admin_options_init(struct tpin_admin_options *opt)
 {
 	memset(opt, 0, sizeof(*opt));
 	opt->port = 15000;
-	opt->health_port = 15021;
+	opt->health_port = TPIN_DEFAULT_HEALTH_PORT;
 	opt->table_name = "tpin";
 }
 

@@ -122,6 +122,7 @@ int listener_open(struct listener *l, uv_loop_t *loop, struct evset *set,
 	int fd, ret;
 
 	l->family = spec->family;
+	l->outbound = spec->outbound;
 	l->set = set;
 	l->io.cb = on_readable;
 	l->io.fd = fd = socket(spec->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);

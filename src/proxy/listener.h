@@ -25,6 +25,7 @@ typedef void (*listener_accept_cb)(struct listener *l, int fd, const struct sock
 /* What to listen on, and the options every accepted socket inherits. */
 struct listen_spec {
 	int family;
+	bool outbound;	  /* the outbound listener: the app's own connections */
 	uint16_t port;	  /* 0: the kernel picks (tests) */
 	bool loopback;	  /* 127.0.0.1 or ::1 instead of every address (tests) */
 	bool transparent; /* IP_TRANSPARENT: takes what TPROXY diverts */
@@ -41,6 +42,7 @@ struct listener {
 	void *data; /* the callee's */
 	struct tpin_log *log;
 	int family;
+	bool outbound;	/* the app's own connections arrive here */
 	atomic_bool up; /* accepting; read by the admin thread */
 	bool open;
 };

@@ -255,6 +255,10 @@ static void format_entry(struct out *o, enum tpin_log_format fmt, uint64_t unix_
 		put_u64(o, e->duration_ms);
 		puts_(o, ",\"result\":");
 		put_json(o, e->result);
+		if (e->direction) {
+			puts_(o, ",\"direction\":");
+			put_json(o, e->direction);
+		}
 		puts_(o, "}\n");
 	} else {
 		/* Every field is an address, a number or a fixed word: no quoting. */
@@ -273,6 +277,10 @@ static void format_entry(struct out *o, enum tpin_log_format fmt, uint64_t unix_
 		put_u64(o, e->duration_ms);
 		puts_(o, " result=");
 		puts_(o, e->result);
+		if (e->direction) {
+			puts_(o, " direction=");
+			puts_(o, e->direction);
+		}
 		put(o, "\n", 1);
 	}
 }

@@ -20,14 +20,14 @@ struct port_counters {
 };
 
 struct tpin_metrics_shard {
-	atomic_uint_fast64_t accepted;
-	atomic_uint_fast64_t closed;
-	atomic_uint_fast64_t refused[TPIN_REFUSED_MAX];
+	atomic_uint_fast64_t accepted[2]; /* by enum tpin_traffic */
+	atomic_uint_fast64_t closed[2];
+	atomic_uint_fast64_t refused[2][TPIN_REFUSED_MAX];
 	/*
-	 * One slot per port. calloc() hands back untouched zero pages, so only
-	 * the ports that carry traffic cost memory.
+	 * One slot per traffic and port. calloc() hands back untouched zero
+	 * pages, so only the ports that carry traffic cost memory.
 	 */
-	struct port_counters *port;
+	struct port_counters *port[2];
 } __attribute__((aligned(64)));
 
 struct tpin_metrics {
@@ -41,6 +41,11 @@ static const char *const refusal_names[TPIN_REFUSED_MAX] = {
 	[TPIN_REFUSED_SOURCE] = "source_limit",
 	[TPIN_REFUSED_NOT_LOCAL] = "not_local",
 	[TPIN_REFUSED_DESCRIPTORS] = "no_descriptors",
+};
+
+static const char *const traffic_names[2] = {
+	[TPIN_INBOUND] = "inbound",
+	[TPIN_OUTBOUND] = "outbound",
 };
 
 static const char *const direction_names[2] = {
@@ -70,8 +75,9 @@ int tpin_metrics_new(struct tpin_metrics **out, unsigned shards)
 	}
 	memset(m->shard, 0, m->n * sizeof(*m->shard));
 	for (i = 0; i < m->n; i++) {
-		m->shard[i].port = calloc(NPORTS, sizeof(*m->shard[i].port));
-		if (!m->shard[i].port) {
+		m->shard[i].port[0] = calloc(NPORTS, sizeof(*m->shard[i].port[0]));
+		m->shard[i].port[1] = calloc(NPORTS, sizeof(*m->shard[i].port[1]));
+		if (!m->shard[i].port[0] || !m->shard[i].port[1]) {
 			tpin_metrics_free(m);
 			return -ENOMEM;
 		}
@@ -86,8 +92,10 @@ void tpin_metrics_free(struct tpin_metrics *m)
 
 	if (!m)
 		return;
-	for (i = 0; i < m->n; i++)
-		free(m->shard[i].port);
+	for (i = 0; i < m->n; i++) {
+		free(m->shard[i].port[0]);
+		free(m->shard[i].port[1]);
+	}
 	free(m->shard);
 	free(m);
 }
@@ -97,123 +105,166 @@ struct tpin_metrics_shard *tpin_metrics_shard(struct tpin_metrics *m, unsigned i
 	return &m->shard[i % m->n];
 }
 
-void tpin_metrics_accepted(struct tpin_metrics_shard *m)
+void tpin_metrics_accepted(struct tpin_metrics_shard *m, enum tpin_traffic t)
 {
-	ADD(m->accepted, 1);
+	ADD(m->accepted[t], 1);
 }
 
-void tpin_metrics_closed(struct tpin_metrics_shard *m)
+void tpin_metrics_closed(struct tpin_metrics_shard *m, enum tpin_traffic t)
 {
-	ADD(m->closed, 1);
+	ADD(m->closed[t], 1);
 }
 
-void tpin_metrics_refused(struct tpin_metrics_shard *m, enum tpin_refusal why)
+void tpin_metrics_refused(struct tpin_metrics_shard *m, enum tpin_traffic t, enum tpin_refusal why)
 {
-	ADD(m->refused[why], 1);
+	ADD(m->refused[t][why], 1);
 }
 
-void tpin_metrics_connect_failed(struct tpin_metrics_shard *m, uint16_t port)
+void tpin_metrics_connect_failed(struct tpin_metrics_shard *m, enum tpin_traffic t, uint16_t port)
 {
-	ADD(m->port[port].connect_failures, 1);
+	ADD(m->port[t][port].connect_failures, 1);
 }
 
-void tpin_metrics_bytes(struct tpin_metrics_shard *m, uint16_t port, enum tpin_direction dir,
-			uint64_t n)
+void tpin_metrics_bytes(struct tpin_metrics_shard *m, enum tpin_traffic t, uint16_t port,
+			enum tpin_direction dir, uint64_t n)
 {
-	ADD(m->port[port].bytes[dir], n);
+	ADD(m->port[t][port].bytes[dir], n);
 }
 
 void tpin_metrics_totals(const struct tpin_metrics *m, struct tpin_metrics_totals *t)
 {
 	uint64_t closed = 0;
-	unsigned i, j;
+	unsigned i, j, k;
 
 	memset(t, 0, sizeof(*t));
 	/* Read closed first: a connection closing meanwhile then never shows
 	 * as closed without having been accepted, and active stays >= 0. */
 	for (j = 0; j < m->n; j++)
-		closed += GET(m->shard[j].closed);
+		closed += GET(m->shard[j].closed[0]) + GET(m->shard[j].closed[1]);
 	atomic_thread_fence(memory_order_acquire);
 	for (j = 0; j < m->n; j++) {
 		const struct tpin_metrics_shard *sh = &m->shard[j];
 
-		t->accepted += GET(sh->accepted);
-		for (i = 0; i < TPIN_REFUSED_MAX; i++)
-			t->refused += GET(sh->refused[i]);
-		for (i = 0; i < NPORTS; i++) {
-			t->connect_failures += GET(sh->port[i].connect_failures);
-			t->bytes[0] += GET(sh->port[i].bytes[0]);
-			t->bytes[1] += GET(sh->port[i].bytes[1]);
+		for (k = 0; k < 2; k++) {
+			t->accepted += GET(sh->accepted[k]);
+			for (i = 0; i < TPIN_REFUSED_MAX; i++)
+				t->refused += GET(sh->refused[k][i]);
+			for (i = 0; i < NPORTS; i++) {
+				t->connect_failures += GET(sh->port[k][i].connect_failures);
+				t->bytes[0] += GET(sh->port[k][i].bytes[0]);
+				t->bytes[1] += GET(sh->port[k][i].bytes[1]);
+			}
 		}
 	}
 	t->active = t->accepted >= closed ? t->accepted - closed : 0;
 }
 
-static uint64_t sum_refused(const struct tpin_metrics *m, unsigned why)
+/* The sum over the shards of the counter that @get picks out of each. */
+static uint64_t sum(const struct tpin_metrics *m,
+		    uint64_t (*get)(const struct tpin_metrics_shard *sh, unsigned a, unsigned b,
+				    unsigned c),
+		    unsigned a, unsigned b, unsigned c)
 {
 	uint64_t v = 0;
 	unsigned j;
 
 	for (j = 0; j < m->n; j++)
-		v += GET(m->shard[j].refused[why]);
+		v += get(&m->shard[j], a, b, c);
 	return v;
 }
 
-static uint64_t sum_port(const struct tpin_metrics *m, unsigned port, int what)
+static uint64_t get_accepted(const struct tpin_metrics_shard *sh, unsigned t, unsigned b,
+			     unsigned c)
 {
-	uint64_t v = 0;
-	unsigned j;
+	return GET(sh->accepted[t]);
+}
 
-	for (j = 0; j < m->n; j++)
-		v += what < 0 ? GET(m->shard[j].port[port].connect_failures)
-			      : GET(m->shard[j].port[port].bytes[what]);
-	return v;
+static uint64_t get_closed(const struct tpin_metrics_shard *sh, unsigned t, unsigned b, unsigned c)
+{
+	return GET(sh->closed[t]);
+}
+
+static uint64_t get_refused(const struct tpin_metrics_shard *sh, unsigned t, unsigned why,
+			    unsigned c)
+{
+	return GET(sh->refused[t][why]);
+}
+
+static uint64_t get_failures(const struct tpin_metrics_shard *sh, unsigned t, unsigned port,
+			     unsigned c)
+{
+	return GET(sh->port[t][port].connect_failures);
+}
+
+static uint64_t get_bytes(const struct tpin_metrics_shard *sh, unsigned t, unsigned port,
+			  unsigned dir)
+{
+	return GET(sh->port[t][port].bytes[dir]);
 }
 
 void tpin_metrics_render(const struct tpin_metrics *m, struct tpin_strbuf *sb)
 {
-	struct tpin_metrics_totals t;
-	uint64_t v;
-	unsigned i, d;
+	uint64_t v, closed;
+	unsigned t, i, d;
 
-	tpin_metrics_totals(m, &t);
-	tpin_strbuf_printf(
-		sb,
-		"# HELP tpin_connections_accepted_total Connections accepted on the capture port.\n"
-		"# TYPE tpin_connections_accepted_total counter\n"
-		"tpin_connections_accepted_total %llu\n"
-		"# HELP tpin_connections_active Connections open now.\n"
-		"# TYPE tpin_connections_active gauge\n"
-		"tpin_connections_active %llu\n"
-		"# HELP tpin_connections_refused_total Connections closed without relaying, by "
-		"reason.\n"
-		"# TYPE tpin_connections_refused_total counter\n",
-		(unsigned long long)t.accepted, (unsigned long long)t.active);
-	for (i = 0; i < TPIN_REFUSED_MAX; i++)
-		tpin_strbuf_printf(sb, "tpin_connections_refused_total{reason=\"%s\"} %llu\n",
-				   refusal_names[i], (unsigned long long)sum_refused(m, i));
+	tpin_strbuf_printf(sb, "# HELP tpin_connections_accepted_total Connections accepted, by "
+			       "traffic (inbound: on the capture port, outbound: the app's own).\n"
+			       "# TYPE tpin_connections_accepted_total counter\n");
+	for (t = 0; t < 2; t++)
+		tpin_strbuf_printf(sb, "tpin_connections_accepted_total{traffic=\"%s\"} %llu\n",
+				   traffic_names[t],
+				   (unsigned long long)sum(m, get_accepted, t, 0, 0));
+	tpin_strbuf_printf(sb, "# HELP tpin_connections_active Connections open now.\n"
+			       "# TYPE tpin_connections_active gauge\n");
+	for (t = 0; t < 2; t++) {
+		/* Closed first, as in tpin_metrics_totals(). */
+		closed = sum(m, get_closed, t, 0, 0);
+		atomic_thread_fence(memory_order_acquire);
+		v = sum(m, get_accepted, t, 0, 0);
+		tpin_strbuf_printf(sb, "tpin_connections_active{traffic=\"%s\"} %llu\n",
+				   traffic_names[t],
+				   (unsigned long long)(v >= closed ? v - closed : 0));
+	}
+	tpin_strbuf_printf(sb, "# HELP tpin_connections_refused_total Connections closed without "
+			       "relaying, by reason.\n"
+			       "# TYPE tpin_connections_refused_total counter\n");
+	for (t = 0; t < 2; t++)
+		for (i = 0; i < TPIN_REFUSED_MAX; i++)
+			tpin_strbuf_printf(sb,
+					   "tpin_connections_refused_total{traffic=\"%s\",reason="
+					   "\"%s\"} %llu\n",
+					   traffic_names[t], refusal_names[i],
+					   (unsigned long long)sum(m, get_refused, t, i, 0));
 
 	tpin_strbuf_printf(sb, "# HELP tpin_upstream_connect_failures_total Failed connections to "
-			       "the application, by original port.\n"
+			       "where a connection went, by original port.\n"
 			       "# TYPE tpin_upstream_connect_failures_total counter\n");
-	for (i = 0; i < NPORTS; i++) {
-		v = sum_port(m, i, -1);
-		if (v)
-			tpin_strbuf_printf(
-				sb, "tpin_upstream_connect_failures_total{port=\"%u\"} %llu\n", i,
-				(unsigned long long)v);
-	}
-
-	tpin_strbuf_printf(
-		sb, "# HELP tpin_bytes_total Bytes relayed, by direction and original port.\n"
-		    "# TYPE tpin_bytes_total counter\n");
-	for (i = 0; i < NPORTS; i++) {
-		for (d = 0; d < 2; d++) {
-			v = sum_port(m, i, (int)d);
+	for (t = 0; t < 2; t++) {
+		for (i = 0; i < NPORTS; i++) {
+			v = sum(m, get_failures, t, i, 0);
 			if (v)
 				tpin_strbuf_printf(
-					sb, "tpin_bytes_total{direction=\"%s\",port=\"%u\"} %llu\n",
-					direction_names[d], i, (unsigned long long)v);
+					sb,
+					"tpin_upstream_connect_failures_total{traffic=\"%s\","
+					"port=\"%u\"} %llu\n",
+					traffic_names[t], i, (unsigned long long)v);
+		}
+	}
+
+	tpin_strbuf_printf(sb, "# HELP tpin_bytes_total Bytes relayed, by traffic, direction "
+			       "(upstream: from the client) and original port.\n"
+			       "# TYPE tpin_bytes_total counter\n");
+	for (t = 0; t < 2; t++) {
+		for (i = 0; i < NPORTS; i++) {
+			for (d = 0; d < 2; d++) {
+				v = sum(m, get_bytes, t, i, d);
+				if (v)
+					tpin_strbuf_printf(sb,
+							   "tpin_bytes_total{traffic=\"%s\","
+							   "direction=\"%s\",port=\"%u\"} %llu\n",
+							   traffic_names[t], direction_names[d], i,
+							   (unsigned long long)v);
+			}
 		}
 	}
 }

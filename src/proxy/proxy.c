@@ -23,6 +23,7 @@ struct tpin_proxy {
 	struct worker *workers;
 	unsigned n_workers;
 	uint16_t port;
+	uint16_t outbound_port;
 	atomic_uint live;    /* sessions past the cap check, for --max-connections */
 	atomic_int fd_limit; /* see relay.h */
 	atomic_uint running; /* loops still running */
@@ -35,6 +36,7 @@ void tpin_proxy_options_init(struct tpin_proxy_options *opt)
 	opt->mode = TPIN_MODE_TPROXY;
 	opt->upstream = TPIN_UPSTREAM_ORIGINAL;
 	opt->capture_port = TPIN_DEFAULT_CAPTURE_PORT;
+	opt->outbound_port = TPIN_DEFAULT_OUTBOUND_PORT;
 	opt->admin_port = TPIN_DEFAULT_ADMIN_PORT;
 	opt->ipv4 = true;
 	opt->ipv6 = true;
@@ -101,6 +103,11 @@ static int check_options(const struct tpin_proxy_options *opt, char *err, size_t
 		snprintf(err, errlen, "the capture port must be set");
 		return -EINVAL;
 	}
+	if (opt->outbound_port == opt->capture_port) {
+		snprintf(err, errlen, "the capture port and the outbound port are both %u",
+			 opt->capture_port);
+		return -EINVAL;
+	}
 	if (opt->preserve_source && opt->mode != TPIN_MODE_TPROXY) {
 		snprintf(err, errlen, "--preserve-source works only in tproxy mode");
 		return -EINVAL;
@@ -126,7 +133,7 @@ int tpin_proxy_new(struct tpin_proxy **out, const struct tpin_proxy_options *opt
 		   size_t errlen)
 {
 	struct tpin_proxy_hooks *hooks = tpin_proxy_hooks();
-	struct listen_spec specs[2];
+	struct listen_spec specs[4];
 	struct tpin_proxy *p;
 	unsigned i, n = 0;
 	int ret;
@@ -143,19 +150,28 @@ int tpin_proxy_new(struct tpin_proxy **out, const struct tpin_proxy_options *opt
 	p->relay.hooks = hooks;
 	p->relay.fd_limit = &p->fd_limit;
 	relay_limits_refresh(&p->relay);
-	/* Tests listen unprivileged on loopback, at a port the kernel picks. */
+	/* Tests listen unprivileged on loopback, at ports the kernel picks. */
 	p->port = hooks && hooks->loopback ? 0 : opt->capture_port;
-	for (i = 0; i < 2; i++) {
-		int family = i ? AF_INET6 : AF_INET;
+	p->outbound_port = hooks && hooks->loopback ? 0 : opt->outbound_port;
+	for (i = 0; i < 4; i++) {
+		int family = i % 2 ? AF_INET6 : AF_INET;
+		bool outbound = i >= 2;
 
-		if (!(i ? opt->ipv6 : opt->ipv4))
+		if (!(i % 2 ? opt->ipv6 : opt->ipv4) || (outbound && !opt->outbound_port))
 			continue;
+		/*
+		 * Both kinds are transparent and carry the proxy's mark. The
+		 * keepalive goes where the network is: on the sockets facing
+		 * the clients inbound (inherited from the listener), on the
+		 * upstream sockets outbound (upstream.c).
+		 */
 		specs[n++] = (struct listen_spec){
 			.family = family,
+			.outbound = outbound,
 			.loopback = hooks && hooks->loopback,
 			.transparent = !(hooks && hooks->loopback),
 			.mark = hooks && hooks->loopback ? 0 : opt->proxy_mark,
-			.ka = opt->keepalive.idle_s ? &p->opt.keepalive : NULL,
+			.ka = !outbound && opt->keepalive.idle_s ? &p->opt.keepalive : NULL,
 		};
 	}
 	p->n_workers = opt->concurrency ? opt->concurrency : uv_available_parallelism();
@@ -171,12 +187,13 @@ int tpin_proxy_new(struct tpin_proxy **out, const struct tpin_proxy_options *opt
 
 		w->on_exit = on_worker_exit;
 		w->arg = p;
-		ret = worker_init(w, &p->relay, specs, n, &p->port,
+		ret = worker_init(w, &p->relay, specs, n, &p->port, &p->outbound_port,
 				  tpin_metrics_shard(p->metrics, i), err, errlen);
 		if (ret)
 			goto fail;
 	}
 	p->relay.capture_port = p->port;
+	p->relay.outbound_port = p->outbound_port;
 	*out = p;
 	return 0;
 nomem:
@@ -238,6 +255,11 @@ int tpin_proxy_wait(struct tpin_proxy *p)
 uint16_t tpin_proxy_port(const struct tpin_proxy *p)
 {
 	return p->port;
+}
+
+uint16_t tpin_proxy_outbound_port(const struct tpin_proxy *p)
+{
+	return p->outbound_port;
 }
 
 bool tpin_proxy_listening(const struct tpin_proxy *p)

@@ -3,8 +3,14 @@
  * Whether an accepted connection may be relayed. relay_accept() learns
  * where the client was going and refuses, with a reset the client hears at
  * once, what must not be relayed: past the descriptor reserve, past the
- * connection caps, back into the proxy itself, or to an address that is not
- * the pod's own. The rest goes to a session (session.c).
+ * connection caps, back into the proxy itself, or, coming in, to an address
+ * that is not the pod's own. The rest goes to a session (session.c).
+ *
+ * Inbound and outbound connections differ only here and in where the
+ * upstream goes (upstream.c): an inbound one comes from the network to the
+ * pod's own address, an outbound one from the app to anywhere else. The
+ * per-source cap is for the network's clients; the app is one source that
+ * may use every place.
  */
 
 #include <errno.h>
@@ -18,7 +24,19 @@
 #include "tpin/proxy-options.h"
 #include "tpin/sock.h"
 
-void relay_accept(struct relay *r, int fd, const struct sockaddr *peer, socklen_t peer_len)
+/* Whether @port on @addr is one of the proxy's own: a connection there would come back. */
+static bool is_loop(struct relay *r, const struct sockaddr *addr, uint16_t port)
+{
+	const struct relay_config *cfg = r->cfg;
+
+	if (port != cfg->capture_port && port != cfg->opt->admin_port &&
+	    (!cfg->outbound_port || port != cfg->outbound_port) && port != TPIN_DEFAULT_HEALTH_PORT)
+		return false;
+	return localaddr_has(&r->local, addr);
+}
+
+void relay_accept(struct relay *r, int fd, const struct sockaddr *peer, socklen_t peer_len,
+		  bool outbound)
 {
 	const struct tpin_proxy_options *opt = r->cfg->opt;
 	const struct tpin_proxy_hooks *h = r->cfg->hooks;
@@ -30,7 +48,7 @@ void relay_accept(struct relay *r, int fd, const struct sockaddr *peer, socklen_
 	if (h && atomic_load_explicit(&h->fail_alloc, memory_order_relaxed))
 		s = NULL;
 	else
-		s = session_new(&r->env, fd, peer, peer_len);
+		s = session_new(&r->env, fd, peer, peer_len, outbound);
 	if (!s) {
 		/* The client hears at once, and the listener goes on. */
 		tpin_sock_close_reset(fd);
@@ -63,7 +81,7 @@ void relay_accept(struct relay *r, int fd, const struct sockaddr *peer, socklen_
 		}
 	}
 	/* One source must not take every place: room stays for the others. */
-	ret = sources_take(r->cfg->sources, &s->peer.sa, &s->orig.sa);
+	ret = outbound ? 0 : sources_take(r->cfg->sources, &s->peer.sa, &s->orig.sa);
 	if (ret == -EDQUOT) {
 		session_refuse(s, TPIN_REFUSED_SOURCE, "refused_source_limit");
 		return;
@@ -72,9 +90,9 @@ void relay_accept(struct relay *r, int fd, const struct sockaddr *peer, socklen_
 		session_fail_client(s, "accept", ret);
 		return;
 	}
-	s->sourced = true;
+	s->sourced = !outbound;
 	/* A connection to the proxy's own ports would come straight back here. */
-	if (s->port == r->cfg->capture_port || s->port == opt->admin_port) {
+	if (is_loop(r, &s->orig.sa, s->port)) {
 		session_refuse(s, TPIN_REFUSED_LOOP, "refused_loop");
 		return;
 	}
@@ -84,7 +102,8 @@ void relay_accept(struct relay *r, int fd, const struct sockaddr *peer, socklen_
 	 * through it. The rules intercept only local destinations; this holds
 	 * even when a rule says otherwise. Tests that fix the destination skip it.
 	 */
-	if (!(h && h->original_dst.ss_family) && !localaddr_has(&r->local, &s->orig.sa)) {
+	if (!outbound && !(h && h->original_dst.ss_family) &&
+	    !localaddr_has(&r->local, &s->orig.sa)) {
 		session_refuse(s, TPIN_REFUSED_NOT_LOCAL, "refused_not_local");
 		return;
 	}

@@ -29,8 +29,9 @@ struct tpin_strbuf;
 /* What a relay needs to know: shared by the workers, read-only. */
 struct relay_config {
 	const struct tpin_proxy_options *opt;
-	uint16_t capture_port; /* the port the listeners are bound to */
-	atomic_uint *live;     /* connections under --max-connections, all workers */
+	uint16_t capture_port;	/* the port the inbound listeners are bound to */
+	uint16_t outbound_port; /* the outbound listeners' port; 0: none */
+	atomic_uint *live;	/* connections under --max-connections, all workers */
 	/*
 	 * Descriptors at or above this number are the reserve: established
 	 * connections, the admin endpoint and readiness keep working on it,
@@ -61,9 +62,11 @@ int relay_init(struct relay *r, const struct relay_config *cfg, uv_loop_t *loop,
 /*
  * relay_accept - relay the accepted connection @fd, whose peer is @peer, if
  * it may be relayed: the relay owns @fd from now on, and any failure costs
- * this connection only.
+ * this connection only. @outbound: the app's own connection, from the
+ * outbound listener.
  */
-void relay_accept(struct relay *r, int fd, const struct sockaddr *peer, socklen_t peer_len);
+void relay_accept(struct relay *r, int fd, const struct sockaddr *peer, socklen_t peer_len,
+		  bool outbound);
 
 /*
  * relay_close_all - end every session now, logged with @why; sides with

@@ -59,6 +59,12 @@ enum {
 };
 
 static void on_client_io(struct io *io, uint32_t events);
+
+static enum tpin_traffic traffic(const struct session *s)
+{
+	return s->outbound ? TPIN_OUTBOUND : TPIN_INBOUND;
+}
+
 static void on_upstream_io(struct io *io, uint32_t events);
 static void on_timer(uv_timer_t *t);
 static void on_more(struct task *t);
@@ -68,7 +74,7 @@ static void session_fail(struct session *s, struct side *side, const char *what,
 /* ---- starting --------------------------------------------------------------- */
 
 struct session *session_new(struct session_env *env, int fd, const struct sockaddr *peer,
-			    socklen_t peer_len)
+			    socklen_t peer_len, bool outbound)
 {
 	struct session *s = env->free;
 
@@ -82,8 +88,9 @@ struct session *session_new(struct session_env *env, int fd, const struct sockad
 			return NULL;
 	}
 	s->env = env;
+	s->outbound = outbound;
 	env->n++;
-	tpin_metrics_accepted(env->m);
+	tpin_metrics_accepted(env->m, traffic(s));
 	s->started_ms = uv_now(env->loop);
 	s->client.io = (struct io){ .fd = fd, .cb = on_client_io };
 	s->upstream.io = (struct io){ .fd = -1, .cb = on_upstream_io };
@@ -99,7 +106,7 @@ struct session *session_new(struct session_env *env, int fd, const struct sockad
 
 void session_refuse(struct session *s, enum tpin_refusal why, const char *result)
 {
-	tpin_metrics_refused(s->env->m, why);
+	tpin_metrics_refused(s->env->m, traffic(s), why);
 	session_end(s, result, RESET_CLIENT);
 }
 
@@ -117,6 +124,7 @@ void session_start(struct session *s)
 		.orig = &s->orig.sa,
 		.sources = env->sources,
 		.port_cursor = &env->port_cursor,
+		.outbound = s->outbound,
 	};
 	const char *step;
 	int fd, ret;
@@ -145,14 +153,14 @@ void session_start(struct session *s)
 	/* EMFILE or ENOMEM here costs this connection only. */
 	fd = upstream_open(&t, &step);
 	if (fd < 0) {
-		tpin_metrics_connect_failed(env->m, s->port);
+		tpin_metrics_connect_failed(env->m, traffic(s), s->port);
 		session_fail(s, &s->upstream, step, fd);
 		return;
 	}
 	s->upstream.io.fd = fd;
 	ret = evset_add(env->set, &s->upstream.io, false);
 	if (ret) {
-		tpin_metrics_connect_failed(env->m, s->port);
+		tpin_metrics_connect_failed(env->m, traffic(s), s->port);
 		session_fail(s, &s->upstream, "epoll", ret);
 	}
 }
@@ -187,7 +195,7 @@ static void delivered(struct session *s, struct flow *f, size_t n)
 	atomic_store_explicit(&f->delivered,
 			      atomic_load_explicit(&f->delivered, memory_order_relaxed) + n,
 			      memory_order_relaxed);
-	tpin_metrics_bytes(s->env->m, s->port,
+	tpin_metrics_bytes(s->env->m, traffic(s), s->port,
 			   f == &s->up ? TPIN_DIR_UPSTREAM : TPIN_DIR_DOWNSTREAM, n);
 	s->last_active_ms = uv_now(s->env->loop);
 }
@@ -276,7 +284,7 @@ static void on_io(struct session *s, struct side *side, uint32_t events)
 		/* Rare, so its cause is read only now: a reset, a refused connect. */
 		err = tpin_sock_error(side->io.fd);
 		if (side == &s->upstream && !s->connected) {
-			tpin_metrics_connect_failed(s->env->m, s->port);
+			tpin_metrics_connect_failed(s->env->m, traffic(s), s->port);
 			/* Reset, not FIN: the client learns at once, as if the port were closed. */
 			session_fail(s, side, "connect", err ? err : -ECONNREFUSED);
 		} else {
@@ -325,7 +333,7 @@ static void on_timer(uv_timer_t *t)
 	uint64_t idle = s->env->opt->idle_timeout_ms, quiet;
 
 	if (!s->connected) {
-		tpin_metrics_connect_failed(s->env->m, s->port);
+		tpin_metrics_connect_failed(s->env->m, traffic(s), s->port);
 		session_end(s, "connect_timeout", RESET_CLIENT);
 		return;
 	}
@@ -348,7 +356,7 @@ static void session_addrs(const struct session *s, char *peer, char *orig, char 
 	tpin_sockaddr_format(&s->peer.sa, peer, TPIN_SOCKADDR_STRLEN);
 	tpin_sockaddr_format(&s->orig.sa, orig, TPIN_SOCKADDR_STRLEN);
 	if (s->chosen) {
-		upstream_addr(s->env->opt, &s->orig.sa, &a);
+		upstream_addr(s->env->opt, &s->orig.sa, s->outbound, &a);
 		tpin_sockaddr_format(&a.sa, up, TPIN_SOCKADDR_STRLEN);
 	} else {
 		strcpy(up, "-");
@@ -366,6 +374,7 @@ static void log_session(struct session *s)
 		.bytes_up = atomic_load_explicit(&s->up.delivered, memory_order_relaxed),
 		.bytes_down = atomic_load_explicit(&s->down.delivered, memory_order_relaxed),
 		.duration_ms = uv_now(s->env->loop) - s->started_ms,
+		.direction = s->outbound ? "outbound" : "inbound",
 		.result = s->result,
 	};
 
@@ -486,7 +495,7 @@ static void session_free(struct session *s)
 		atomic_fetch_sub(env->live, 1);
 	if (s->sourced)
 		sources_give(env->sources, &s->peer.sa, &s->orig.sa);
-	tpin_metrics_closed(env->m);
+	tpin_metrics_closed(env->m, traffic(s));
 	if (env->n_free < FREELIST_MAX && !env->ending) {
 		s->next = env->free;
 		env->free = s;

@@ -71,9 +71,10 @@ struct session {
 	const char *what;
 	int status;
 	atomic_int state;
-	uint16_t port; /* the original destination port, for metrics */
-	bool up_fin;   /* the client's FIN was passed on to the upstream */
-	bool down_fin; /* the upstream's FIN was passed on to the client */
+	uint16_t port;	   /* the original destination port, for metrics */
+	bool up_fin;	   /* the client's FIN was passed on to the upstream */
+	bool down_fin;	   /* the upstream's FIN was passed on to the client */
+	bool outbound : 1; /* the app's own connection, from the outbound listener */
 	bool connected : 1;
 	bool closing : 1;
 	bool counted : 1; /* holds a place under --max-connections */
@@ -93,13 +94,13 @@ int session_env_init(struct session_env *env, size_t queue_limit, atomic_int *fd
 void session_env_fini(struct session_env *env);
 
 /*
- * session_new - a session for the accepted socket @fd from @peer, not yet
- * relaying; NULL when out of memory (@fd is then still the caller's). The
- * caller fills in orig, port, counted and sourced, then calls
+ * session_new - a session for the socket @fd accepted from @peer (the app,
+ * on the outbound listener, when @outbound), not yet relaying; NULL when out of memory (@fd is then
+ * still the caller's). The caller fills in orig, port, counted and sourced, then calls
  * session_start() or session_refuse().
  */
 struct session *session_new(struct session_env *env, int fd, const struct sockaddr *peer,
-			    socklen_t peer_len);
+			    socklen_t peer_len, bool outbound);
 
 /* session_start - watch the client, start the connect timeout, connect upstream. */
 void session_start(struct session *s);

@@ -29,11 +29,16 @@
 static const char usage[] =
 	"Usage: tpin-proxy [options]\n"
 	"\n"
-	"Accepts the TCP connections that tpin-init diverts to the capture port and\n"
-	"relays each to the application, with no conntrack anywhere on the path.\n"
+	"Accepts the TCP connections that tpin-init diverts to it and relays each on,\n"
+	"with no conntrack anywhere on the path: inbound ones (to the pod) to the\n"
+	"application, outbound ones (the application's own) to where they were going.\n"
 	"\n"
 	"Interception:\n"
-	"  -z, --capture-port PORT     port the diverted connections arrive on (15006)\n"
+	"  -z, --capture-port PORT     port the inbound connections arrive on (15006)\n"
+	"  -p, --outbound-port PORT    port the app's outbound connections arrive on, as\n"
+	"                              Envoy's virtualOutbound (15001; 0: none). They are\n"
+	"                              relayed from the pod's own address with the proxy's\n"
+	"                              mark 0x53a, which tpin-init never captures again\n"
 	"  -m, --mode MODE             tproxy (default): the original destination is the\n"
 	"                              accepted socket's own address; redirect: it is read\n"
 	"                              from netfilter (SO_ORIGINAL_DST). Match tpin-init.\n"
@@ -125,6 +130,7 @@ enum {
 
 static const struct option long_options[] = {
 	{ "capture-port", required_argument, NULL, 'z' },
+	{ "outbound-port", required_argument, NULL, 'p' },
 	{ "mode", required_argument, NULL, 'm' },
 	{ "upstream", required_argument, NULL, OPT_UPSTREAM },
 	{ "passthrough-source", required_argument, NULL, OPT_PASSTHROUGH },
@@ -279,10 +285,16 @@ static int parse_args(struct settings *st, int argc, char **argv, char *err, siz
 	uint32_t v;
 	int c, ret = 0;
 
-	while (!ret && (c = getopt_long(argc, argv, "z:m:h", long_options, NULL)) != -1) {
+	while (!ret && (c = getopt_long(argc, argv, "z:p:m:h", long_options, NULL)) != -1) {
 		switch (c) {
 		case 'z':
 			ret = tpin_port_parse(&opt->capture_port, optarg, &e);
+			break;
+		case 'p':
+			if (!strcmp(optarg, "0"))
+				opt->outbound_port = 0;
+			else
+				ret = tpin_port_parse(&opt->outbound_port, optarg, err, errlen);
 			break;
 		case 'm':
 			ret = tpin_mode_parse(&opt->mode, optarg, &e);
@@ -378,6 +390,19 @@ static int parse_args(struct settings *st, int argc, char **argv, char *err, siz
 	}
 	if (!ret && opt->capture_port == opt->admin_port) {
 		snprintf(err, errlen, "capture port and admin port are both %u", opt->admin_port);
+		ret = -EINVAL;
+	}
+	if (!ret && opt->outbound_port &&
+	    (opt->outbound_port == opt->capture_port || opt->outbound_port == opt->admin_port)) {
+		snprintf(err, errlen, "--outbound-port %u is the capture or the admin port",
+			 opt->outbound_port);
+		ret = -EINVAL;
+	}
+	if (!ret && (opt->capture_port == TPIN_DEFAULT_HEALTH_PORT ||
+		     opt->outbound_port == TPIN_DEFAULT_HEALTH_PORT ||
+		     opt->admin_port == TPIN_DEFAULT_HEALTH_PORT)) {
+		snprintf(err, errlen, "port %u is readiness's: pick another",
+			 TPIN_DEFAULT_HEALTH_PORT);
 		ret = -EINVAL;
 	}
 	return ret;
@@ -584,9 +609,12 @@ int main(int argc, char **argv)
 	       st.proxy.max_per_source,
 	       st.per_source_auto ? "a quarter" : "--max-connections-per-source",
 	       st.proxy.idle_timeout_ms / 1000, keepalive);
-	printf("tpin-proxy: relaying from port %u (%s mode, %s upstream)\n",
+	printf("tpin-proxy: relaying from port %u (%s mode, %s upstream)",
 	       tpin_proxy_port(rt.proxy), tpin_mode_name(st.proxy.mode),
 	       st.proxy.upstream == TPIN_UPSTREAM_LOCALHOST ? "localhost" : "original");
+	if (tpin_proxy_outbound_port(rt.proxy))
+		printf(" and outbound from port %u", tpin_proxy_outbound_port(rt.proxy));
+	printf("\n");
 	fflush(stdout);
 	uv_run(&rt.loop, UV_RUN_DEFAULT);
 	status = tpin_proxy_wait(rt.proxy) ? 1 : 0;

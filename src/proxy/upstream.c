@@ -14,11 +14,11 @@
 /* Ports tried for an upstream from the client's address before giving up. */
 #define PRESERVE_TRIES 16
 
-void upstream_addr(const struct tpin_proxy_options *opt, const struct sockaddr *orig,
+void upstream_addr(const struct tpin_proxy_options *opt, const struct sockaddr *orig, bool outbound,
 		   union inaddr *out)
 {
 	*out = *(const union inaddr *)orig;
-	if (opt->upstream != TPIN_UPSTREAM_LOCALHOST)
+	if (outbound || opt->upstream != TPIN_UPSTREAM_LOCALHOST)
 		return;
 	if (out->sa.sa_family == AF_INET)
 		out->sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -31,6 +31,8 @@ static const struct sockaddr *source(const struct upstream_target *t, union inad
 {
 	const struct tpin_proxy_options *opt = t->opt;
 
+	if (t->outbound)
+		return NULL;
 	if (opt->preserve_source) {
 		*src = *(const union inaddr *)t->peer;
 		return &src->sa;
@@ -70,8 +72,8 @@ static uint16_t preserve_port(const struct upstream_target *t)
 }
 
 /* One socket, bound to @src (maybe NULL), connecting to @dst. */
-static int open_one(const struct sockaddr *dst, const struct sockaddr *src, bool preserve,
-		    const char **step)
+static int open_one(const struct upstream_target *t, const struct sockaddr *dst,
+		    const struct sockaddr *src, bool preserve, const char **step)
 {
 	int fd, ret;
 
@@ -81,6 +83,10 @@ static int open_one(const struct sockaddr *dst, const struct sockaddr *src, bool
 		return -errno;
 	/* HTTP/2 and friends write a message in pieces: none may wait for an ACK. */
 	ret = tpin_sock_set_nodelay(fd);
+	if (!ret && t->outbound && t->opt->proxy_mark)
+		ret = tpin_sock_set_mark(fd, t->opt->proxy_mark);
+	if (!ret && t->outbound && t->opt->keepalive.idle_s)
+		ret = tpin_sock_set_keepalive(fd, &t->opt->keepalive);
 	if (ret)
 		goto fail;
 	if (src) {
@@ -119,7 +125,7 @@ fail:
 
 int upstream_open(const struct upstream_target *t, const char **step)
 {
-	bool preserve = t->opt->preserve_source;
+	bool preserve = t->opt->preserve_source && !t->outbound;
 	union inaddr src, dst;
 	const struct sockaddr *from;
 	uint16_t port;
@@ -127,10 +133,10 @@ int upstream_open(const struct upstream_target *t, const char **step)
 	int fd = -EADDRNOTAVAIL;
 
 	*step = "bind";
-	upstream_addr(t->opt, t->orig, &dst);
+	upstream_addr(t->opt, t->orig, t->outbound, &dst);
 	from = source(t, &src);
 	if (!preserve)
-		return open_one(&dst.sa, from, false, step);
+		return open_one(t, &dst.sa, from, false, step);
 	for (tries = 0; tries < PRESERVE_TRIES; tries++) {
 		port = preserve_port(t);
 		if (!port)
@@ -139,7 +145,7 @@ int upstream_open(const struct upstream_target *t, const char **step)
 			src.sin.sin_port = htons(port);
 		else
 			src.sin6.sin6_port = htons(port);
-		fd = open_one(&dst.sa, from, true, step);
+		fd = open_one(t, &dst.sa, from, true, step);
 		/* Taken by another upstream socket to the same destination, or a listener. */
 		if (fd != -EADDRNOTAVAIL && fd != -EADDRINUSE)
 			break;

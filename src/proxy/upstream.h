@@ -26,13 +26,19 @@ struct upstream_target {
 	const struct sockaddr *orig; /* where the client meant to go */
 	struct sources *sources;     /* the clients' live 4-tuples (--preserve-source) */
 	uint32_t *port_cursor;	     /* the next --preserve-source port to try */
+	/*
+	 * The app's own connection, out of the pod: to @orig itself, from the
+	 * pod's own address, with the proxy's mark (so the rules never take it
+	 * again) and keepalive (the far end is across the network).
+	 */
+	bool outbound;
 };
 
 /*
  * upstream_addr - where a connection to @orig goes: @orig itself, or
- * loopback at its port with --upstream localhost.
+ * loopback at its port when an inbound one goes with --upstream localhost.
  */
-void upstream_addr(const struct tpin_proxy_options *opt, const struct sockaddr *orig,
+void upstream_addr(const struct tpin_proxy_options *opt, const struct sockaddr *orig, bool outbound,
 		   union inaddr *out);
 
 /*

@@ -78,11 +78,12 @@ static void on_accept(struct listener *l, int fd, const struct sockaddr *peer, s
 {
 	struct worker *w = l->data;
 
-	relay_accept(&w->relay, fd, peer, len);
+	relay_accept(&w->relay, fd, peer, len, l->outbound);
 }
 
 int worker_init(struct worker *w, const struct relay_config *cfg, const struct listen_spec *specs,
-		unsigned n, uint16_t *port, struct tpin_metrics_shard *m, char *err, size_t errlen)
+		unsigned n, uint16_t *port, uint16_t *out_port, struct tpin_metrics_shard *m,
+		char *err, size_t errlen)
 {
 	struct listen_spec spec;
 	unsigned i;
@@ -124,12 +125,14 @@ int worker_init(struct worker *w, const struct relay_config *cfg, const struct l
 	for (i = 0; i < n; i++) {
 		struct listener *l = &w->listeners[w->n_listeners++];
 
+		uint16_t *p = specs[i].outbound ? out_port : port;
+
 		spec = specs[i];
-		spec.port = *port;
+		spec.port = *p;
 		l->on_accept = on_accept;
 		l->data = w;
 		l->log = cfg->opt->log;
-		ret = listener_open(l, &w->loop, &w->set, &spec, port, err, errlen);
+		ret = listener_open(l, &w->loop, &w->set, &spec, p, err, errlen);
 		if (ret)
 			return ret;
 	}

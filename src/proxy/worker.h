@@ -35,7 +35,7 @@ struct worker {
 	uv_timer_t drain_timer;
 	uv_timer_t limits; /* reads the descriptor limit again, every second */
 	struct evset set;
-	struct listener listeners[2];
+	struct listener listeners[4]; /* inbound and outbound, IPv4 and IPv6 */
 	unsigned n_listeners;
 	struct relay relay;
 	struct tpin_log_batch log;
@@ -57,13 +57,14 @@ struct worker {
 };
 
 /*
- * worker_init - the loop, the epoll set, the relay and a listener per
- * family in @specs (@n of them, the port in *@port: 0 learns the port the
- * first one got). Returns 0, or -errno with a message in @err; the worker
- * must be freed with worker_free() either way.
+ * worker_init - the loop, the epoll set, the relay and the listeners of
+ * @specs (@n of them, at most 4; the inbound ones at *@port, the outbound
+ * ones at *@out_port: 0 learns the port the first one of its kind got). Returns 0, or -errno with a
+ * message in @err; the worker must be freed with worker_free() either way.
  */
 int worker_init(struct worker *w, const struct relay_config *cfg, const struct listen_spec *specs,
-		unsigned n, uint16_t *port, struct tpin_metrics_shard *m, char *err, size_t errlen);
+		unsigned n, uint16_t *port, uint16_t *out_port, struct tpin_metrics_shard *m,
+		char *err, size_t errlen);
 
 /* worker_start - run the loop on a new thread. Returns 0 or -errno. */
 int worker_start(struct worker *w);

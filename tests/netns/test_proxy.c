@@ -556,7 +556,7 @@ static char *http_get(const char *ns, const char *ip, uint16_t port, const char 
 
 /*
  * One sample from the proxy's /metrics (exact series, e.g.
- * `tpin_bytes_total{direction="upstream",port="9081"}`); -1 when absent.
+ * `tpin_bytes_total{traffic="inbound",direction="upstream",port="9081"}`); -1 when absent.
  */
 static long long metric(const char *series)
 {
@@ -777,10 +777,10 @@ START_TEST(test_concurrent)
 	}
 	ck_assert_msg(bad < 0, "connection %d: wrong data (starts \"%.10s\")", bad,
 		      bad >= 0 ? (const char *)rx[bad] : "");
-	ck_assert_int_eq(metric("tpin_connections_active"), NCONC);
+	ck_assert_int_eq(metric("tpin_connections_active{traffic=\"inbound\"}"), NCONC);
 	for (int i = 0; i < NCONC; i++)
 		close(fd[i]);
-	ck_assert_int_eq(metric_wait("tpin_connections_active", 0), 0);
+	ck_assert_int_eq(metric_wait("tpin_connections_active{traffic=\"inbound\"}", 0), 0);
 	ck_assert_int_eq(app_count("peer=127.0.0.6:"), NCONC);
 	ck_assert_msg(nh_now_ms() - t0 < 30000, "took %lld ms", nh_now_ms() - t0);
 }
@@ -937,7 +937,10 @@ START_TEST(test_loop_capture)
 	log_expect(NH_POD4 ":15006", "refused_loop", NH_CLIENT4 ":", NULL);
 	expect_closed(NH_POD6, CAPTURE);
 	log_expect("[" NH_POD6 "]:15006", "refused_loop", "[" NH_CLIENT6 "]:", NULL);
-	ck_assert_int_eq(metric_wait("tpin_connections_refused_total{reason=\"loop\"}", 2), 2);
+	ck_assert_int_eq(
+		metric_wait("tpin_connections_refused_total{traffic=\"inbound\",reason=\"loop\"}",
+			    2),
+		2);
 	/* Relaying still works, and nothing reached the app. */
 	curl_sees("http://" NH_POD4 ":9080/", "peer=127.0.0.6:");
 	ck_assert_int_eq(app_count("peer="), 1);
@@ -968,7 +971,10 @@ START_TEST(test_loop_admin)
 	install("--admin-port 15099 --upstream localhost");
 	expect_closed(NH_POD4, ADMIN);
 	log_expect(NH_POD4 ":15000", "refused_loop", NH_CLIENT4 ":", NULL);
-	ck_assert_int_eq(metric_wait("tpin_connections_refused_total{reason=\"loop\"}", 1), 1);
+	ck_assert_int_eq(
+		metric_wait("tpin_connections_refused_total{traffic=\"inbound\",reason=\"loop\"}",
+			    1),
+		1);
 	ck_assert_int_eq(app_count("peer="), 0);
 }
 END_TEST
@@ -984,8 +990,10 @@ START_TEST(test_metrics)
 	app_start();
 	proxy_start(NULL);
 	/* Control: nothing yet. */
-	ck_assert_int_eq(metric("tpin_connections_accepted_total"), 0);
-	ck_assert_int_eq(metric("tpin_bytes_total{direction=\"upstream\",port=\"9081\"}"), -1);
+	ck_assert_int_eq(metric("tpin_connections_accepted_total{traffic=\"inbound\"}"), 0);
+	ck_assert_int_eq(metric("tpin_bytes_total{traffic=\"inbound\",direction=\"upstream\",port="
+				"\"9081\"}"),
+			 -1);
 
 	for (int i = 0; i < 3; i++) {
 		int c = nh_connect(pair.client, NH_POD4, ECHO_PORT, WAIT_MS);
@@ -1002,14 +1010,22 @@ START_TEST(test_metrics)
 	ck_assert_msg(strstr(resp, "peer=127.0.0.6:"), "answer: %s", resp);
 	free(resp);
 
-	ck_assert_int_eq(metric_wait("tpin_connections_active", 0), 0);
-	ck_assert_int_eq(metric("tpin_connections_accepted_total"), 4);
-	ck_assert_int_eq(metric("tpin_bytes_total{direction=\"upstream\",port=\"9081\"}"), 3000);
-	ck_assert_int_eq(metric("tpin_bytes_total{direction=\"downstream\",port=\"9081\"}"), 3000);
-	ck_assert_int_eq(metric("tpin_bytes_total{direction=\"upstream\",port=\"9080\"}"), 18);
-	ck_assert_int_eq(metric("tpin_bytes_total{direction=\"downstream\",port=\"9080\"}"),
+	ck_assert_int_eq(metric_wait("tpin_connections_active{traffic=\"inbound\"}", 0), 0);
+	ck_assert_int_eq(metric("tpin_connections_accepted_total{traffic=\"inbound\"}"), 4);
+	ck_assert_int_eq(metric("tpin_bytes_total{traffic=\"inbound\",direction=\"upstream\",port="
+				"\"9081\"}"),
+			 3000);
+	ck_assert_int_eq(metric("tpin_bytes_total{traffic=\"inbound\",direction=\"downstream\","
+				"port=\"9081\"}"),
+			 3000);
+	ck_assert_int_eq(metric("tpin_bytes_total{traffic=\"inbound\",direction=\"upstream\",port="
+				"\"9080\"}"),
+			 18);
+	ck_assert_int_eq(metric("tpin_bytes_total{traffic=\"inbound\",direction=\"downstream\","
+				"port=\"9080\"}"),
 			 (long long)resp_len);
-	ck_assert_int_eq(metric("tpin_connections_refused_total{reason=\"loop\"}"), 0);
+	ck_assert_int_eq(
+		metric("tpin_connections_refused_total{traffic=\"inbound\",reason=\"loop\"}"), 0);
 }
 END_TEST
 

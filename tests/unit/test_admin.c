@@ -247,7 +247,8 @@ START_TEST(test_admin_endpoints)
 
 	admin_run(client_thread);
 	ck_assert_ptr_nonnull(strstr(reqs[0].response, "HTTP/1.1 200 OK\r\n"));
-	ck_assert_ptr_nonnull(strstr(reqs[0].response, "\ntpin_connections_accepted_total 0\n"));
+	ck_assert_ptr_nonnull(strstr(reqs[0].response,
+				     "\ntpin_connections_accepted_total{traffic=\"inbound\"} 0\n"));
 	ck_assert_ptr_nonnull(strstr(reqs[0].response, "# TYPE tpin_bytes_total counter\n"));
 	ck_assert_ptr_nonnull(strstr(reqs[1].response, "HTTP/1.1 200 OK\r\n"));
 	ck_assert_ptr_nonnull(strstr(reqs[1].response, "\r\n\r\nready\n"));

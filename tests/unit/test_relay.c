@@ -321,11 +321,13 @@ static void on_connect(uv_connect_t *req, int status)
 }
 
 /* Connects an initialized (maybe bound) @e to the proxy. */
+static uint16_t connect_port; /* 0: the proxy's inbound port */
+
 static void client_connect_bound(struct end *e, int family)
 {
 	struct sockaddr_storage ss;
 
-	addr(&ss, family, tpin_proxy_port(proxy));
+	addr(&ss, family, connect_port ? connect_port : tpin_proxy_port(proxy));
 	e->connect.data = e;
 	ck_assert_int_eq(uv_tcp_connect(&e->connect, &e->tcp, (struct sockaddr *)&ss, on_connect),
 			 0);
@@ -395,6 +397,7 @@ static void setup(void)
 {
 	ck_assert_int_eq(uv_loop_init(&loop), 0);
 	memset(&hooks, 0, sizeof(hooks));
+	connect_port = 0;
 	proxy = NULL;
 	memset(&app, 0, sizeof(app));
 	memset(&client, 0, sizeof(client));
@@ -646,6 +649,84 @@ START_TEST(test_loop_refused)
 	test_options(&opt, AF_INET);
 	hooks.original_dst.ss_family = 0;
 	proxy_start(&opt);
+	client = (struct end){ 0 };
+	client_connect(&client, AF_INET);
+	ck_assert(run_until(client_closed, 5000));
+	ck_assert_int_eq(reset_seen(&client), UV_ECONNRESET);
+	tpin_proxy_stats(proxy, &st);
+	ck_assert_uint_eq(st.refused, 1);
+	ck_assert_uint_eq(st.connect_failures, 0);
+}
+END_TEST
+
+/*
+ * An outbound connection (the app's own, on the outbound listener) goes to
+ * its original destination itself, from an address the kernel picks (not
+ * the passthrough source), even with --upstream localhost, and is logged
+ * and counted as outbound.
+ */
+START_TEST(test_outbound)
+{
+	struct end app_end = { .echo = true, .shut_on_eof = true, .close_when_done = true };
+	struct tpin_proxy_options opt;
+	struct tpin_proxy_stats st;
+	char dir[] = "/tmp/tpin-test-XXXXXX", path[64], *log_text;
+	char peer[INET6_ADDRSTRLEN] = "";
+	struct tpin_log *log = NULL;
+	FILE *f;
+	long n;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/access", dir);
+	ck_assert_int_eq(tpin_log_open(&log, path, TPIN_LOG_JSON), 0);
+	app_start(AF_INET, &app_end);
+	test_options(&opt, AF_INET);
+	opt.upstream = TPIN_UPSTREAM_LOCALHOST;
+	opt.log = log;
+	proxy_start(&opt);
+	ck_assert_uint_ne(tpin_proxy_outbound_port(proxy), 0);
+	ck_assert_uint_ne(tpin_proxy_outbound_port(proxy), tpin_proxy_port(proxy));
+	connect_port = tpin_proxy_outbound_port(proxy);
+	client = (struct end){ .to_send = 4321, .shut_when_sent = true, .close_when_done = true };
+	client_connect(&client, AF_INET);
+	ck_assert(run_until(both_closed, 10000));
+	ck_assert_uint_eq(client.received, 4321);
+	ck_assert_uint_eq(client.sum_received, client.sum_sent);
+	inet_ntop(AF_INET, &((struct sockaddr_in *)&app.conn.peer)->sin_addr, peer, sizeof(peer));
+	ck_assert_str_ne(peer, "127.0.0.6");
+	tpin_proxy_stop(proxy);
+	ck_assert_int_eq(tpin_proxy_wait(proxy), 0);
+	tpin_proxy_stats(proxy, &st);
+	ck_assert_uint_eq(st.accepted, 1);
+	tpin_proxy_free(proxy);
+	proxy = NULL;
+	tpin_log_close(log);
+	f = fopen(path, "r");
+	ck_assert_ptr_nonnull(f);
+	log_text = calloc(1, 4096);
+	n = (long)fread(log_text, 1, 4095, f);
+	fclose(f);
+	unlink(path);
+	rmdir(dir);
+	ck_assert_int_gt(n, 0);
+	ck_assert_msg(strstr(log_text, "\"direction\":\"outbound\"") &&
+			      strstr(log_text, "\"result\":\"ok\""),
+		      "access log: %s", log_text);
+	free(log_text);
+}
+END_TEST
+
+/* An outbound connection whose original destination is the proxy itself is refused. */
+START_TEST(test_outbound_loop)
+{
+	struct tpin_proxy_options opt;
+	struct tpin_proxy_stats st;
+
+	uv_tcp_init(&loop, &app.server);
+	test_options(&opt, AF_INET);
+	hooks.original_dst.ss_family = 0; /* the destination is the outbound listener itself */
+	proxy_start(&opt);
+	connect_port = tpin_proxy_outbound_port(proxy);
 	client = (struct end){ 0 };
 	client_connect(&client, AF_INET);
 	ck_assert(run_until(client_closed, 5000));
@@ -1402,6 +1483,8 @@ static Suite *relay_suite(void)
 	tcase_add_test(tc, test_upstream_refused);
 	tcase_add_test(tc, test_loop_refused);
 	tcase_add_test(tc, test_upstream_localhost);
+	tcase_add_test(tc, test_outbound);
+	tcase_add_test(tc, test_outbound_loop);
 	tcase_add_test(tc, test_idle_timeout);
 	tcase_add_test(tc, test_max_connections);
 	tcase_add_test(tc, test_max_per_source);
