@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <uv.h>
 
+struct tpin_err;
+
 /*
  * The admin endpoint on 127.0.0.1: /metrics (Prometheus text), /ready,
  * /connections; and /healthz/ready on the health port for kubelet probes.
@@ -31,7 +33,7 @@ void tpin_admin_options_init(struct tpin_admin_options *opt);
  * the socket calls with a message in @err.
  */
 int tpin_admin_new(struct tpin_admin **out, uv_loop_t *loop, struct tpin_proxy *proxy,
-		   const struct tpin_admin_options *opt, char *err, size_t errlen);
+		   const struct tpin_admin_options *opt, struct tpin_err *err);
 
 /* tpin_admin_port - the admin port; with @health the health port (0 if none). */
 uint16_t tpin_admin_port(const struct tpin_admin *a, bool health);

@@ -10,11 +10,13 @@
 
 /* Istio-compatible defaults: tpin can stand in for istio-init. */
 #define TPIN_DEFAULT_CAPTURE_PORT 15006
-#define TPIN_DEFAULT_ADMIN_PORT	  15000
-#define TPIN_DEFAULT_MARK	  0x539u
-#define TPIN_DEFAULT_PROXY_MARK	  0x53au
-#define TPIN_DEFAULT_ROUTE_TABLE  133u
-#define TPIN_DEFAULT_TABLE_NAME	  "tpin"
+/* The outbound listener: Envoy's virtualOutbound port. */
+#define TPIN_DEFAULT_OUTBOUND_PORT 15001
+#define TPIN_DEFAULT_ADMIN_PORT	   15000
+#define TPIN_DEFAULT_MARK	   0x539u
+#define TPIN_DEFAULT_PROXY_MARK	   0x53au
+#define TPIN_DEFAULT_ROUTE_TABLE   133u
+#define TPIN_DEFAULT_TABLE_NAME	   "tpin"
 /* tpin-proxy's readiness port, on every address, as Envoy's in Istio. */
 #define TPIN_HEALTH_PORT 15021
 /* Ports Istio never intercepts: Envoy's Prometheus, readiness and agent. */

@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <uv.h>
 
+struct tpin_err;
+
 /*
  * The access log: one line per connection, plain "key=value" or JSON, and
  * the occasional event line. Workers on several threads write to one log; a
@@ -36,7 +38,7 @@ struct tpin_log_entry {
  * tpin_log_format_parse - "plain" or "json". Returns 0 or -EINVAL with a
  * message naming the value in @err.
  */
-int tpin_log_format_parse(enum tpin_log_format *fmt, const char *text, char *err, size_t errlen);
+int tpin_log_format_parse(enum tpin_log_format *fmt, const char *text, struct tpin_err *err);
 
 /*
  * tpin_log_open - log to @path (appending), or to standard output when @path

@@ -18,12 +18,6 @@
 #include "tpin/sock.h"
 
 struct tpin_log;
-
-/* Readiness for the kubelet, on every address: never relayed to, like the proxy's other ports. */
-#define TPIN_DEFAULT_HEALTH_PORT 15021
-/* The outbound listener: Envoy's virtualOutbound port. */
-#define TPIN_DEFAULT_OUTBOUND_PORT 15001
-
 enum tpin_upstream {
 	TPIN_UPSTREAM_ORIGINAL,	 /* the original destination (Istio >= 1.10) */
 	TPIN_UPSTREAM_LOCALHOST, /* 127.0.0.1 or ::1 at the original port (Istio 1.5) */

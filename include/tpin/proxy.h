@@ -11,6 +11,8 @@
 #include "tpin/proxy-options.h"
 #include "tpin/strbuf.h"
 
+struct tpin_err;
+
 /*
  * tpin-proxy as a library: N event loops, each on its own thread with its
  * own SO_REUSEPORT listeners, relaying every accepted connection to the
@@ -63,8 +65,8 @@ void tpin_proxy_default_caps(uint32_t *max_connections, uint32_t *max_per_source
  * message in @err names CAP_NET_ADMIN), -ENOMEM, or the -errno of a socket
  * call; on error nothing is left allocated.
  */
-int tpin_proxy_new(struct tpin_proxy **out, const struct tpin_proxy_options *opt, char *err,
-		   size_t errlen);
+int tpin_proxy_new(struct tpin_proxy **out, const struct tpin_proxy_options *opt,
+		   struct tpin_err *err);
 
 /* tpin_proxy_start - run every loop on its own thread. Returns 0 or -errno. */
 int tpin_proxy_start(struct tpin_proxy *p);

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tpin/err.h"
 #include "tpin/admin.h"
 #include "tpin/http.h"
 #include "tpin/metrics.h"
@@ -57,7 +58,8 @@ struct tpin_admin {
 	char *table_name;
 	bool draining;
 	bool closing;
-	unsigned handles; /* open handles, conns included; the last close frees */
+	struct tpin_probe_cache ruleset; /* the last verification, by generation */
+	unsigned handles;		 /* open handles, conns included; the last close frees */
 };
 
 struct admin_conn {
@@ -79,7 +81,7 @@ void tpin_admin_options_init(struct tpin_admin_options *opt)
 {
 	memset(opt, 0, sizeof(*opt));
 	opt->port = 15000;
-	opt->health_port = TPIN_DEFAULT_HEALTH_PORT;
+	opt->health_port = TPIN_HEALTH_PORT;
 	opt->table_name = "tpin";
 }
 
@@ -167,7 +169,7 @@ static void respond_text(struct admin_conn *c, int code, const char *reason, con
 static void ready(struct admin_conn *c)
 {
 	struct tpin_admin *a = c->l->a;
-	char why[128];
+	char why[256];
 	int ret;
 
 	if (a->draining) {
@@ -178,14 +180,22 @@ static void ready(struct admin_conn *c)
 		respond_text(c, 503, "Service Unavailable", "not ready: a listener is down");
 		return;
 	}
+	/*
+	 * The whole table as tpin-init installed it, not only its presence: a
+	 * deleted IPv6 tproxy rule, a flushed chain or a changed set stops
+	 * interception as surely as a missing table. Read again only when
+	 * the ruleset's generation moved.
+	 */
 	if (a->table_name) {
-		ret = tpin_probe_table(a->table_name);
+		ret = tpin_probe_ruleset(a->table_name, &a->ruleset);
 		if (ret) {
 			snprintf(why, sizeof(why), "not ready: nftables table inet %s: %s",
 				 a->table_name,
-				 ret == -ENOENT	   ? "missing"
-				 : ret == -ENODATA ? "present but intercepting nothing (flushed?)"
-						   : strerror(-ret));
+				 ret == -ENOENT ? "missing"
+				 : ret == -ENODATA
+					 ? "not what tpin-init installed (a rule deleted or "
+					   "changed, flushed?)"
+					 : strerror(-ret));
 			respond_text(c, 503, "Service Unavailable", why);
 			return;
 		}
@@ -338,7 +348,7 @@ static void on_connection(uv_stream_t *server, int status)
  * IPv6 and IPv4 on one dual-stack socket, or IPv4 alone without IPv6.
  */
 static int listen_on(struct tpin_admin *a, uv_loop_t *loop, struct admin_listener *l, uint16_t port,
-		     char *err, size_t errlen)
+		     struct tpin_err *err)
 {
 	struct sockaddr_storage ss;
 	const char *where = l->health ? "::" : "127.0.0.1";
@@ -363,13 +373,13 @@ static int listen_on(struct tpin_admin *a, uv_loop_t *loop, struct admin_listene
 	if (!ret)
 		ret = uv_listen((uv_stream_t *)&l->tcp, 64, on_connection);
 	if (ret)
-		snprintf(err, errlen, "cannot listen on %s port %u for %s: %s", where, port,
-			 l->health ? "readiness" : "admin", uv_strerror(ret));
+		tpin_err_set(err, ret, "cannot listen on %s port %u for %s: %s", where, port,
+			     l->health ? "readiness" : "admin", uv_strerror(ret));
 	return ret;
 }
 
 int tpin_admin_new(struct tpin_admin **out, uv_loop_t *loop, struct tpin_proxy *proxy,
-		   const struct tpin_admin_options *opt, char *err, size_t errlen)
+		   const struct tpin_admin_options *opt, struct tpin_err *err)
 {
 	struct tpin_admin *a = calloc(1, sizeof(*a));
 	int ret = -ENOMEM;
@@ -383,9 +393,9 @@ int tpin_admin_new(struct tpin_admin **out, uv_loop_t *loop, struct tpin_proxy *
 			goto nomem;
 	}
 	a->listeners[1].health = true;
-	ret = listen_on(a, loop, &a->listeners[0], opt->port, err, errlen);
+	ret = listen_on(a, loop, &a->listeners[0], opt->port, err);
 	if (!ret && !opt->no_health)
-		ret = listen_on(a, loop, &a->listeners[1], opt->health_port, err, errlen);
+		ret = listen_on(a, loop, &a->listeners[1], opt->health_port, err);
 	if (ret) {
 		tpin_admin_close(a);
 		return ret;
@@ -393,7 +403,7 @@ int tpin_admin_new(struct tpin_admin **out, uv_loop_t *loop, struct tpin_proxy *
 	*out = a;
 	return 0;
 nomem:
-	snprintf(err, errlen, "out of memory");
+	tpin_err_set(err, -ENOMEM, "out of memory");
 	if (a)
 		free(a->table_name);
 	free(a);

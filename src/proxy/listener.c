@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "tpin/err.h"
 #include "listener.h"
 #include "tpin/log.h"
 #include "tpin/sock.h"
@@ -75,10 +76,10 @@ static void on_readable(struct io *io, uint32_t events)
 	}
 }
 
-static int privileged(int ret, const char *what, int family, char *err, size_t errlen)
+static int privileged(int ret, const char *what, int family, struct tpin_err *err)
 {
-	snprintf(err, errlen, "cannot set %s on the IPv%c listener: %s%s", what, version(family),
-		 strerror(-ret), ret == -EPERM ? " (tpin-proxy needs CAP_NET_ADMIN)" : "");
+	tpin_err_set(err, ret, "cannot set %s on the IPv%c listener: %s%s", what, version(family),
+		     strerror(-ret), ret == -EPERM ? " (tpin-proxy needs CAP_NET_ADMIN)" : "");
 	return ret;
 }
 
@@ -100,21 +101,21 @@ static void listen_addr(const struct listen_spec *spec, struct sockaddr_storage 
 }
 
 /* The options every accepted socket inherits from its listener. */
-static int inherited_options(int fd, const struct listen_spec *spec, char *err, size_t errlen)
+static int inherited_options(int fd, const struct listen_spec *spec, struct tpin_err *err)
 {
 	int ret = tpin_sock_set_nodelay(fd);
 
 	if (!ret && spec->ka)
 		ret = tpin_sock_set_keepalive(fd, spec->ka);
 	if (ret)
-		snprintf(err, errlen,
-			 "cannot set TCP_NODELAY or keepalive on the IPv%c listener: %s",
-			 version(spec->family), strerror(-ret));
+		tpin_err_set(err, ret,
+			     "cannot set TCP_NODELAY or keepalive on the IPv%c listener: %s",
+			     version(spec->family), strerror(-ret));
 	return ret;
 }
 
 int listener_open(struct listener *l, uv_loop_t *loop, struct evset *set,
-		  const struct listen_spec *spec, uint16_t *port, char *err, size_t errlen)
+		  const struct listen_spec *spec, uint16_t *port, struct tpin_err *err)
 {
 	char where[TPIN_SOCKADDR_STRLEN];
 	struct sockaddr_storage ss;
@@ -128,8 +129,8 @@ int listener_open(struct listener *l, uv_loop_t *loop, struct evset *set,
 	l->io.fd = fd = socket(spec->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		ret = -errno;
-		snprintf(err, errlen, "cannot create the IPv%c listener: %s", version(spec->family),
-			 strerror(-ret));
+		tpin_err_set(err, ret, "cannot create the IPv%c listener: %s",
+			     version(spec->family), strerror(-ret));
 		return ret;
 	}
 	uv_timer_init(loop, &l->pause);
@@ -146,8 +147,8 @@ int listener_open(struct listener *l, uv_loop_t *loop, struct evset *set,
 	if (!ret)
 		ret = tpin_sock_set_reuseaddr(fd);
 	if (ret) {
-		snprintf(err, errlen, "cannot set SO_REUSEPORT or SO_REUSEADDR: %s",
-			 strerror(-ret));
+		tpin_err_set(err, ret, "cannot set SO_REUSEPORT or SO_REUSEADDR: %s",
+			     strerror(-ret));
 		return ret;
 	}
 	if (spec->family == AF_INET6) {
@@ -165,7 +166,7 @@ int listener_open(struct listener *l, uv_loop_t *loop, struct evset *set,
 			return privileged(ret,
 					  spec->family == AF_INET6 ? "IPV6_TRANSPARENT"
 								   : "IP_TRANSPARENT",
-					  spec->family, err, errlen);
+					  spec->family, err);
 	}
 	/*
 	 * Replies to real clients carry the proxy mark so they are never
@@ -174,9 +175,9 @@ int listener_open(struct listener *l, uv_loop_t *loop, struct evset *set,
 	if (spec->mark) {
 		ret = tpin_sock_set_mark(fd, spec->mark);
 		if (ret)
-			return privileged(ret, "SO_MARK", spec->family, err, errlen);
+			return privileged(ret, "SO_MARK", spec->family, err);
 	}
-	ret = inherited_options(fd, spec, err, errlen);
+	ret = inherited_options(fd, spec, err);
 	if (ret)
 		return ret;
 	listen_addr(spec, &ss);
@@ -184,21 +185,21 @@ int listener_open(struct listener *l, uv_loop_t *loop, struct evset *set,
 	if (bind(fd, (struct sockaddr *)&ss, tpin_sockaddr_len((struct sockaddr *)&ss)) < 0 ||
 	    listen(fd, 4096) < 0) {
 		ret = -errno;
-		snprintf(err, errlen, "cannot listen on %s: %s", where, strerror(-ret));
+		tpin_err_set(err, ret, "cannot listen on %s: %s", where, strerror(-ret));
 		return ret;
 	}
 	if (!*port) {
 		if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0) {
 			ret = -errno;
-			snprintf(err, errlen, "getsockname: %s", strerror(-ret));
+			tpin_err_set(err, ret, "getsockname: %s", strerror(-ret));
 			return ret;
 		}
 		*port = tpin_sockaddr_port((struct sockaddr *)&ss);
 	}
 	ret = evset_add(set, &l->io, true);
 	if (ret) {
-		snprintf(err, errlen, "cannot watch the IPv%c listener: %s", version(spec->family),
-			 strerror(-ret));
+		tpin_err_set(err, ret, "cannot watch the IPv%c listener: %s", version(spec->family),
+			     strerror(-ret));
 		return ret;
 	}
 	atomic_store(&l->up, true);

@@ -11,6 +11,8 @@
 
 #include "evset.h"
 
+struct tpin_err;
+
 struct listener;
 struct tpin_keepalive;
 struct tpin_log;
@@ -56,7 +58,7 @@ struct listener {
  * -EPERM); the listener must be closed either way.
  */
 int listener_open(struct listener *l, uv_loop_t *loop, struct evset *set,
-		  const struct listen_spec *spec, uint16_t *port, char *err, size_t errlen);
+		  const struct listen_spec *spec, uint16_t *port, struct tpin_err *err);
 
 /* listener_close - stop listening; queued connections are reset. */
 void listener_close(struct listener *l);

@@ -18,6 +18,7 @@
 #include <time.h>
 #include <uv.h>
 
+#include "tpin/err.h"
 #include "tpin/log.h"
 
 struct tpin_log {
@@ -27,14 +28,15 @@ struct tpin_log {
 	enum tpin_log_format fmt;
 };
 
-int tpin_log_format_parse(enum tpin_log_format *fmt, const char *text, char *err, size_t errlen)
+int tpin_log_format_parse(enum tpin_log_format *fmt, const char *text, struct tpin_err *err)
 {
 	if (!strcmp(text, "plain"))
 		*fmt = TPIN_LOG_PLAIN;
 	else if (!strcmp(text, "json"))
 		*fmt = TPIN_LOG_JSON;
 	else {
-		snprintf(err, errlen, "unknown log format \"%s\" (expected plain or json)", text);
+		tpin_err_set(err, -EINVAL, "unknown log format \"%s\" (expected plain or json)",
+			     text);
 		return -EINVAL;
 	}
 	return 0;

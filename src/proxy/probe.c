@@ -6,17 +6,26 @@
 
 #include <errno.h>
 
-#include "tpin/nft_read.h"
+#include "tpin/nft_verify.h"
 #include "tpin/probe.h"
 #include "tpin/rtnl.h"
 
-int tpin_probe_table(const char *name)
+int tpin_probe_ruleset(const char *name, struct tpin_probe_cache *cache)
 {
-	int ret = tpin_nft_table_state(name);
+	uint32_t gen;
+	int ret;
 
-	if (ret < 0)
+	/* The generation first: a change during the check costs one more check, never a miss. */
+	ret = tpin_nft_generation(&gen);
+	if (ret)
 		return ret;
-	return ret == TPIN_NFT_TABLE_ACTIVE ? 0 : ret == TPIN_NFT_TABLE_INERT ? -ENODATA : -ENOENT;
+	if (cache->valid && cache->gen == gen)
+		return cache->result;
+	ret = tpin_nft_verify(name);
+	if (ret != -ENOENT && ret != -ENODATA && ret < 0)
+		return ret; /* not an answer: ask again next time */
+	*cache = (struct tpin_probe_cache){ .valid = true, .gen = gen, .result = ret };
+	return ret;
 }
 
 /* Run one routing lookup on a fresh socket; present (ours or not) is 0. */

@@ -8,7 +8,9 @@
 #include <string.h>
 #include <sys/resource.h>
 
+#include "tpin/err.h"
 #include "tpin/metrics.h"
+#include "tpin/net.h"
 #include "tpin/proxy-hooks.h"
 #include "tpin/proxy.h"
 #include "tpin/sock.h"
@@ -42,9 +44,9 @@ void tpin_proxy_options_init(struct tpin_proxy_options *opt)
 	opt->ipv6 = true;
 	opt->proxy_mark = TPIN_DEFAULT_PROXY_MARK;
 	opt->passthrough4.sin_family = AF_INET;
-	opt->passthrough4.sin_addr.s_addr = htonl(0x7f000006); /* 127.0.0.6 */
+	opt->passthrough4.sin_addr.s_addr = htonl(TPIN_PASSTHROUGH4);
 	opt->passthrough6.sin6_family = AF_INET6;
-	opt->passthrough6.sin6_addr.s6_addr[15] = 6; /* ::6 */
+	opt->passthrough6.sin6_addr = (struct in6_addr)TPIN_PASSTHROUGH6_INIT;
 	opt->connect_timeout_ms = 10000;
 	opt->idle_timeout_ms = 3600 * 1000;
 	opt->keepalive = (struct tpin_keepalive){ .idle_s = 60, .interval_s = 10, .count = 6 };
@@ -93,44 +95,44 @@ void tpin_proxy_free(struct tpin_proxy *p)
 	free(p);
 }
 
-static int check_options(const struct tpin_proxy_options *opt, char *err, size_t errlen)
+static int check_options(const struct tpin_proxy_options *opt, struct tpin_err *err)
 {
 	if (!opt->ipv4 && !opt->ipv6) {
-		snprintf(err, errlen, "neither IPv4 nor IPv6 is enabled");
+		tpin_err_set(err, -EINVAL, "neither IPv4 nor IPv6 is enabled");
 		return -EINVAL;
 	}
 	if (!opt->capture_port) {
-		snprintf(err, errlen, "the capture port must be set");
+		tpin_err_set(err, -EINVAL, "the capture port must be set");
 		return -EINVAL;
 	}
 	if (opt->outbound_port == opt->capture_port) {
-		snprintf(err, errlen, "the capture port and the outbound port are both %u",
-			 opt->capture_port);
+		tpin_err_set(err, -EINVAL, "the capture port and the outbound port are both %u",
+			     opt->capture_port);
 		return -EINVAL;
 	}
 	if (opt->preserve_source && opt->mode != TPIN_MODE_TPROXY) {
-		snprintf(err, errlen, "--preserve-source works only in tproxy mode");
+		tpin_err_set(err, -EINVAL, "--preserve-source works only in tproxy mode");
 		return -EINVAL;
 	}
 	if (opt->preserve_source && opt->upstream == TPIN_UPSTREAM_LOCALHOST) {
-		snprintf(err, errlen,
-			 "--preserve-source cannot connect to localhost from a remote address");
+		tpin_err_set(err, -EINVAL,
+			     "--preserve-source cannot connect to localhost from a remote address");
 		return -EINVAL;
 	}
 	if (opt->preserve_source &&
 	    (!opt->preserve_port_first || opt->preserve_port_first > opt->preserve_port_last)) {
-		snprintf(err, errlen, "the --preserve-source ports are no range");
+		tpin_err_set(err, -EINVAL, "the --preserve-source ports are no range");
 		return -EINVAL;
 	}
 	if (opt->queue_limit < 1 || opt->connect_timeout_ms < 1) {
-		snprintf(err, errlen, "queue limit and connect timeout must be positive");
+		tpin_err_set(err, -EINVAL, "queue limit and connect timeout must be positive");
 		return -EINVAL;
 	}
 	return 0;
 }
 
-int tpin_proxy_new(struct tpin_proxy **out, const struct tpin_proxy_options *opt, char *err,
-		   size_t errlen)
+int tpin_proxy_new(struct tpin_proxy **out, const struct tpin_proxy_options *opt,
+		   struct tpin_err *err)
 {
 	struct tpin_proxy_hooks *hooks = tpin_proxy_hooks();
 	struct listen_spec specs[4];
@@ -138,7 +140,7 @@ int tpin_proxy_new(struct tpin_proxy **out, const struct tpin_proxy_options *opt
 	unsigned i, n = 0;
 	int ret;
 
-	ret = check_options(opt, err, errlen);
+	ret = check_options(opt, err);
 	if (ret)
 		return ret;
 	p = calloc(1, sizeof(*p));
@@ -188,7 +190,7 @@ int tpin_proxy_new(struct tpin_proxy **out, const struct tpin_proxy_options *opt
 		w->on_exit = on_worker_exit;
 		w->arg = p;
 		ret = worker_init(w, &p->relay, specs, n, &p->port, &p->outbound_port,
-				  tpin_metrics_shard(p->metrics, i), err, errlen);
+				  tpin_metrics_shard(p->metrics, i), err);
 		if (ret)
 			goto fail;
 	}
@@ -197,7 +199,7 @@ int tpin_proxy_new(struct tpin_proxy **out, const struct tpin_proxy_options *opt
 	*out = p;
 	return 0;
 nomem:
-	snprintf(err, errlen, "out of memory");
+	tpin_err_set(err, -ENOMEM, "out of memory");
 	ret = -ENOMEM;
 fail:
 	tpin_proxy_free(p);

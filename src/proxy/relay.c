@@ -30,7 +30,7 @@ static bool is_loop(struct relay *r, const struct sockaddr *addr, uint16_t port)
 	const struct relay_config *cfg = r->cfg;
 
 	if (port != cfg->capture_port && port != cfg->opt->admin_port &&
-	    (!cfg->outbound_port || port != cfg->outbound_port) && port != TPIN_DEFAULT_HEALTH_PORT)
+	    (!cfg->outbound_port || port != cfg->outbound_port) && port != TPIN_HEALTH_PORT)
 		return false;
 	return localaddr_has(&r->local, addr);
 }

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <uv.h>
 
+#include "tpin/err.h"
 #include "tpin/admin.h"
 #include "tpin/config.h"
 #include "tpin/log.h"
@@ -154,8 +155,7 @@ static const struct option long_options[] = {
 };
 
 /* "500ms", "10s", "2m", "1h" or a bare number of seconds, into milliseconds. */
-static int parse_duration(uint32_t *ms, const char *text, const char *flag, char *err,
-			  size_t errlen)
+static int parse_duration(uint32_t *ms, const char *text, const char *flag, struct tpin_err *err)
 {
 	unsigned long long v, scale = 1000;
 	char *end;
@@ -179,12 +179,13 @@ static int parse_duration(uint32_t *ms, const char *text, const char *flag, char
 	*ms = (uint32_t)(v * scale);
 	return 0;
 bad:
-	snprintf(err, errlen, "%s \"%s\" is not a duration such as 500ms, 10s or 2m", flag, text);
+	tpin_err_set(err, -EINVAL, "%s \"%s\" is not a duration such as 500ms, 10s or 2m", flag,
+		     text);
 	return -EINVAL;
 }
 
 /* "T,I,N" (first probe after T quiet, then every I, N probes) or "off". */
-static int parse_keepalive(struct tpin_keepalive *ka, const char *text, char *err, size_t errlen)
+static int parse_keepalive(struct tpin_keepalive *ka, const char *text, struct tpin_err *err)
 {
 	char idle[32], interval[32], extra;
 	uint32_t t, i, n;
@@ -195,13 +196,14 @@ static int parse_keepalive(struct tpin_keepalive *ka, const char *text, char *er
 		return 0;
 	}
 	k = sscanf(text, "%31[^,],%31[^,],%u%c", idle, interval, &n, &extra);
-	if (k != 3 || parse_duration(&t, idle, "--keepalive", err, errlen) ||
-	    parse_duration(&i, interval, "--keepalive", err, errlen) || t < 1000 || i < 1000 ||
-	    t % 1000 || i % 1000 || n < 1 || n > 127 || t / 1000 > 32767 || i / 1000 > 32767) {
-		snprintf(err, errlen,
-			 "--keepalive \"%s\" is not TIME,INTERVAL,COUNT (whole seconds of 1s to "
-			 "32767s, 1-127 probes, e.g. 60s,10s,6) or off",
-			 text);
+	if (k != 3 || parse_duration(&t, idle, "--keepalive", err) ||
+	    parse_duration(&i, interval, "--keepalive", err) || t < 1000 || i < 1000 || t % 1000 ||
+	    i % 1000 || n < 1 || n > 127 || t / 1000 > 32767 || i / 1000 > 32767) {
+		tpin_err_set(
+			err, -EINVAL,
+			"--keepalive \"%s\" is not TIME,INTERVAL,COUNT (whole seconds of 1s to "
+			"32767s, 1-127 probes, e.g. 60s,10s,6) or off",
+			text);
 		return -EINVAL;
 	}
 	*ka = (struct tpin_keepalive){ .idle_s = t / 1000, .interval_s = i / 1000, .count = n };
@@ -209,19 +211,14 @@ static int parse_keepalive(struct tpin_keepalive *ka, const char *text, char *er
 }
 
 /* "A-B", two ports, A not above B. */
-static int parse_port_range(struct tpin_proxy_options *opt, const char *text, char *err,
-			    size_t errlen)
+static int parse_port_range(struct tpin_proxy_options *opt, const char *text, struct tpin_err *err)
 {
 	struct tpin_ports ports;
-	struct tpin_err e;
-	int ret = tpin_ports_parse(&ports, text, &e);
+	int ret = tpin_ports_parse(&ports, text, err);
 
-	if (ret)
-		snprintf(err, errlen, "%s", e.msg);
-	if (!ret && (ports.all || ports.n != 1)) {
-		snprintf(err, errlen, "--preserve-source-ports \"%s\" is not one range A-B", text);
-		ret = -EINVAL;
-	}
+	if (!ret && (ports.all || ports.n != 1))
+		ret = tpin_err_set(err, -EINVAL,
+				   "--preserve-source-ports \"%s\" is not one range A-B", text);
 	if (ret)
 		return ret;
 	opt->preserve_port_first = ports.r[0].first;
@@ -229,8 +226,7 @@ static int parse_port_range(struct tpin_proxy_options *opt, const char *text, ch
 	return 0;
 }
 
-static int parse_passthrough(struct tpin_proxy_options *opt, const char *text, char *err,
-			     size_t errlen)
+static int parse_passthrough(struct tpin_proxy_options *opt, const char *text, struct tpin_err *err)
 {
 	if (!strcmp(text, "none")) {
 		opt->passthrough4.sin_family = 0;
@@ -245,7 +241,8 @@ static int parse_passthrough(struct tpin_proxy_options *opt, const char *text, c
 		opt->passthrough6.sin6_family = AF_INET6;
 		return 0;
 	}
-	snprintf(err, errlen, "--passthrough-source \"%s\" is not an IPv4 or IPv6 address", text);
+	tpin_err_set(err, -EINVAL, "--passthrough-source \"%s\" is not an IPv4 or IPv6 address",
+		     text);
 	return -EINVAL;
 }
 
@@ -255,7 +252,7 @@ static int parse_passthrough(struct tpin_proxy_options *opt, const char *text, c
  * is never a user). Resolved while parsing, so a bad value costs nothing
  * but a message and exit status 2.
  */
-static int parse_user(struct settings *st, const char *text, char *err, size_t errlen)
+static int parse_user(struct settings *st, const char *text, struct tpin_err *err)
 {
 	struct passwd *pw = *text ? getpwnam(text) : NULL;
 	unsigned long long v;
@@ -269,8 +266,9 @@ static int parse_user(struct settings *st, const char *text, char *err, size_t e
 	errno = 0;
 	v = text[0] >= '0' && text[0] <= '9' ? strtoull(text, &end, 10) : ULLONG_MAX;
 	if (errno || v == ULLONG_MAX || *end || v > (uid_t)-2) {
-		snprintf(err, errlen,
-			 "--user \"%s\" is neither a user name nor a uid in 0-4294967294", text);
+		tpin_err_set(err, -EINVAL,
+			     "--user \"%s\" is neither a user name nor a uid in 0-4294967294",
+			     text);
 		return -EINVAL;
 	}
 	st->uid = (uid_t)v;
@@ -278,26 +276,41 @@ static int parse_user(struct settings *st, const char *text, char *err, size_t e
 	return 0;
 }
 
-static int parse_args(struct settings *st, int argc, char **argv, char *err, size_t errlen)
+/* Prefix @err's message with the long name of option @c. */
+static void name_option(struct tpin_err *err, int c)
+{
+	const struct option *o;
+	char msg[sizeof(err->msg)];
+
+	for (o = long_options; o->name; o++) {
+		if (o->val == c) {
+			/* Cut to fit: the name and the value are short, the message is one line. */
+			snprintf(msg, sizeof(msg), "%.960s", err->msg);
+			tpin_err_set(err, err->code, "--%s: %s", o->name, msg);
+			return;
+		}
+	}
+}
+
+static int parse_args(struct settings *st, int argc, char **argv, struct tpin_err *err)
 {
 	struct tpin_proxy_options *opt = &st->proxy;
-	struct tpin_err e = { 0 }; /* what the shared parsers say */
 	uint32_t v;
-	int c, ret = 0;
+	int c = 0, ret = 0;
 
 	while (!ret && (c = getopt_long(argc, argv, "z:p:m:h", long_options, NULL)) != -1) {
 		switch (c) {
 		case 'z':
-			ret = tpin_port_parse(&opt->capture_port, optarg, &e);
+			ret = tpin_port_parse(&opt->capture_port, optarg, err);
 			break;
 		case 'p':
 			if (!strcmp(optarg, "0"))
 				opt->outbound_port = 0;
 			else
-				ret = tpin_port_parse(&opt->outbound_port, optarg, err, errlen);
+				ret = tpin_port_parse(&opt->outbound_port, optarg, err);
 			break;
 		case 'm':
-			ret = tpin_mode_parse(&opt->mode, optarg, &e);
+			ret = tpin_mode_parse(&opt->mode, optarg, err);
 			break;
 		case OPT_UPSTREAM:
 			if (!strcmp(optarg, "original")) {
@@ -305,104 +318,106 @@ static int parse_args(struct settings *st, int argc, char **argv, char *err, siz
 			} else if (!strcmp(optarg, "localhost")) {
 				opt->upstream = TPIN_UPSTREAM_LOCALHOST;
 			} else {
-				snprintf(err, errlen,
-					 "--upstream \"%s\" is neither original nor localhost",
-					 optarg);
+				tpin_err_set(err, -EINVAL,
+					     "--upstream \"%s\" is neither original nor localhost",
+					     optarg);
 				ret = -EINVAL;
 			}
 			break;
 		case OPT_PASSTHROUGH:
-			ret = parse_passthrough(opt, optarg, err, errlen);
+			ret = parse_passthrough(opt, optarg, err);
 			break;
 		case OPT_PRESERVE:
 			opt->preserve_source = true;
 			break;
 		case OPT_PRESERVE_PORTS:
-			ret = parse_port_range(opt, optarg, err, errlen);
+			ret = parse_port_range(opt, optarg, err);
 			break;
 		case OPT_PROXY_PROTOCOL:
 			opt->proxy_protocol = true;
 			break;
 		case OPT_CONNECT_TIMEOUT:
 			ret = parse_duration(&opt->connect_timeout_ms, optarg, "--connect-timeout",
-					     err, errlen);
+					     err);
 			if (!ret && !opt->connect_timeout_ms) {
-				snprintf(err, errlen, "--connect-timeout must be above 0");
+				tpin_err_set(err, -EINVAL, "--connect-timeout must be above 0");
 				ret = -EINVAL;
 			}
 			break;
 		case OPT_IDLE_TIMEOUT:
-			ret = parse_duration(&opt->idle_timeout_ms, optarg, "--idle-timeout", err,
-					     errlen);
+			ret = parse_duration(&opt->idle_timeout_ms, optarg, "--idle-timeout", err);
 			break;
 		case OPT_DRAIN_TIMEOUT:
-			ret = parse_duration(&st->drain_ms, optarg, "--drain-timeout", err, errlen);
+			ret = parse_duration(&st->drain_ms, optarg, "--drain-timeout", err);
 			break;
 		case OPT_KEEPALIVE:
-			ret = parse_keepalive(&opt->keepalive, optarg, err, errlen);
+			ret = parse_keepalive(&opt->keepalive, optarg, err);
 			break;
 		case OPT_MAX_CONNECTIONS:
 			st->max_auto = !strcmp(optarg, "auto");
 			if (!st->max_auto)
 				ret = tpin_u32_parse(&opt->max_connections, optarg, 0, 100000000,
-						     &e);
+						     err);
 			break;
 		case OPT_MAX_PER_SOURCE:
 			st->per_source_auto = !strcmp(optarg, "auto");
 			if (!st->per_source_auto)
 				ret = tpin_u32_parse(&opt->max_per_source, optarg, 0, 100000000,
-						     &e);
+						     err);
 			break;
 		case OPT_CONCURRENCY:
-			ret = tpin_u32_parse(&v, optarg, 1, 1024, &e);
-			opt->concurrency = v;
+			ret = tpin_u32_parse(&v, optarg, 1, 1024, err);
+			if (!ret)
+				opt->concurrency = v;
 			break;
 		case OPT_ADMIN_PORT:
-			ret = tpin_port_parse(&opt->admin_port, optarg, &e);
+			ret = tpin_port_parse(&opt->admin_port, optarg, err);
 			break;
 		case OPT_TABLE_NAME:
-			ret = tpin_table_name_parse(st->table_name, optarg, &e);
+			ret = tpin_table_name_parse(st->table_name, optarg, err);
 			break;
 		case OPT_LOG_FORMAT:
-			ret = tpin_log_format_parse(&st->log_format, optarg, err, errlen);
+			ret = tpin_log_format_parse(&st->log_format, optarg, err);
 			break;
 		case OPT_LOG_FILE:
 			st->log_file = optarg;
 			break;
 		case OPT_USER:
 			st->user = optarg;
-			ret = parse_user(st, optarg, err, errlen);
+			ret = parse_user(st, optarg, err);
 			break;
 		case 'h':
 			fputs(usage, stdout);
 			exit(0);
 		default:
 			/* getopt has named the bad option already. */
-			snprintf(err, errlen, "see tpin-proxy --help");
+			tpin_err_set(err, -EINVAL, "see tpin-proxy --help");
 			ret = -EINVAL;
 		}
 	}
-	if (ret && e.code)
-		snprintf(err, errlen, "%s", e.msg);
+	/* The shared parsers name the value; say which option it was given to. */
+	if (ret && c != '?' && err->msg[0] != '-')
+		name_option(err, c);
 	if (!ret && optind < argc) {
-		snprintf(err, errlen, "unexpected argument \"%s\"", argv[optind]);
+		tpin_err_set(err, -EINVAL, "unexpected argument \"%s\"", argv[optind]);
 		ret = -EINVAL;
 	}
 	if (!ret && opt->capture_port == opt->admin_port) {
-		snprintf(err, errlen, "capture port and admin port are both %u", opt->admin_port);
+		tpin_err_set(err, -EINVAL, "capture port and admin port are both %u",
+			     opt->admin_port);
 		ret = -EINVAL;
 	}
 	if (!ret && opt->outbound_port &&
 	    (opt->outbound_port == opt->capture_port || opt->outbound_port == opt->admin_port)) {
-		snprintf(err, errlen, "--outbound-port %u is the capture or the admin port",
-			 opt->outbound_port);
+		tpin_err_set(err, -EINVAL, "--outbound-port %u is the capture or the admin port",
+			     opt->outbound_port);
 		ret = -EINVAL;
 	}
-	if (!ret && (opt->capture_port == TPIN_DEFAULT_HEALTH_PORT ||
-		     opt->outbound_port == TPIN_DEFAULT_HEALTH_PORT ||
-		     opt->admin_port == TPIN_DEFAULT_HEALTH_PORT)) {
-		snprintf(err, errlen, "port %u is readiness's: pick another",
-			 TPIN_DEFAULT_HEALTH_PORT);
+	if (!ret &&
+	    (opt->capture_port == TPIN_HEALTH_PORT || opt->outbound_port == TPIN_HEALTH_PORT ||
+	     opt->admin_port == TPIN_HEALTH_PORT)) {
+		tpin_err_set(err, -EINVAL, "port %u is readiness's: pick another",
+			     TPIN_HEALTH_PORT);
 		ret = -EINVAL;
 	}
 	return ret;
@@ -413,14 +428,14 @@ static int parse_args(struct settings *st, int argc, char **argv, char *err, siz
  * CAP_NET_ADMIN, which transparent upstream sockets and SO_MARK need.
  * libcap-ng keeps the capability across setuid and clears the bounding set.
  */
-static int drop_privileges(const struct settings *st, char *err, size_t errlen)
+static int drop_privileges(const struct settings *st, struct tpin_err *err)
 {
 	capng_clear(CAPNG_SELECT_BOTH);
 	if (capng_update(CAPNG_ADD, CAPNG_EFFECTIVE | CAPNG_PERMITTED, CAP_NET_ADMIN) ||
 	    capng_change_id((int)st->uid, (int)st->gid,
 			    CAPNG_DROP_SUPP_GRP | CAPNG_CLEAR_BOUNDING)) {
-		snprintf(err, errlen, "cannot become user %s with CAP_NET_ADMIN: %s", st->user,
-			 strerror(errno ? errno : EPERM));
+		tpin_err_set(err, -EPERM, "cannot become user %s with CAP_NET_ADMIN: %s", st->user,
+			     strerror(errno ? errno : EPERM));
 		return -EPERM;
 	}
 	return 0;
@@ -499,15 +514,18 @@ static void resolve_caps(struct settings *st)
 
 static void self_check(const struct settings *st, struct tpin_proxy *proxy)
 {
+	struct tpin_probe_cache cache = { 0 };
 	bool ok = false;
 	int ret;
 
 	ret = tpin_proxy_transparent(proxy, &ok);
 	printf("self-check: listener on :%u transparent: %s\n", tpin_proxy_port(proxy),
 	       !ret && ok ? "ok" : "FAILED");
-	ret = tpin_probe_table(st->table_name);
-	printf("self-check: nftables table inet %s present and intercepting: %s\n", st->table_name,
-	       ret == 0 ? "ok" : "FAILED");
+	ret = tpin_probe_ruleset(st->table_name, &cache);
+	printf("self-check: nftables table inet %s as tpin-init installed it: %s\n", st->table_name,
+	       ret == 0		? "ok"
+	       : ret == -ENOENT ? "FAILED (missing)"
+				: "FAILED (differs)");
 	ret = tpin_probe_rule(AF_INET, st->mark, st->route_table);
 	printf("self-check: IPv4 rule fwmark 0x%x lookup %u present: %s\n", st->mark,
 	       st->route_table, ret == 0 ? "ok" : "FAILED");
@@ -530,7 +548,8 @@ int main(int argc, char **argv)
 	struct runtime rt = { 0 };
 	struct settings st = { 0 };
 	struct tpin_admin_options aopt;
-	char err[256] = "", keepalive[48] = "off";
+	char keepalive[48] = "off";
+	struct tpin_err err = { 0 };
 	int ret, status = 1;
 
 	tpin_proxy_options_init(&st.proxy);
@@ -539,8 +558,8 @@ int main(int argc, char **argv)
 	st.route_table = TPIN_DEFAULT_ROUTE_TABLE;
 	strcpy(st.table_name, TPIN_DEFAULT_TABLE_NAME);
 	st.max_auto = st.per_source_auto = true;
-	if (parse_args(&st, argc, argv, err, sizeof(err))) {
-		fprintf(stderr, "tpin-proxy: %s\n", err);
+	if (parse_args(&st, argc, argv, &err)) {
+		fprintf(stderr, "tpin-proxy: %s\n", err.msg);
 		return EXIT_USAGE;
 	}
 	resolve_caps(&st);
@@ -566,22 +585,22 @@ int main(int argc, char **argv)
 		fprintf(stderr, "tpin-proxy: cannot set up the event loop: %s\n", uv_strerror(ret));
 		goto out_log;
 	}
-	ret = tpin_proxy_new(&rt.proxy, &st.proxy, err, sizeof(err));
+	ret = tpin_proxy_new(&rt.proxy, &st.proxy, &err);
 	if (ret) {
-		fprintf(stderr, "tpin-proxy: %s\n", err);
+		fprintf(stderr, "tpin-proxy: %s\n", err.msg);
 		goto out_loop;
 	}
 	tpin_admin_options_init(&aopt);
 	aopt.port = st.proxy.admin_port;
 	aopt.table_name = st.table_name;
-	ret = tpin_admin_new(&rt.admin, &rt.loop, rt.proxy, &aopt, err, sizeof(err));
+	ret = tpin_admin_new(&rt.admin, &rt.loop, rt.proxy, &aopt, &err);
 	if (ret) {
-		fprintf(stderr, "tpin-proxy: %s\n", err);
+		fprintf(stderr, "tpin-proxy: %s\n", err.msg);
 		goto out_proxy;
 	}
 	self_check(&st, rt.proxy);
-	if (st.user && drop_privileges(&st, err, sizeof(err))) {
-		fprintf(stderr, "tpin-proxy: %s\n", err);
+	if (st.user && drop_privileges(&st, &err)) {
+		fprintf(stderr, "tpin-proxy: %s\n", err.msg);
 		goto out_admin;
 	}
 

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "tpin/err.h"
 #include "tpin/proxy-options.h"
 #include "worker.h"
 
@@ -83,7 +84,7 @@ static void on_accept(struct listener *l, int fd, const struct sockaddr *peer, s
 
 int worker_init(struct worker *w, const struct relay_config *cfg, const struct listen_spec *specs,
 		unsigned n, uint16_t *port, uint16_t *out_port, struct tpin_metrics_shard *m,
-		char *err, size_t errlen)
+		struct tpin_err *err)
 {
 	struct listen_spec spec;
 	unsigned i;
@@ -132,13 +133,13 @@ int worker_init(struct worker *w, const struct relay_config *cfg, const struct l
 		l->on_accept = on_accept;
 		l->data = w;
 		l->log = cfg->opt->log;
-		ret = listener_open(l, &w->loop, &w->set, &spec, p, err, errlen);
+		ret = listener_open(l, &w->loop, &w->set, &spec, p, err);
 		if (ret)
 			return ret;
 	}
 	return 0;
 fail:
-	snprintf(err, errlen, "cannot set up an event loop: %s", strerror(-ret));
+	tpin_err_set(err, ret, "cannot set up an event loop: %s", strerror(-ret));
 	return ret;
 }
 

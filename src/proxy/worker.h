@@ -19,6 +19,8 @@
 #include "relay.h"
 #include "tpin/log.h"
 
+struct tpin_err;
+
 struct tpin_metrics_shard;
 struct tpin_strbuf;
 
@@ -64,7 +66,7 @@ struct worker {
  */
 int worker_init(struct worker *w, const struct relay_config *cfg, const struct listen_spec *specs,
 		unsigned n, uint16_t *port, uint16_t *out_port, struct tpin_metrics_shard *m,
-		char *err, size_t errlen);
+		struct tpin_err *err);
 
 /* worker_start - run the loop on a new thread. Returns 0 or -errno. */
 int worker_start(struct worker *w);

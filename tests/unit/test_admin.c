@@ -18,6 +18,7 @@
 
 #include "tpin/admin.h"
 #include "tpin/http.h"
+#include "tpin/err.h"
 #include "tpin/log.h"
 #include "tpin/proxy-hooks.h"
 #include "tpin/proxy.h"
@@ -211,19 +212,19 @@ static void admin_run(void (*client)(void *))
 	struct tpin_proxy_options popt;
 	struct tpin_admin_options aopt;
 	uv_thread_t t;
-	char err[256];
+	struct tpin_err err = { 0 };
 
 	ck_assert_int_eq(uv_loop_init(&loop), 0);
 	tpin_proxy_options_init(&popt);
 	popt.ipv6 = false;
 	popt.concurrency = 1;
-	ck_assert_int_eq(tpin_proxy_new(&proxy, &popt, err, sizeof(err)), 0);
+	ck_assert_int_eq(tpin_proxy_new(&proxy, &popt, &err), 0);
 	ck_assert_int_eq(tpin_proxy_start(proxy), 0);
 	tpin_admin_options_init(&aopt);
 	aopt.port = 0;
 	aopt.health_port = 0;
 	aopt.table_name = NULL; /* no nftables without privilege */
-	ck_assert_int_eq(tpin_admin_new(&admin, &loop, proxy, &aopt, err, sizeof(err)), 0);
+	ck_assert_int_eq(tpin_admin_new(&admin, &loop, proxy, &aopt, &err), 0);
 	admin_port = tpin_admin_port(admin, false);
 	health_port = tpin_admin_port(admin, true);
 	ck_assert_uint_ne(admin_port, 0);

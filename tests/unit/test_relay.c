@@ -24,6 +24,7 @@
 #include <uv.h>
 #include <netinet/tcp.h>
 
+#include "tpin/err.h"
 #include "tpin/log.h"
 #include "tpin/proxy-hooks.h"
 #include "tpin/proxy.h"
@@ -298,10 +299,10 @@ static void test_options(struct tpin_proxy_options *opt, int family)
 
 static void proxy_start(const struct tpin_proxy_options *opt)
 {
-	char err[256] = "";
-	int ret = tpin_proxy_new(&proxy, opt, err, sizeof(err));
+	struct tpin_err err = { 0 };
+	int ret = tpin_proxy_new(&proxy, opt, &err);
 
-	ck_assert_msg(ret == 0, "tpin_proxy_new: %d %s", ret, err);
+	ck_assert_msg(ret == 0, "tpin_proxy_new: %d %s", ret, err.msg);
 	ck_assert_int_eq(tpin_proxy_start(proxy), 0);
 }
 
@@ -1431,16 +1432,16 @@ START_TEST(test_bad_options)
 {
 	struct tpin_proxy_options opt;
 	struct tpin_proxy *p = NULL;
-	char err[256] = "";
+	struct tpin_err err = { 0 };
 
 	tpin_proxy_options_init(&opt);
 	opt.ipv4 = opt.ipv6 = false;
-	ck_assert_int_eq(tpin_proxy_new(&p, &opt, err, sizeof(err)), -EINVAL);
+	ck_assert_int_eq(tpin_proxy_new(&p, &opt, &err), -EINVAL);
 	ck_assert_ptr_null(p);
 	tpin_proxy_options_init(&opt);
 	opt.capture_port = 0;
-	ck_assert_int_eq(tpin_proxy_new(&p, &opt, err, sizeof(err)), -EINVAL);
-	ck_assert_ptr_nonnull(strstr(err, "capture port"));
+	ck_assert_int_eq(tpin_proxy_new(&p, &opt, &err), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err.msg, "capture port"));
 }
 END_TEST
 
@@ -1449,21 +1450,21 @@ START_TEST(test_transparent_needs_cap)
 {
 	struct tpin_proxy_options opt;
 	struct tpin_proxy *p = NULL;
-	char err[256] = "";
+	struct tpin_err err = { 0 };
 	int ret;
 
 	tpin_proxy_options_init(&opt);
 	hooks.loopback = false;
 	opt.proxy_mark = 0;
 	opt.capture_port = 1;
-	ret = tpin_proxy_new(&p, &opt, err, sizeof(err));
+	ret = tpin_proxy_new(&p, &opt, &err);
 	if (ret == 0 || ret == -EACCES || ret == -EADDRINUSE) {
 		/* Running with privilege: nothing to check here. */
 		tpin_proxy_free(p);
 		return;
 	}
 	ck_assert_int_eq(ret, -EPERM);
-	ck_assert_ptr_nonnull(strstr(err, "CAP_NET_ADMIN"));
+	ck_assert_ptr_nonnull(strstr(err.msg, "CAP_NET_ADMIN"));
 	ck_assert_ptr_null(p);
 }
 END_TEST
