@@ -26,9 +26,10 @@ struct tpin_proxy {
 	unsigned n_workers;
 	uint16_t port;
 	uint16_t outbound_port;
-	atomic_uint live;    /* sessions past the cap check, for --max-connections */
-	atomic_int fd_limit; /* see relay.h */
-	atomic_uint running; /* loops still running */
+	atomic_uint live;	 /* sessions past the cap check, for --max-connections */
+	atomic_int fd_limit;	 /* see relay.h */
+	atomic_uint port_cursor; /* the next --preserve-source port (upstream.c) */
+	atomic_uint running;	 /* loops still running */
 	bool started;
 };
 
@@ -151,6 +152,7 @@ int tpin_proxy_new(struct tpin_proxy **out, const struct tpin_proxy_options *opt
 	p->relay.live = &p->live;
 	p->relay.hooks = hooks;
 	p->relay.fd_limit = &p->fd_limit;
+	p->relay.port_cursor = &p->port_cursor;
 	relay_limits_refresh(&p->relay);
 	/* Tests listen unprivileged on loopback, at ports the kernel picks. */
 	p->port = hooks && hooks->loopback ? 0 : opt->capture_port;

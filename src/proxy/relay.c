@@ -136,6 +136,7 @@ int relay_init(struct relay *r, const struct relay_config *cfg, uv_loop_t *loop,
 	env->m = m;
 	env->log = log;
 	env->sources = cfg->sources;
+	env->port_cursor = cfg->port_cursor;
 	env->live = cfg->live;
 	env->on_empty = on_empty;
 	env->arg = arg;

@@ -41,6 +41,7 @@ struct relay_config {
 	 */
 	atomic_int *fd_limit;
 	struct sources *sources;	/* connections per client source, all workers */
+	atomic_uint *port_cursor;	/* the next --preserve-source port, all workers */
 	struct tpin_proxy_hooks *hooks; /* NULL but in tests */
 };
 
@@ -78,11 +79,13 @@ void relay_close_all(struct relay *r, const char *why);
 void relay_end(struct relay *r);
 
 /*
- * Descriptors kept back from new connections: the admin endpoint's and
- * readiness's connections (their caps are in admin.c), each worker's own
- * (listeners, epoll, eventfd, netlink), the log and a margin.
+ * Descriptors kept back from new connections, for what may be opened after
+ * the baseline: the admin endpoint's and readiness's connections (8 and 32,
+ * admin.c), the upstream socket of the connection that took the last free
+ * descriptor, the netlink sockets of a readiness check, a log reopened on
+ * SIGHUP, and a margin.
  */
-#define RELAY_FD_RESERVE 88
+#define RELAY_FD_RESERVE 56
 
 /*
  * relay_limits_refresh - read the descriptor limit again (prlimit(1) may

@@ -123,7 +123,7 @@ void session_start(struct session *s)
 		.peer = &s->peer.sa,
 		.orig = &s->orig.sa,
 		.sources = env->sources,
-		.port_cursor = &env->port_cursor,
+		.port_cursor = env->port_cursor,
 		.outbound = s->outbound,
 	};
 	const char *step;
@@ -151,7 +151,7 @@ void session_start(struct session *s)
 	}
 	uv_timer_start(&s->timer, on_timer, env->opt->connect_timeout_ms, 0);
 	/* EMFILE or ENOMEM here costs this connection only. */
-	fd = upstream_open(&t, &step);
+	fd = upstream_open(&t, &s->pinned_port, &step);
 	if (fd < 0) {
 		tpin_metrics_connect_failed(env->m, traffic(s), s->port);
 		session_fail(s, &s->upstream, step, fd);
@@ -495,6 +495,8 @@ static void session_free(struct session *s)
 		atomic_fetch_sub(env->live, 1);
 	if (s->sourced)
 		sources_give(env->sources, &s->peer.sa, &s->orig.sa);
+	if (s->pinned_port)
+		sources_unpin(env->sources, &s->peer.sa, s->pinned_port, &s->orig.sa);
 	tpin_metrics_closed(env->m, traffic(s));
 	if (env->n_free < FREELIST_MAX && !env->ending) {
 		s->next = env->free;
@@ -516,8 +518,6 @@ int session_env_init(struct session_env *env, size_t queue_limit, atomic_int *fd
 	env->fx.max_pipes = PIPE_POOL;
 	env->fx.keep_pipes = true;
 	env->fx.fd_limit = fd_limit;
-	/* Workers step through the --preserve-source ports from different places. */
-	env->port_cursor = (uint32_t)(uv_hrtime() / 1000) ^ (uint32_t)(uintptr_t)env;
 	env->fx.buf = malloc(READ_SIZE);
 	env->fx.pipes = calloc(PIPE_POOL, sizeof(*env->fx.pipes));
 	if (!env->fx.buf || !env->fx.pipes || uv_mutex_init(&env->lock)) {

@@ -43,7 +43,7 @@ struct session_env {
 	/* Freed sessions kept for the next connections. */
 	struct session *free;
 	unsigned n_free;
-	uint32_t port_cursor;		 /* the next --preserve-source port to try */
+	atomic_uint *port_cursor;	 /* the next --preserve-source port, all workers' */
 	atomic_uint_fast64_t queue_peak; /* the most ever waiting in one flow */
 	bool ending;			 /* no new sessions: on_empty after the last */
 	void (*on_empty)(void *arg);
@@ -71,10 +71,11 @@ struct session {
 	const char *what;
 	int status;
 	atomic_int state;
-	uint16_t port;	   /* the original destination port, for metrics */
-	bool up_fin;	   /* the client's FIN was passed on to the upstream */
-	bool down_fin;	   /* the upstream's FIN was passed on to the client */
-	bool outbound : 1; /* the app's own connection, from the outbound listener */
+	uint16_t port;	      /* the original destination port, for metrics */
+	uint16_t pinned_port; /* the --preserve-source port pinned in env->sources; 0: none */
+	bool up_fin;	      /* the client's FIN was passed on to the upstream */
+	bool down_fin;	      /* the upstream's FIN was passed on to the client */
+	bool outbound : 1;    /* the app's own connection, from the outbound listener */
 	bool connected : 1;
 	bool closing : 1;
 	bool counted : 1; /* holds a place under --max-connections */

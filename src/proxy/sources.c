@@ -212,6 +212,28 @@ void sources_give(struct sources *s, const struct sockaddr *peer, const struct s
 		give(s, &k);
 }
 
+int sources_pin(struct sources *s, const struct sockaddr *peer, uint16_t port,
+		const struct sockaddr *dst)
+{
+	struct key k;
+
+	if (!s->tuples || !tuple_key(peer, dst, &k))
+		return 0;
+	k.src_port = htons(port);
+	return take(s, &k, 0);
+}
+
+void sources_unpin(struct sources *s, const struct sockaddr *peer, uint16_t port,
+		   const struct sockaddr *dst)
+{
+	struct key k;
+
+	if (!s->tuples || !tuple_key(peer, dst, &k))
+		return;
+	k.src_port = htons(port);
+	give(s, &k);
+}
+
 bool sources_live(struct sources *s, const struct sockaddr *peer, uint16_t port,
 		  const struct sockaddr *dst)
 {

@@ -7,9 +7,11 @@
  * - per source (an IPv4 address, or an IPv6 /64, which one host can fill
  *   with addresses of its own): so that one source cannot take every
  *   connection the proxy can hold;
- * - with --preserve-source, every client connection's own 4-tuple: so that
- *   an upstream connection from the client's address never takes the port
- *   of a live client connection to the same destination (relay.c).
+ * - with --preserve-source, every client connection's own 4-tuple and that
+ *   of every upstream connection from a client's address: so that an
+ *   upstream connection never takes the port of a live connection from the
+ *   same address to the same destination, the client's or another
+ *   upstream's (upstream.c).
  * Any thread: the tables are split in stripes, each under its own lock, so
  * two workers rarely wait for each other.
  */
@@ -39,10 +41,21 @@ int sources_take(struct sources *s, const struct sockaddr *peer, const struct so
 void sources_give(struct sources *s, const struct sockaddr *peer, const struct sockaddr *dst);
 
 /*
- * sources_live - whether a client connection from @peer's address at
- * @port to @dst is live (4-tuples must be kept).
+ * sources_live - whether a connection from @peer's address at @port to @dst
+ * is live, a client's or an upstream's (4-tuples must be kept).
  */
 bool sources_live(struct sources *s, const struct sockaddr *peer, uint16_t port,
 		  const struct sockaddr *dst);
+
+/*
+ * sources_pin - count the upstream connection from @peer's address at @port
+ * to @dst, for sources_live(). Returns 0, or -ENOMEM (nothing counted).
+ */
+int sources_pin(struct sources *s, const struct sockaddr *peer, uint16_t port,
+		const struct sockaddr *dst);
+
+/* sources_unpin - the connection pinned with sources_pin() ended. */
+void sources_unpin(struct sources *s, const struct sockaddr *peer, uint16_t port,
+		   const struct sockaddr *dst);
 
 #endif

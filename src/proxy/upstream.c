@@ -51,10 +51,11 @@ static const struct sockaddr *source(const struct upstream_target *t, union inad
  * side, is the very one of the proxy's accepted socket, and the upstream
  * SYN would land on it and stall. The kernel checks its choice against
  * sockets of the same direction only, so the proxy, which knows every
- * client connection (sources_live()), picks the port itself: from a range
- * of its own (by default 1024-32767, below the ephemeral ports Linux
- * clients use, so a client is unlikely to pick it later), stepping through
- * it so a port comes back only after the whole range.
+ * client connection and every upstream one (sources_live()), picks the
+ * port itself: from a range of its own (by default 1024-32767, below the
+ * ephemeral ports Linux clients use, so a client is unlikely to pick it
+ * later), with one cursor for all workers stepping through it, so a port
+ * comes back only after the whole range.
  */
 static uint16_t preserve_port(const struct upstream_target *t)
 {
@@ -64,7 +65,10 @@ static uint16_t preserve_port(const struct upstream_target *t)
 	unsigned i;
 
 	for (i = 0; i < 64; i++) {
-		port = (uint16_t)(opt->preserve_port_first + (*t->port_cursor)++ % size);
+		port = (uint16_t)(opt->preserve_port_first +
+				  atomic_fetch_add_explicit(t->port_cursor, 1,
+							    memory_order_relaxed) %
+					  size);
 		if (!sources_live(t->sources, t->peer, port, t->orig))
 			return port;
 	}
@@ -123,7 +127,7 @@ fail:
 	return ret;
 }
 
-int upstream_open(const struct upstream_target *t, const char **step)
+int upstream_open(const struct upstream_target *t, uint16_t *port_out, const char **step)
 {
 	bool preserve = t->opt->preserve_source && !t->outbound;
 	union inaddr src, dst;
@@ -133,6 +137,7 @@ int upstream_open(const struct upstream_target *t, const char **step)
 	int fd = -EADDRNOTAVAIL;
 
 	*step = "bind";
+	*port_out = 0;
 	upstream_addr(t->opt, t->orig, t->outbound, &dst);
 	from = source(t, &src);
 	if (!preserve)
@@ -146,9 +151,16 @@ int upstream_open(const struct upstream_target *t, const char **step)
 		else
 			src.sin6.sin6_port = htons(port);
 		fd = open_one(t, &dst.sa, from, true, step);
-		/* Taken by another upstream socket to the same destination, or a listener. */
+		/* Taken by another process's socket to the same destination, or a listener. */
 		if (fd != -EADDRNOTAVAIL && fd != -EADDRINUSE)
 			break;
 	}
+	if (fd >= 0 && sources_pin(t->sources, t->peer, port, t->orig)) {
+		close(fd);
+		*step = "bind";
+		return -ENOMEM;
+	}
+	if (fd >= 0)
+		*port_out = port;
 	return fd;
 }

@@ -5,6 +5,7 @@
 /* Opening the connection to where a relayed connection goes. */
 
 #include <netinet/in.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -25,7 +26,7 @@ struct upstream_target {
 	const struct sockaddr *peer; /* the client */
 	const struct sockaddr *orig; /* where the client meant to go */
 	struct sources *sources;     /* the clients' live 4-tuples (--preserve-source) */
-	uint32_t *port_cursor;	     /* the next --preserve-source port to try */
+	atomic_uint *port_cursor;    /* the next --preserve-source port, all workers' */
 	/*
 	 * The app's own connection, out of the pod: to @orig itself, from the
 	 * pod's own address, with the proxy's mark (so the rules never take it
@@ -47,8 +48,10 @@ void upstream_addr(const struct tpin_proxy_options *opt, const struct sockaddr *
  * or the client's own address with a port picked here), connecting to
  * upstream_addr(). The connect completes later (EPOLLOUT) or fails
  * (EPOLLERR). Returns the descriptor, or -errno with *@step naming the call
- * that failed ("socket", "bind", "connect").
+ * that failed ("socket", "bind", "connect"). With --preserve-source the
+ * port it bound is in *@port and pinned in t->sources (sources_unpin() it
+ * when the connection ends); otherwise *@port is 0.
  */
-int upstream_open(const struct upstream_target *t, const char **step);
+int upstream_open(const struct upstream_target *t, uint16_t *port, const char **step);
 
 #endif
