@@ -148,6 +148,9 @@ int tpin_proxy_new(struct tpin_proxy **out, const struct tpin_proxy_options *opt
 	if (!p)
 		goto nomem;
 	p->opt = *opt;
+	/* Unprivileged tests can set no mark, on the listeners or on upstream sockets. */
+	if (hooks && hooks->loopback)
+		p->opt.proxy_mark = 0;
 	p->relay.opt = &p->opt;
 	p->relay.live = &p->live;
 	p->relay.hooks = hooks;
