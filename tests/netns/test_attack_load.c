@@ -195,14 +195,14 @@ START_TEST(test_per_source_limit)
 	at_install("");
 	at_app_start(0);
 	at_proxy_start("--max-connections", "40", NULL);
-	for (int i = 0; i < PER_SOURCE_MAX; i++) {
+	/* The hog's connections beyond its share may be refused: so be it. */
+	for (int i = 0; i < PER_SOURCE_MAX; i++)
 		fd[i] = at_connect_from(at_pair.client, NH_CLIENT4, 0, NH_POD4, AT_ECHO,
 					AT_WAIT_MS);
-		ck_assert_msg(fd[i] >= 0, "hog %d: %s", i, strerror(-fd[i]));
-	}
 	at_sleep_ms(500);
 	c = at_connect_from(at_pair.client, CLIENT4B, 0, NH_POD4, AT_ECHO, 1000);
-	ck_assert_msg(c >= 0, "the other source could not connect: %s", strerror(-c));
+	ck_assert_msg(c >= 0, "the other source could not connect: %s (refused_limit: %lld)",
+		      strerror(-c), at_metric("tpin_connections_refused_total{reason=\"limit\"}"));
 	send(c, "y", 1, MSG_NOSIGNAL);
 	ck_assert_msg(at_read_full(c, &b, 1, 1000) == 1 && b == 'y',
 		      "the other source was not served while one source held 40 connections "
@@ -210,7 +210,8 @@ START_TEST(test_per_source_limit)
 		      at_metric("tpin_connections_refused_total{reason=\"limit\"}"));
 	close(c);
 	for (int i = 0; i < PER_SOURCE_MAX; i++)
-		close(fd[i]);
+		if (fd[i] >= 0)
+			close(fd[i]);
 }
 END_TEST
 
@@ -223,8 +224,8 @@ END_TEST
  * refused promptly (reset or close within 2 s, no hang), readiness from the
  * network and /metrics answer within a second. On main the new connections
  * were served or refused in time (0 hung, 30 served), but readiness from
- * the network answered 503 ("a listener is down": the capture listener
- * closed for 100 ms at each EMFILE), so the pod would be taken out.
+ * the network failed: 503 ("a listener is down": the capture listener
+ * closes for 100 ms at each EMFILE) in one run, reset in another.
  */
 START_TEST(test_fd_headroom)
 {
