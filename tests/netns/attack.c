@@ -587,7 +587,7 @@ long at_conntrack(const char *ns)
 	return n;
 }
 
-struct js *at_log_find(const char *orig, const char *result)
+json_t *at_log_find(const char *orig, const char *result)
 {
 	long long deadline = nh_now_ms() + AT_WAIT_MS;
 
@@ -596,17 +596,17 @@ struct js *at_log_find(const char *orig, const char *result)
 
 		for (char *line = strtok_r(s, "\n", &save); line;
 		     line = strtok_r(NULL, "\n", &save)) {
-			char err[64];
-			struct js *o = js_parse(line, err, sizeof(err));
-			const char *od = js_str(js_get(o, "original_dst"));
-			const char *res = js_str(js_get(o, "result"));
+			json_error_t err;
+			json_t *o = json_loads(line, 0, &err);
+			const char *od = json_string_value(json_object_get(o, "original_dst"));
+			const char *res = json_string_value(json_object_get(o, "result"));
 
-			ck_assert_msg(o, "access log line is no JSON (%s): %s", err, line);
+			ck_assert_msg(o, "access log line is no JSON (%s): %s", err.text, line);
 			if (od && !strcmp(od, orig) && (!result || (res && !strcmp(res, result)))) {
 				free(s);
 				return o;
 			}
-			js_free(o);
+			json_decref(o);
 		}
 		free(s);
 		if (nh_now_ms() > deadline)
@@ -751,25 +751,13 @@ void at_teardown(void)
 	nh_sh(NULL, NULL, NULL, "rm -rf -- '%s'", at_dir);
 }
 
-int at_main(int argc, char **argv, Suite *(*make)(void))
+int at_prepare(void)
 {
 	struct rlimit rl;
-	SRunner *sr;
-	int failed;
 
-	nh_init();
+	/* The suite's main checked both: see tests/netns/suite.h. */
 	at_init_bin = getenv("TPIN_INIT");
 	at_proxy_bin = getenv("TPIN_PROXY");
-	if (argc > 2) {
-		at_init_bin = argv[1];
-		at_proxy_bin = argv[2];
-	}
-	/* A missing binary is a broken build, not a reason to skip. */
-	if (!at_init_bin || access(at_init_bin, X_OK) || !at_proxy_bin ||
-	    access(at_proxy_bin, X_OK)) {
-		fprintf(stderr, "%s: set TPIN_INIT and TPIN_PROXY, or pass both paths\n", argv[0]);
-		return 1;
-	}
 	/* Hundreds of client sockets here: lift the soft limit. */
 	if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur < rl.rlim_max) {
 		rl.rlim_cur = rl.rlim_max;
@@ -778,15 +766,15 @@ int at_main(int argc, char **argv, Suite *(*make)(void))
 	snprintf(run_dir, sizeof(run_dir), "/tmp/tpt-attack-XXXXXX");
 	if (!mkdtemp(run_dir)) {
 		perror("mkdtemp");
-		return 1;
+		return -1;
 	}
 	snprintf(registry, sizeof(registry), "%s/pids", run_dir);
-	sr = srunner_create(make());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	return 0;
+}
+
+void at_after(void)
+{
 	sweep();
 	if (nh_sh(NULL, NULL, NULL, "rm -rf -- '%s'", run_dir))
-		fprintf(stderr, "%s: cannot remove %s\n", argv[0], run_dir);
-	return failed ? 1 : 0;
+		fprintf(stderr, "cannot remove %s\n", run_dir);
 }

@@ -28,7 +28,8 @@
 #include <sys/types.h>
 
 #include "harness.h"
-#include "json.h"
+#include "suite.h"
+#include <jansson.h>
 
 #define AT_CAPTURE  15006
 #define AT_ADMIN    15000
@@ -50,11 +51,26 @@ extern pid_t at_app_pid, at_proxy_pid;
 extern rlim_t at_proxy_nofile;
 
 /*
- * at_main - run @s (made by the caller) with at_setup/at_teardown already
- * added by the caller; reads TPIN_INIT and TPIN_PROXY (or argv[1], argv[2]).
- * Returns the process exit status.
+ * at_prepare - the suites' one-time setup in the main process (the run
+ * directory, the descriptor limit), from their nh_suite.make (see
+ * tests/netns/suite.h, whose main checked TPIN_INIT and TPIN_PROXY).
+ * Returns 0 or -1, said on stderr.
  */
-int at_main(int argc, char **argv, Suite *(*make)(void));
+int at_prepare(void);
+
+/* at_after - the nh_suite.after of the attack suites: kills stray proxies, removes the run
+ * directory. */
+void at_after(void);
+
+/* The nh_suite of an attack suite whose Suite is built by @make. */
+#define AT_SUITE(make)                                                           \
+	static Suite *at_make_(void)                                             \
+	{                                                                        \
+		return at_prepare() ? NULL : make();                             \
+	}                                                                        \
+	const struct nh_suite nh_suite = { .make = at_make_,                     \
+					   .env = { "TPIN_INIT", "TPIN_PROXY" }, \
+					   .after = at_after }
 /*
  * One TCase per test, named after it, so CK_RUN_CASE=test_x runs just one:
  * the fixture and a timeout of @secs.
@@ -114,9 +130,9 @@ long at_conntrack(const char *ns);
 
 /*
  * The access-log entry whose original_dst is @orig (and result @result when
- * not NULL), waiting up to AT_WAIT_MS; js_free it. NULL when none.
+ * not NULL), waiting up to AT_WAIT_MS; json_decref it. NULL when none.
  */
-struct js *at_log_find(const char *orig, const char *result);
+json_t *at_log_find(const char *orig, const char *result);
 
 /*
  * Connects from @ns, bound to src:sport (NULL / 0: the kernel's choice;

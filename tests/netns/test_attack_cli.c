@@ -294,7 +294,4 @@ static Suite *make(void)
 	return s;
 }
 
-int main(int argc, char **argv)
-{
-	return at_main(argc, argv, make);
-}
+AT_SUITE(make);

@@ -319,7 +319,7 @@ END_TEST
 START_TEST(test_not_local_refused)
 {
 	char *out = NULL, cmd[768];
-	struct js *e;
+	json_t *e;
 	long long refused;
 	int accepted, resets = 0;
 	long packets;
@@ -361,10 +361,10 @@ START_TEST(test_not_local_refused)
 		      accepted, packets, refused, resets);
 	e = at_log_find(FAR4 ":80", "refused_not_local");
 	ck_assert_msg(e, "no refused_not_local entry for " FAR4 ":80");
-	js_free(e);
+	json_decref(e);
 	e = at_log_find("[" FAR6 "]:80", "refused_not_local");
 	ck_assert_msg(e, "no refused_not_local entry for [" FAR6 "]:80");
-	js_free(e);
+	json_decref(e);
 	/* The pod's own address is still relayed. */
 	ck_assert(served_via_proxy(NH_POD4, NULL, 0));
 }
@@ -625,7 +625,4 @@ static Suite *make(void)
 	return s;
 }
 
-int main(int argc, char **argv)
-{
-	return at_main(argc, argv, make);
-}
+AT_SUITE(make);
