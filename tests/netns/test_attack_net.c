@@ -365,8 +365,18 @@ START_TEST(test_not_local_refused)
 	e = at_log_find("[" FAR6 "]:80", "refused_not_local");
 	ck_assert_msg(e, "no refused_not_local entry for [" FAR6 "]:80");
 	json_decref(e);
-	/* The pod's own address is still relayed. */
-	ck_assert(served_via_proxy(NH_POD4, NULL, 0));
+	/*
+	 * The pod's own address is still relayed: with --passthrough-source
+	 * none the app sees the pod's own address as the source.
+	 */
+	{
+		char buf[1024];
+		int code = at_http(at_pair.client, NULL, NH_POD4, AT_HTTP, "GET / HTTP/1.0\r\n\r\n",
+				   2000, buf, sizeof(buf));
+
+		ck_assert_msg(code == 200 && strstr(buf, "peer=" NH_POD4 ":"),
+			      "the pod's own address through the proxy: %d %.60s", code, buf);
+	}
 }
 END_TEST
 
