@@ -77,7 +77,7 @@ START_TEST(test_preserve_exclude_sources)
 	}
 	ck_assert_int_eq(at_app_count("peer=" NH_CLIENT4 ":"), 1);
 	ck_assert_int_eq(at_app_count("peer=[" NH_CLIENT6 "]:"), 1);
-	ck_assert_int_eq(at_metric("tpin_connections_accepted_total"), 0);
+	ck_assert_int_eq(at_metric("tpin_connections_accepted_total{traffic=\"inbound\"}"), 0);
 }
 END_TEST
 

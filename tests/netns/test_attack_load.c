@@ -201,13 +201,16 @@ START_TEST(test_per_source_limit)
 					AT_WAIT_MS);
 	at_sleep_ms(500);
 	c = at_connect_from(at_pair.client, CLIENT4B, 0, NH_POD4, AT_ECHO, 1000);
-	ck_assert_msg(c >= 0, "the other source could not connect: %s (refused_limit: %lld)",
-		      strerror(-c), at_metric("tpin_connections_refused_total{reason=\"limit\"}"));
+	ck_assert_msg(
+		c >= 0, "the other source could not connect: %s (refused_limit: %lld)",
+		strerror(-c),
+		at_metric("tpin_connections_refused_total{traffic=\"inbound\",reason=\"limit\"}"));
 	send(c, "y", 1, MSG_NOSIGNAL);
-	ck_assert_msg(at_read_full(c, &b, 1, 1000) == 1 && b == 'y',
-		      "the other source was not served while one source held 40 connections "
-		      "(refused_limit: %lld)",
-		      at_metric("tpin_connections_refused_total{reason=\"limit\"}"));
+	ck_assert_msg(
+		at_read_full(c, &b, 1, 1000) == 1 && b == 'y',
+		"the other source was not served while one source held 40 connections "
+		"(refused_limit: %lld)",
+		at_metric("tpin_connections_refused_total{traffic=\"inbound\",reason=\"limit\"}"));
 	close(c);
 	for (int i = 0; i < PER_SOURCE_MAX; i++)
 		if (fd[i] >= 0)
