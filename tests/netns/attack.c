@@ -645,30 +645,37 @@ static bool cap_parse(const unsigned char *f, size_t n, struct at_seg *s)
 	type = (uint16_t)(f[12] << 8 | f[13]);
 	f += 14;
 	n -= 14;
+	/* Copied out: after the 14-byte Ethernet header the IP header is not aligned. */
 	if (type == ETHERTYPE_IP) {
-		const struct ip *ip = (const void *)f;
+		struct ip ip;
 
-		if (n < 20 || ip->ip_p != IPPROTO_TCP)
+		if (n < 20)
 			return false;
-		hl = (size_t)ip->ip_hl * 4;
-		tl = ntohs(ip->ip_len);
+		memcpy(&ip, f, sizeof(ip));
+		if (ip.ip_p != IPPROTO_TCP)
+			return false;
+		hl = (size_t)ip.ip_hl * 4;
+		tl = ntohs(ip.ip_len);
 		if (tl > n || hl > tl)
 			return false;
-		inet_ntop(AF_INET, &ip->ip_src, s->src, sizeof(s->src));
-		inet_ntop(AF_INET, &ip->ip_dst, s->dst, sizeof(s->dst));
+		inet_ntop(AF_INET, &ip.ip_src, s->src, sizeof(s->src));
+		inet_ntop(AF_INET, &ip.ip_dst, s->dst, sizeof(s->dst));
 		t = f + hl;
 		tl -= hl;
 	} else if (type == ETHERTYPE_IPV6) {
-		const struct ip6_hdr *ip6 = (const void *)f;
+		struct ip6_hdr ip6;
 
-		/* The tests send no extension headers. */
-		if (n < 40 || ip6->ip6_nxt != IPPROTO_TCP)
+		if (n < 40)
 			return false;
-		tl = ntohs(ip6->ip6_plen);
+		memcpy(&ip6, f, sizeof(ip6));
+		/* The tests send no extension headers. */
+		if (ip6.ip6_nxt != IPPROTO_TCP)
+			return false;
+		tl = ntohs(ip6.ip6_plen);
 		if (tl + 40 > n)
 			return false;
-		inet_ntop(AF_INET6, &ip6->ip6_src, s->src, sizeof(s->src));
-		inet_ntop(AF_INET6, &ip6->ip6_dst, s->dst, sizeof(s->dst));
+		inet_ntop(AF_INET6, &ip6.ip6_src, s->src, sizeof(s->src));
+		inet_ntop(AF_INET6, &ip6.ip6_dst, s->dst, sizeof(s->dst));
 		t = f + 40;
 	} else {
 		return false;
