@@ -97,6 +97,9 @@ int tpin_cidrs_parse(struct tpin_cidrs *cidrs, const char *text, struct tpin_err
  */
 int tpin_cidrs_merge(struct tpin_cidrs *cidrs, const struct tpin_cidrs *more);
 
+/* tpin_cidrs_covers - whether an entry of @cidrs covers all of @cidr. */
+bool tpin_cidrs_covers(const struct tpin_cidrs *cidrs, const struct tpin_cidr *cidr);
+
 /* tpin_cidrs_count - how many entries of @family the list holds. */
 size_t tpin_cidrs_count(const struct tpin_cidrs *cidrs, int family);
 

@@ -17,11 +17,24 @@
 #define TPIN_DEFAULT_PROXY_MARK	   0x53au
 #define TPIN_DEFAULT_ROUTE_TABLE   133u
 #define TPIN_DEFAULT_TABLE_NAME	   "tpin"
+/*
+ * The owner whose connections are never captured outbound, uid and gid
+ * (istio-iptables -u and -g): the proxy's user in Istio's pods.
+ */
+#define TPIN_DEFAULT_PROXY_UID 1337u
+#define TPIN_DEFAULT_PROXY_GID 1337u
 /* tpin-proxy's readiness port, on every address, as Envoy's in Istio. */
 #define TPIN_HEALTH_PORT 15021
 /* Ports Istio never intercepts: Envoy's Prometheus, readiness and agent. */
 #define TPIN_ALWAYS_EXCLUDED "15020,15021,15090"
 #define TPIN_TABLE_NAME_MAX  32
+
+/* A list of uids or gids, sorted, without duplicates. */
+#define TPIN_IDS_MAX 16
+struct tpin_ids {
+	size_t n;
+	uint32_t v[TPIN_IDS_MAX];
+};
 
 enum tpin_mode {
 	TPIN_MODE_TPROXY,
@@ -42,6 +55,19 @@ struct tpin_config {
 	bool preserve_source;	 /* add the output chain that routes replies back */
 	bool upstream_localhost; /* the app listens on loopback only (Istio 1.5) */
 	bool ipv6;		 /* install the IPv6 half */
+	/*
+	 * Outbound capture: the app's own connections to other hosts go to
+	 * the proxy's outbound listener. Off unless asked for.
+	 */
+	bool outbound;
+	uint16_t outbound_port;		/* -p: the proxy's outbound listener */
+	struct tpin_ids exempt_uids;	/* -u: owners never captured */
+	struct tpin_ids exempt_gids;	/* -g */
+	struct tpin_ports out_ports;	/* -q: destination ports captured ("*" by default) */
+	struct tpin_ports out_excluded; /* -o: destination ports never captured */
+	bool out_all;			/* -i "*" (the default): every destination */
+	struct tpin_cidrs out_include;	/* -i: destinations captured, unless out_all */
+	struct tpin_cidrs out_exclude;	/* -x: destinations never captured */
 };
 
 /* tpin_config_init - fill @cfg with the defaults. */
@@ -52,10 +78,31 @@ void tpin_config_init(struct tpin_config *cfg);
  * the capture port and the admin port) into the exclusions and refuse a
  * combination that would lose traffic: the proxy's own mark as --mark, the
  * capture port on the admin or readiness port, nothing left to intercept,
- * --preserve-source without named ports or outside tproxy mode. Returns 0,
- * or -EINVAL or -E2BIG with @err naming the conflict.
+ * --preserve-source without named ports or outside tproxy mode. With
+ * outbound capture it adds the outbound port to the exclusions too and
+ * refuses: that port on another of the proxy's ports, -q/-o or -i/-x
+ * leaving nothing to capture, and in tproxy mode named inbound ports or
+ * --preserve-source (the app's answers on the ports it serves directly
+ * could not be told from its own connections). Returns 0, or -EINVAL or -E2BIG with @err naming the
+ * conflict.
  */
 int tpin_config_finish(struct tpin_config *cfg, struct tpin_err *err);
+
+/*
+ * tpin_config_captures_family - whether outbound capture takes any
+ * destination of @family (AF_INET or AF_INET6): on, the family installed,
+ * and -i "*" or an -i CIDR of that family.
+ */
+bool tpin_config_captures_family(const struct tpin_config *cfg, int family);
+
+/*
+ * tpin_ids_parse - a comma-separated list of uids or gids, decimal, each
+ * 0-4294967294, added to @ids (sorted, duplicates dropped). Names are not
+ * looked up: the init container has no user database of the app's image.
+ * Returns 0, -EINVAL naming the bad entry in @err, or -E2BIG beyond
+ * TPIN_IDS_MAX.
+ */
+int tpin_ids_parse(struct tpin_ids *ids, const char *text, struct tpin_err *err);
 
 /*
  * tpin_config_intercepts - whether @cfg intercepts @port: inbound and not

@@ -24,6 +24,7 @@ enum long_only {
 	OPT_NO_IPV6,
 	OPT_NETNS,
 	OPT_VERSION,
+	OPT_OUTBOUND,
 };
 
 static const struct option options[] = {
@@ -39,6 +40,14 @@ static const struct option options[] = {
 	{ "preserve-source", no_argument, NULL, OPT_PRESERVE_SOURCE },
 	{ "upstream", required_argument, NULL, OPT_UPSTREAM },
 	{ "no-ipv6", no_argument, NULL, OPT_NO_IPV6 },
+	{ "outbound", no_argument, NULL, OPT_OUTBOUND },
+	{ "outbound-port", required_argument, NULL, 'p' },
+	{ "outbound-exclude-uids", required_argument, NULL, 'u' },
+	{ "outbound-exclude-gids", required_argument, NULL, 'g' },
+	{ "outbound-ports", required_argument, NULL, 'q' },
+	{ "outbound-exclude-ports", required_argument, NULL, 'o' },
+	{ "outbound-include-cidrs", required_argument, NULL, 'i' },
+	{ "outbound-exclude-cidrs", required_argument, NULL, 'x' },
 	{ "netns", required_argument, NULL, OPT_NETNS },
 	{ "dry-run", no_argument, NULL, OPT_DRY_RUN },
 	{ "check", no_argument, NULL, OPT_CHECK },
@@ -58,10 +67,74 @@ static const char *option_name(int val)
 	return "?";
 }
 
-/* State across options: whether -b replaced the default "*" yet. */
+/*
+ * State across options: whether the first -b, -q, -i, -u or -g replaced its
+ * default yet (later ones add to it).
+ */
 struct parse_state {
-	bool inbound_given;
+	bool inbound_given, out_ports_given, include_given, uids_given, gids_given;
 };
+
+/* An empty list is a mistake (an unset variable), not "none". */
+static int empty_list(const char *what, struct tpin_err *err)
+{
+	return tpin_err_set(err, -EINVAL, "an empty list: name %s, or leave the flag out", what);
+}
+
+/* -q, -o: destination ports of outbound connections; -q replaces "*" first. */
+static int parse_out_ports(struct tpin_config *cfg, struct parse_state *st, int opt,
+			   const char *arg, struct tpin_err *err)
+{
+	struct tpin_ports ports;
+	int ret;
+
+	if (!*arg)
+		return empty_list("ports", err);
+	ret = tpin_ports_parse(&ports, arg, err);
+	if (ret)
+		return ret;
+	if (opt == 'q' && !st->out_ports_given) {
+		memset(&cfg->out_ports, 0, sizeof(cfg->out_ports));
+		st->out_ports_given = true;
+	}
+	ret = tpin_ports_merge(opt == 'q' ? &cfg->out_ports : &cfg->out_excluded, &ports);
+	return ret ? tpin_err_set(err, ret, "more than %d port ranges in all", TPIN_PORTS_MAX) : 0;
+}
+
+/* -i, -x: destination CIDRs; -i takes "*" for all, and replaces it first. */
+static int parse_out_cidrs(struct tpin_config *cfg, struct parse_state *st, int opt,
+			   const char *arg, struct tpin_err *err)
+{
+	struct tpin_cidrs cidrs;
+	int ret;
+
+	if (!*arg)
+		return empty_list("CIDRs", err);
+	if (opt == 'i' && !st->include_given) {
+		cfg->out_all = false;
+		st->include_given = true;
+	}
+	if (opt == 'i' && !strcmp(arg, "*")) {
+		cfg->out_all = true;
+		return 0;
+	}
+	ret = tpin_cidrs_parse(&cidrs, arg, err);
+	if (!ret && tpin_cidrs_merge(opt == 'i' ? &cfg->out_include : &cfg->out_exclude, &cidrs))
+		ret = tpin_err_set(err, -E2BIG, "more than %d CIDRs in all", TPIN_CIDRS_MAX);
+	return ret;
+}
+
+/* -u, -g: owners never captured; the first replaces the default 1337. */
+static int parse_ids(struct tpin_ids *ids, bool *given, const char *arg, struct tpin_err *err)
+{
+	if (!*arg)
+		return empty_list("uids or gids", err);
+	if (!*given) {
+		memset(ids, 0, sizeof(*ids));
+		*given = true;
+	}
+	return tpin_ids_parse(ids, arg, err);
+}
 
 /* Parse one option's value into @args. Returns 0 or -errno with @err set. */
 static int parse_option(struct tpin_args *args, struct parse_state *st, int opt, const char *arg,
@@ -148,12 +221,30 @@ static int parse_option(struct tpin_args *args, struct parse_state *st, int opt,
 		args->netns = arg;
 		return 0;
 	}
+	/* Every outbound flag turns outbound capture on, as --outbound does. */
+	cfg->outbound = true;
+	switch (opt) {
+	case OPT_OUTBOUND:
+		return 0;
+	case 'p':
+		return tpin_port_parse(&cfg->outbound_port, arg, err);
+	case 'u':
+		return parse_ids(&cfg->exempt_uids, &st->uids_given, arg, err);
+	case 'g':
+		return parse_ids(&cfg->exempt_gids, &st->gids_given, arg, err);
+	case 'q':
+	case 'o':
+		return parse_out_ports(cfg, st, opt, arg, err);
+	case 'i':
+	case 'x':
+		return parse_out_cidrs(cfg, st, opt, arg, err);
+	}
 	return tpin_err_set(err, -EINVAL, "unknown option");
 }
 
 int tpin_args_parse(struct tpin_args *args, int argc, char **argv, struct tpin_err *err)
 {
-	struct parse_state st = { false };
+	struct parse_state st = { 0 };
 	struct tpin_err e = { 0 };
 	int opt, ret;
 
@@ -162,7 +253,8 @@ int tpin_args_parse(struct tpin_args *args, int argc, char **argv, struct tpin_e
 	/* Reset getopt (GNU: optind 0 reinitializes), and say errors ourselves. */
 	optind = 0;
 	opterr = 0;
-	while ((opt = getopt_long(argc, argv, "m:z:b:d:t:r:h", options, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "m:z:b:d:t:r:p:u:g:q:o:i:x:h", options, NULL)) !=
+	       -1) {
 		switch (opt) {
 		case 'h':
 			args->action = TPIN_ACT_HELP;

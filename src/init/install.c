@@ -158,6 +158,7 @@ static const struct feature features[] = {
 	{ "tproxy ip to", "nft tproxy expression (IPv4)", "nft_tproxy" },
 	{ "tproxy ip6 to", "nft tproxy expression (IPv6)", "nft_tproxy" },
 	{ "redirect to", "nft redir expression", "nft_redir" },
+	{ "meta skuid", "nft meta expression's socket owner keys", "nf_tables" },
 };
 
 static const struct feature *feature_of(const char *command)
@@ -561,7 +562,7 @@ int tpin_check(const struct tpin_config *cfg, const struct tpin_out *out)
 int tpin_dry_run(const struct tpin_config *cfg, const struct tpin_out *out)
 {
 	struct tpin_nft_batch *b = tpin_nft_batch_new(1);
-	char ports[64], cmd[128];
+	char ports[64], cmd[128], outbound[32] = "";
 	size_t i;
 
 	if (!b || tpin_nft_build_install(b, cfg) || tpin_nft_batch_close(b)) {
@@ -569,9 +570,11 @@ int tpin_dry_run(const struct tpin_config *cfg, const struct tpin_out *out)
 		return -ENOMEM;
 	}
 	tpin_ports_format(&cfg->inbound, ports, sizeof(ports));
+	if (cfg->outbound)
+		snprintf(outbound, sizeof(outbound), ", outbound port %u", cfg->outbound_port);
 	tpin_out_info(out, "#!/usr/sbin/nft -f");
-	tpin_out_info(out, "# tpin-init --dry-run: mode %s, capture port %u, inbound ports %s.",
-		      tpin_mode_name(cfg->mode), cfg->capture_port, ports);
+	tpin_out_info(out, "# tpin-init --dry-run: mode %s, capture port %u, inbound ports %s%s.",
+		      tpin_mode_name(cfg->mode), cfg->capture_port, ports, outbound);
 	tpin_out_info(
 		out,
 		"# The nftables transaction, one command per netlink message, applied atomically:");

@@ -605,6 +605,24 @@ static void m_socket_transparent(struct rule *r, uint8_t value)
 	m_socket(r, NFT_SOCKET_TRANSPARENT, NFT_CMP_EQ, value);
 }
 
+/* meta l4proto != tcp */
+static void m_not_tcp(struct rule *r)
+{
+	const uint8_t tcp = IPPROTO_TCP_BYTE;
+
+	e_meta_load(r, NFT_META_L4PROTO);
+	e_cmp(r, NFT_CMP_NEQ, &tcp, sizeof(tcp));
+	words(r, "meta l4proto != tcp");
+}
+
+/* meta skuid UID, meta skgid GID: the owner of the local socket sending it. */
+static void m_owner(struct rule *r, bool gid, uint32_t id)
+{
+	e_meta_load(r, gid ? NFT_META_SKGID : NFT_META_SKUID);
+	e_cmp(r, NFT_CMP_EQ, &id, sizeof(id));
+	words(r, "meta sk%cid %u", gid ? 'g' : 'u', id);
+}
+
 /* iif lo, iif != lo */
 static void m_iif_lo(struct rule *r, bool lo)
 {
@@ -727,6 +745,19 @@ static void s_reject_reset(struct rule *r)
 	words(r, "reject with tcp reset");
 }
 
+/* goto CHAIN: the rest of the decision is @chain's, and its return ends it. */
+static void s_goto(struct rule *r, const char *chain)
+{
+	struct nftnl_expr *e = expr(r, "immediate");
+
+	if (e) {
+		nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, NFT_REG_VERDICT);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_VERDICT, (uint32_t)NFT_GOTO);
+		nftnl_expr_set_str(e, NFTNL_EXPR_IMM_CHAIN, chain);
+	}
+	words(r, "goto %s", chain);
+}
+
 /* accept, drop, return */
 static void s_verdict(struct rule *r, int verdict)
 {
@@ -776,7 +807,15 @@ static int put_rule(struct tpin_nft_batch *b, struct rule *r)
 /* Set ids tie a rule's lookup to a set created earlier in the same batch. */
 struct sets {
 	uint32_t excluded, inbound, sources4, sources6;
+	uint32_t out_ports, out_excluded, out_include4, out_include6, out_exclude4, out_exclude6;
 };
+
+/* meta nfproto ipv4 first, with IPv6 left out (--no-ipv6): IPv6 is left alone. */
+static void m_family_if(struct rule *r, const struct tpin_config *cfg)
+{
+	if (!cfg->ipv6)
+		m_ipv4_only(r);
+}
 
 /*
  * Packets from a source address of this namespace (the pod's own, loopback,
@@ -794,8 +833,7 @@ static int put_antispoof(struct tpin_nft_batch *b, const struct tpin_config *cfg
 
 	if (ret)
 		return ret;
-	if (!cfg->ipv6)
-		m_ipv4_only(&r);
+	m_family_if(&r, cfg);
 	m_iif_lo(&r, false);
 	m_fib_local(&r, false, NFT_CMP_EQ);
 	m_fib_local(&r, true, NFT_CMP_EQ);
@@ -803,11 +841,24 @@ static int put_antispoof(struct tpin_nft_batch *b, const struct tpin_config *cfg
 	return put_rule(b, &r);
 }
 
+/* iif lo return: traffic born in the pod is not inbound. */
+static int put_lo_return(struct tpin_nft_batch *b, const struct tpin_config *cfg, const char *chain)
+{
+	struct rule r;
+	int ret = rule_begin(&r, cfg->table_name, chain);
+
+	if (ret)
+		return ret;
+	m_iif_lo(&r, true);
+	s_verdict(&r, NFT_RETURN);
+	return put_rule(b, &r);
+}
+
 /*
- * Matches shared by both modes: traffic born in the pod, excluded ports and
- * excluded sources, and traffic to addresses that are not the pod's own
- * (routed through it: intercepting that would make the proxy an open relay)
- * leave the chain before anything is intercepted.
+ * Matches shared by both modes: excluded ports and excluded sources, and
+ * traffic to addresses that are not the pod's own (routed through it:
+ * intercepting that would make the proxy an open relay) leave the chain
+ * before anything is intercepted.
  */
 static int put_exclusions(struct tpin_nft_batch *b, const struct tpin_config *cfg,
 			  const char *chain, const struct sets *ids)
@@ -819,14 +870,9 @@ static int put_exclusions(struct tpin_nft_batch *b, const struct tpin_config *cf
 	ret = rule_begin(&r, t, chain);
 	if (ret)
 		return ret;
-	m_iif_lo(&r, true);
+	m_port_in_set(&r, true, "exclude_ports", ids->excluded, true);
 	s_verdict(&r, NFT_RETURN);
 	ret = put_rule(b, &r);
-	if (!ret && !(ret = rule_begin(&r, t, chain))) {
-		m_port_in_set(&r, true, "exclude_ports", ids->excluded, true);
-		s_verdict(&r, NFT_RETURN);
-		ret = put_rule(b, &r);
-	}
 	if (!ret && ids->sources4 && !(ret = rule_begin(&r, t, chain))) {
 		m_addr_in_set(&r, AF_INET, false, "exclude_sources4", ids->sources4);
 		s_verdict(&r, NFT_RETURN);
@@ -851,8 +897,7 @@ static int put_exclusions(struct tpin_nft_batch *b, const struct tpin_config *cf
  */
 static void m_intercepted(struct rule *r, const struct tpin_config *cfg, const struct sets *ids)
 {
-	if (!cfg->ipv6)
-		m_ipv4_only(r);
+	m_family_if(r, cfg);
 	if (ids->inbound)
 		m_port_in_set(r, true, "inbound_ports", ids->inbound, true);
 	else
@@ -893,6 +938,44 @@ static int put_closed_port_reset(struct tpin_nft_batch *b, const struct tpin_con
 	return ret;
 }
 
+/*
+ * The app's own connections come back on lo marked by the outbound chain
+ * (policy routing sends marked packets to lo). A new one, or any packet
+ * with no established socket (the ACK of a SYN cookie the listener issued),
+ * goes to the proxy's outbound listener; the packets of an established one
+ * were taken by rule 2 already. What tproxy declines, because no outbound
+ * listener is there, gets a reset: the app's connect fails at once instead
+ * of retrying its SYN, and nothing leaves the pod unproxied.
+ */
+static int put_outbound_divert(struct tpin_nft_batch *b, const struct tpin_config *cfg)
+{
+	const char *t = cfg->table_name;
+	struct rule r;
+	int ret = 0, fam;
+
+	for (fam = AF_INET; !ret && fam <= AF_INET6; fam += AF_INET6 - AF_INET) {
+		if (!tpin_config_captures_family(cfg, fam))
+			continue;
+		ret = rule_begin(&r, t, "prerouting");
+		if (ret)
+			break;
+		m_iif_lo(&r, true);
+		m_mark(&r, NFT_CMP_EQ, cfg->mark);
+		m_tcp(&r);
+		s_tproxy(&r, fam, cfg->outbound_port);
+		s_verdict(&r, NF_ACCEPT);
+		ret = put_rule(b, &r);
+	}
+	if (!ret && !(ret = rule_begin(&r, t, "prerouting"))) {
+		m_iif_lo(&r, true);
+		m_mark(&r, NFT_CMP_EQ, cfg->mark);
+		m_tcp(&r);
+		s_reject_reset(&r);
+		ret = put_rule(b, &r);
+	}
+	return ret;
+}
+
 static int put_tproxy_rules(struct tpin_nft_batch *b, const struct tpin_config *cfg,
 			    const struct sets *ids)
 {
@@ -914,6 +997,10 @@ static int put_tproxy_rules(struct tpin_nft_batch *b, const struct tpin_config *
 		s_verdict(&r, NF_ACCEPT);
 		ret = put_rule(b, &r);
 	}
+	if (!ret && cfg->outbound)
+		ret = put_outbound_divert(b, cfg);
+	if (!ret)
+		ret = put_lo_return(b, cfg, "prerouting");
 	if (!ret)
 		ret = put_exclusions(b, cfg, "prerouting", ids);
 	if (!ret && !cfg->upstream_localhost)
@@ -972,23 +1059,119 @@ static int put_tproxy_rules(struct tpin_nft_batch *b, const struct tpin_config *
 }
 
 /*
- * With the client's address preserved, the app answers the client itself:
- * mark those replies so table 133 loops them back into the proxy's
- * transparent upstream socket. Only replies from intercepted ports (inbound
- * and not excluded) to clients that are not excluded, and only packets a
- * socket sends: not the proxy's own (marked and transparent), and not the
- * resets nft's reject sends for a closed port, which have no socket and
- * must reach the client.
+ * The outbound filters, -u -g -o -x -i -q, in a regular chain of their own:
+ * the base chain sends only TCP packets of the pod's own sockets here. What
+ * passes them is captured: marked for table 133 (tproxy) or redirected
+ * (redirect mode).
+ */
+static int put_outbound_chain(struct tpin_nft_batch *b, const struct tpin_config *cfg,
+			      const struct sets *ids)
+{
+	const char *t = cfg->table_name;
+	bool tproxy = cfg->mode == TPIN_MODE_TPROXY;
+	struct rule r;
+	size_t i;
+	int ret, fam, gid;
+
+	ret = put_chain(b, t, "outbound", NULL, 0, 0, NULL);
+	for (gid = 0; !ret && gid <= 1; gid++) {
+		const struct tpin_ids *owners = gid ? &cfg->exempt_gids : &cfg->exempt_uids;
+
+		for (i = 0; !ret && i < owners->n; i++) {
+			ret = rule_begin(&r, t, "outbound");
+			if (ret)
+				break;
+			m_owner(&r, gid, owners->v[i]);
+			s_verdict(&r, NFT_RETURN);
+			ret = put_rule(b, &r);
+		}
+	}
+	if (!ret && ids->out_excluded && !(ret = rule_begin(&r, t, "outbound"))) {
+		m_port_in_set(&r, true, "outbound_exclude_ports", ids->out_excluded, true);
+		s_verdict(&r, NFT_RETURN);
+		ret = put_rule(b, &r);
+	}
+	if (!ret && ids->out_exclude4 && !(ret = rule_begin(&r, t, "outbound"))) {
+		m_addr_in_set(&r, AF_INET, true, "outbound_exclude4", ids->out_exclude4);
+		s_verdict(&r, NFT_RETURN);
+		ret = put_rule(b, &r);
+	}
+	if (!ret && ids->out_exclude6 && !(ret = rule_begin(&r, t, "outbound"))) {
+		m_addr_in_set(&r, AF_INET6, true, "outbound_exclude6", ids->out_exclude6);
+		s_verdict(&r, NFT_RETURN);
+		ret = put_rule(b, &r);
+	}
+	/* One rule for every destination, or one per family of -i's CIDRs. */
+	for (fam = AF_INET; !ret && fam <= AF_INET6; fam += AF_INET6 - AF_INET) {
+		uint32_t include = fam == AF_INET ? ids->out_include4 : ids->out_include6;
+
+		if (cfg->out_all && fam == AF_INET6)
+			break;
+		if (!cfg->out_all && !include)
+			continue;
+		ret = rule_begin(&r, t, "outbound");
+		if (ret)
+			break;
+		if (cfg->out_all)
+			m_family_if(&r, cfg);
+		else
+			m_addr_in_set(&r, fam, true,
+				      fam == AF_INET ? "outbound_include4" : "outbound_include6",
+				      include);
+		if (ids->out_ports)
+			m_port_in_set(&r, true, "outbound_ports", ids->out_ports, true);
+		else
+			m_tcp(&r);
+		if (tproxy)
+			s_mark(&r, cfg->mark);
+		else
+			s_redirect(&r, cfg->outbound_port);
+		ret = put_rule(b, &r);
+	}
+	return ret;
+}
+
+/*
+ * The output chain (type route, so a new mark routes the packet again).
+ * Without conntrack a packet does not say who opened its connection, so the
+ * order here is what tells them apart:
+ *  - the proxy's own sockets (its mark) are never captured;
+ *  - loopback and the pod's own addresses are never captured;
+ *  - the app's answers to clients that reach it directly come from the
+ *    excluded ports or go to the excluded sources, and leave as they are
+ *    (the only ports it serves directly with -b "*", which outbound capture
+ *    needs);
+ *  - with --preserve-source, its answers from the intercepted ports go back
+ *    to the proxy;
+ *  - whatever else a socket of the pod sends, the outbound chain decides;
+ *  - what is left has no socket: the resets nft's reject sends for a closed
+ *    port, which must reach the client.
  */
 static int put_output_chain(struct tpin_nft_batch *b, const struct tpin_config *cfg,
 			    const struct sets *ids)
 {
 	const char *t = cfg->table_name;
+	bool broad = cfg->outbound;
 	struct rule r;
-	int ret;
+	int ret = 0;
 
 	ret = put_chain(b, t, "output", "route", NF_INET_LOCAL_OUT, PRIO_MANGLE,
 			"type route hook output priority mangle");
+	if (!ret && broad && !(ret = rule_begin(&r, t, "output"))) {
+		m_not_tcp(&r);
+		s_verdict(&r, NFT_RETURN);
+		ret = put_rule(b, &r);
+	}
+	if (!ret && broad && !(ret = rule_begin(&r, t, "output"))) {
+		m_mark(&r, NFT_CMP_EQ, TPIN_DEFAULT_PROXY_MARK);
+		s_verdict(&r, NFT_RETURN);
+		ret = put_rule(b, &r);
+	}
+	if (!ret && cfg->outbound && !(ret = rule_begin(&r, t, "output"))) {
+		m_fib_local(&r, true, NFT_CMP_EQ);
+		s_verdict(&r, NFT_RETURN);
+		ret = put_rule(b, &r);
+	}
 	if (!ret && !(ret = rule_begin(&r, t, "output"))) {
 		m_port_in_set(&r, false, "exclude_ports", ids->excluded, true);
 		s_verdict(&r, NFT_RETURN);
@@ -1004,13 +1187,19 @@ static int put_output_chain(struct tpin_nft_batch *b, const struct tpin_config *
 		s_verdict(&r, NFT_RETURN);
 		ret = put_rule(b, &r);
 	}
-	if (!ret && !(ret = rule_begin(&r, t, "output"))) {
+	if (!ret && cfg->preserve_source && !(ret = rule_begin(&r, t, "output"))) {
 		m_mark(&r, NFT_CMP_EQ, 0);
 		m_tcp(&r);
 		m_port_in_set(&r, false, "inbound_ports", ids->inbound, false);
 		m_fib_local(&r, true, NFT_CMP_NEQ);
 		m_socket_transparent(&r, 0);
 		s_mark(&r, cfg->mark);
+		ret = put_rule(b, &r);
+	}
+	/* A socket's packet: the outbound chain's. */
+	if (!ret && broad && !(ret = rule_begin(&r, t, "output"))) {
+		m_socket_transparent(&r, 0);
+		s_goto(&r, "outbound");
 		ret = put_rule(b, &r);
 	}
 	return ret;
@@ -1027,7 +1216,9 @@ static int put_redirect_rules(struct tpin_nft_batch *b, const struct tpin_config
 	struct rule r;
 	int ret;
 
-	ret = put_exclusions(b, cfg, "prerouting", ids);
+	ret = put_lo_return(b, cfg, "prerouting");
+	if (!ret)
+		ret = put_exclusions(b, cfg, "prerouting", ids);
 	if (!ret)
 		ret = rule_begin(&r, cfg->table_name, "prerouting");
 	if (ret)
@@ -1041,6 +1232,42 @@ static int put_redirect_rules(struct tpin_nft_batch *b, const struct tpin_config
 	return ret ? ret : put_antispoof(b, cfg, "antispoof");
 }
 
+/*
+ * REDIRECT outbound, as Istio's nat OUTPUT: a connection's first packet
+ * only, so the app's answers to clients need no exemption; the proxy's own
+ * connections (its mark) and local destinations leave, the outbound chain
+ * decides the rest and redirects to the outbound port.
+ */
+static int put_redirect_output(struct tpin_nft_batch *b, const struct tpin_config *cfg)
+{
+	const char *t = cfg->table_name;
+	struct rule r;
+	int ret;
+
+	ret = put_chain(b, t, "output", "nat", NF_INET_LOCAL_OUT, PRIO_DSTNAT,
+			"type nat hook output priority -100");
+	if (!ret && !(ret = rule_begin(&r, t, "output"))) {
+		m_not_tcp(&r);
+		s_verdict(&r, NFT_RETURN);
+		ret = put_rule(b, &r);
+	}
+	if (!ret && !(ret = rule_begin(&r, t, "output"))) {
+		m_mark(&r, NFT_CMP_EQ, TPIN_DEFAULT_PROXY_MARK);
+		s_verdict(&r, NFT_RETURN);
+		ret = put_rule(b, &r);
+	}
+	if (!ret && !(ret = rule_begin(&r, t, "output"))) {
+		m_fib_local(&r, true, NFT_CMP_EQ);
+		s_verdict(&r, NFT_RETURN);
+		ret = put_rule(b, &r);
+	}
+	if (!ret && !(ret = rule_begin(&r, t, "output"))) {
+		s_goto(&r, "outbound");
+		ret = put_rule(b, &r);
+	}
+	return ret;
+}
+
 int tpin_nft_build_delete(struct tpin_nft_batch *batch, const char *name)
 {
 	/*
@@ -1051,6 +1278,45 @@ int tpin_nft_build_delete(struct tpin_nft_batch *batch, const char *name)
 	int ret = put_table(batch, NFT_MSG_NEWTABLE, name, NULL);
 
 	return ret ? ret : put_table(batch, NFT_MSG_DELTABLE, name, NULL);
+}
+
+/* The sets of outbound capture: only those its flags name. */
+static int put_outbound_sets(struct tpin_nft_batch *batch, const struct tpin_config *cfg,
+			     struct sets *ids)
+{
+	const char *t = cfg->table_name;
+	int ret = 0;
+
+	if (!cfg->out_ports.all) {
+		ids->out_ports = ++batch->set_id;
+		ret = put_port_set(batch, t, "outbound_ports", &cfg->out_ports, ids->out_ports);
+	}
+	if (!ret && cfg->out_excluded.n) {
+		ids->out_excluded = ++batch->set_id;
+		ret = put_port_set(batch, t, "outbound_exclude_ports", &cfg->out_excluded,
+				   ids->out_excluded);
+	}
+	if (!ret && !cfg->out_all && tpin_config_captures_family(cfg, AF_INET)) {
+		ids->out_include4 = ++batch->set_id;
+		ret = put_cidr_set(batch, t, "outbound_include4", &cfg->out_include, AF_INET,
+				   ids->out_include4);
+	}
+	if (!ret && !cfg->out_all && tpin_config_captures_family(cfg, AF_INET6)) {
+		ids->out_include6 = ++batch->set_id;
+		ret = put_cidr_set(batch, t, "outbound_include6", &cfg->out_include, AF_INET6,
+				   ids->out_include6);
+	}
+	if (!ret && tpin_cidrs_count(&cfg->out_exclude, AF_INET)) {
+		ids->out_exclude4 = ++batch->set_id;
+		ret = put_cidr_set(batch, t, "outbound_exclude4", &cfg->out_exclude, AF_INET,
+				   ids->out_exclude4);
+	}
+	if (!ret && cfg->ipv6 && tpin_cidrs_count(&cfg->out_exclude, AF_INET6)) {
+		ids->out_exclude6 = ++batch->set_id;
+		ret = put_cidr_set(batch, t, "outbound_exclude6", &cfg->out_exclude, AF_INET6,
+				   ids->out_exclude6);
+	}
+	return ret;
 }
 
 /* Everything in the table: sets and their elements, chains, rules. */
@@ -1077,6 +1343,8 @@ static int put_contents(struct tpin_nft_batch *batch, const struct tpin_config *
 		ret = put_cidr_set(batch, t, "exclude_sources6", &cfg->exclude_sources, AF_INET6,
 				   ids.sources6);
 	}
+	if (!ret && cfg->outbound)
+		ret = put_outbound_sets(batch, cfg, &ids);
 	if (ret)
 		return ret;
 	if (tproxy)
@@ -1088,8 +1356,13 @@ static int put_contents(struct tpin_nft_batch *batch, const struct tpin_config *
 	if (!ret)
 		ret = tproxy ? put_tproxy_rules(batch, cfg, &ids)
 			     : put_redirect_rules(batch, cfg, &ids);
-	if (!ret && tproxy && cfg->preserve_source)
+	/* The outbound chain before the rule that jumps to it: nft looks it up then. */
+	if (!ret && cfg->outbound)
+		ret = put_outbound_chain(batch, cfg, &ids);
+	if (!ret && tproxy && (cfg->preserve_source || cfg->outbound))
 		ret = put_output_chain(batch, cfg, &ids);
+	if (!ret && !tproxy && cfg->outbound)
+		ret = put_redirect_output(batch, cfg);
 	return ret;
 }
 
@@ -1148,6 +1421,15 @@ int tpin_nft_build_probe(struct tpin_nft_batch *batch, const struct tpin_config 
 	/* Both modes: the anti-spoofing and local-destination rules. */
 	if (!ret && !(ret = rule_begin(&r, t, "p"))) {
 		m_fib_local(&r, true, NFT_CMP_EQ);
+		ret = put_rule(batch, &r);
+	}
+	/* Outbound capture in both modes: the owners it exempts. */
+	if (!ret && cfg->outbound && (cfg->exempt_uids.n || cfg->exempt_gids.n) &&
+	    !(ret = rule_begin(&r, t, "p"))) {
+		if (cfg->exempt_uids.n)
+			m_owner(&r, false, cfg->exempt_uids.v[0]);
+		if (cfg->exempt_gids.n)
+			m_owner(&r, true, cfg->exempt_gids.v[0]);
 		ret = put_rule(batch, &r);
 	}
 	/*

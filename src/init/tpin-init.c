@@ -21,7 +21,8 @@
 static const char usage_text[] =
 	"Usage: tpin-init [OPTION]...\n"
 	"Install the nftables rules and policy routing that hand a pod's inbound TCP\n"
-	"connections to tpin-proxy, in one atomic nftables transaction over netlink.\n"
+	"connections (and, asked for, its outbound ones) to tpin-proxy, in one atomic\n"
+	"nftables transaction over netlink.\n"
 	"\n"
 	"In tproxy mode (the default) packets reach the proxy's IP_TRANSPARENT\n"
 	"listener unchanged: no NAT and no conntrack entry, so a busy pod never fills\n"
@@ -60,6 +61,30 @@ static const char usage_text[] =
 	"                           bound to 127.0.0.1 become reachable from the network\n"
 	"                           (why Istio dropped the mode in 1.10)\n"
 	"      --no-ipv6            install the IPv4 half only\n"
+	"\n"
+	"Outbound capture (the app's own connections to other hosts), off by default;\n"
+	"any of these flags turns it on:\n"
+	"      --outbound           capture outbound with the defaults below\n"
+	"  -p, --outbound-port PORT the proxy's outbound listener (default 15001)\n"
+	"  -u, --outbound-exclude-uids UIDS  owners never captured (default 1337, the\n"
+	"                           proxy's uid in Istio's pods; numbers only)\n"
+	"  -g, --outbound-exclude-gids GIDS  groups never captured (default 1337, as -u)\n"
+	"  -q, --outbound-ports LIST destination ports captured (default \"*\")\n"
+	"  -o, --outbound-exclude-ports LIST destination ports never captured\n"
+	"  -i, --outbound-include-cidrs CIDRS destinations captured (default \"*\"); a\n"
+	"                           family with no CIDR here is not captured\n"
+	"  -x, --outbound-exclude-cidrs CIDRS destinations never captured\n"
+	"                           (-u, -g, -q, -o, -i, -x given twice add up)\n"
+	"  The proxy's own sockets (mark 0x53a), loopback and the pod's own addresses are\n"
+	"  never captured, and neither are connections to --exclude-sources. In tproxy\n"
+	"  mode it needs --inbound-ports \"*\" and no --preserve-source: without conntrack\n"
+	"  the app's answers on the ports it serves directly are told from its own\n"
+	"  connections by the source port, so name those ports with -d. With no proxy on\n"
+	"  the outbound port the app's connections are reset at once, never sent out\n"
+	"  unproxied. Not the default: with a proxy that does not listen there, every\n"
+	"  outbound connection of the app fails, and installs that name -b ports would\n"
+	"  be refused.\n"
+	"\n"
 	"      --netns NAME|PATH    work inside that network namespace (a name under\n"
 	"                           /run/netns, or a path such as /proc/PID/ns/net)\n"
 	"  -h, --help               show this help\n"
@@ -80,7 +105,8 @@ static const char usage_text[] =
 	"Examples:\n"
 	"  tpin-init                          intercept all inbound TCP (tproxy)\n"
 	"  tpin-init -b 9080 --dry-run        show what intercepting port 9080 takes\n"
-	"  tpin-init --netns pod1 --check     has anyone changed pod1's rules?\n";
+	"  tpin-init --netns pod1 --check     has anyone changed pod1's rules?\n"
+	"  tpin-init --outbound -d 22         both directions, SSH left alone\n";
 /* clang-format on */
 
 static void print_line(void *ctx, const char *line)
@@ -142,8 +168,9 @@ int main(int argc, char **argv)
 		if (!ret)
 			ret = tpin_install(cfg, &out);
 		if (!ret)
-			printf("tpin-init: installed table inet %s (%s mode, capture port %u)\n",
-			       cfg->table_name, tpin_mode_name(cfg->mode), cfg->capture_port);
+			printf("tpin-init: installed table inet %s (%s mode, capture port %u%s)\n",
+			       cfg->table_name, tpin_mode_name(cfg->mode), cfg->capture_port,
+			       cfg->outbound ? ", outbound" : "");
 		else
 			fprintf(stderr, "tpin-init: nothing was changed\n");
 		return ret ? EXIT_FAILURE : EXIT_SUCCESS;

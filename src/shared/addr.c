@@ -303,6 +303,16 @@ int tpin_ports_merge(struct tpin_ports *ports, const struct tpin_ports *more)
 	return ret;
 }
 
+bool tpin_cidrs_covers(const struct tpin_cidrs *cidrs, const struct tpin_cidr *cidr)
+{
+	size_t i;
+
+	for (i = 0; i < cidrs->n; i++)
+		if (cidr_covers(&cidrs->c[i], cidr))
+			return true;
+	return false;
+}
+
 size_t tpin_cidrs_count(const struct tpin_cidrs *cidrs, int family)
 {
 	size_t i, n = 0;

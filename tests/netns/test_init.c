@@ -708,6 +708,42 @@ START_TEST(test_check)
 }
 END_TEST
 
+/*
+ * Outbound capture is in the same table, the same digest and the same
+ * --check: a deleted owner exemption or a flushed outbound chain is drift,
+ * and so is an install without it, asked for with it (and the other way).
+ */
+START_TEST(test_check_outbound)
+{
+	static const char *const owner_names[] = { "skuid", "outbound", NULL };
+	static const char *const chain_names[] = { "outbound", "output", NULL };
+	char ns[NH_NAME_MAX];
+
+	fresh(ns, "cko", true);
+	TPIN_OK("--netns %s --outbound", ns);
+	TPIN_OK("--netns %s --outbound --check", ns);
+	/* The proxy's readiness reads the same digest. */
+	assert_drift(ns, "", "asking without --outbound", chain_names);
+	assert_drift(ns, "-u 1000", "asking for another owner", owner_names);
+
+	free(witness(ns, "nft delete rule inet tpin outbound handle $(nft -a list chain inet tpin "
+			 "outbound | awk '/skuid/ {print $NF; exit}')"));
+	assert_drift(ns, "--outbound", "deleting the uid exemption", owner_names);
+	TPIN_OK("--netns %s --outbound", ns);
+	TPIN_OK("--netns %s --outbound --check", ns);
+
+	free(witness(ns, "nft flush chain inet tpin outbound"));
+	assert_drift(ns, "--outbound", "flushing the outbound chain", chain_names);
+	TPIN_OK("--netns %s --outbound", ns);
+	/* Back to inbound only: the output chain goes with the rest of the table. */
+	TPIN_OK("--netns %s", ns);
+	TPIN_OK("--netns %s --check", ns);
+	assert_drift(ns, "--outbound", "asking for --outbound over an inbound install",
+		     chain_names);
+	TPIN_OK("--netns %s --cleanup", ns);
+}
+END_TEST
+
 /* The handle of the first rule of inet @table @chain whose text has @what. */
 static long rule_handle(const char *ns, const char *table, const char *chain, const char *what)
 {
@@ -963,6 +999,11 @@ static const struct bad_case bad_cases[] = {
 	{ "-z 15021", "15021" },
 	{ "--exclude-sources ''", "exclude-sources" },
 	{ "-d ''", "exclude-ports" },
+	/* Outbound capture (issue 10): conflicts that would lose traffic. */
+	{ "-p 15006", "15006" },
+	{ "--outbound -b 9080", "--inbound-ports" },
+	{ "-q 80 -o 80", "nothing would be captured outbound" },
+	{ "-u nobody", "nobody" },
 };
 
 /*
@@ -1029,6 +1070,12 @@ static const char *const dry_flags[] = {
 	"-b 9080 --preserve-source",
 	"-b 9080,15021 -d 9081 --preserve-source --exclude-sources 203.0.113.0/24,2001:db8::/32",
 	"--upstream localhost --no-ipv6",
+	/* Outbound capture (issue 10). */
+	"--outbound",
+	"-u 1000,1001 -g 5 -q 80,443 -o 8080 -i 203.0.113.0/24,2001:db8:2::/64 -x 203.0.113.9 "
+	"-d 22",
+	"--outbound --no-ipv6 -p 15101 --upstream localhost",
+	"-m redirect -b 9080 -p 15101 -o 8080 -x 2001:db8:2::/64",
 };
 
 /*
@@ -1101,6 +1148,16 @@ START_TEST(test_dry_run)
 	ck_assert_msg(ret == 0, "the dry-run ip commands failed (%d): %s\n%s", ret, err, ip_part);
 	free(err);
 
+	/*
+	 * What nft made of the script is, message for message, what tpin-init
+	 * sends: --check compares the kernel's own rendering of both.
+	 */
+	ret = tpin(NULL, &err, "--netns %s --check %s", dry, flags);
+	if (ret)
+		fprintf(stderr, "--dry-run %s: script:\n%s", flags, nft_part);
+	ck_assert_msg(ret == 0, "--check of the replayed dry-run %s exited %d: %s", flags, ret,
+		      cut(err));
+	free(err);
 	a = snapshot(real);
 	b = snapshot(dry);
 	if (strcmp(a, b)) {
@@ -1331,6 +1388,7 @@ static Suite *init_suite(void)
 	tcase_add_test(tc, test_cleanup_twice);
 	tcase_add_test(tc, test_check);
 	tcase_add_test(tc, test_check_v6_tproxy_deleted);
+	tcase_add_test(tc, test_check_outbound);
 	tcase_add_test(tc, test_digest_reader);
 	tcase_add_loop_test(tc, test_dry_run, 0, sizeof(dry_flags) / sizeof(dry_flags[0]));
 	tcase_add_test(tc, test_redirect);

@@ -21,7 +21,7 @@
 
 static const char *tpin_init;
 
-#define ARGV_MAX 16
+#define ARGV_MAX 24
 
 /* Split @line on spaces into argv (argv[0] "tpin-init"); '' stands for "". */
 static int split(char *line, char **argv)
@@ -86,6 +86,34 @@ static const struct bad_case bad_cases[] = {
 	{ "--mode", "--mode needs a value" },
 	{ "--bogus", "--bogus" },
 	{ "extra", "extra" },
+	/* Outbound capture (issue 10). Its port on another of the proxy's ports. */
+	{ "-p 15006", "capture port" },
+	{ "-p 15000", "admin port" },
+	{ "-p 15021", "15021" },
+	{ "-m redirect -z 15001 --outbound", "15001" },
+	{ "-p 0", "0" },
+	/* Answers on directly served ports would be captured: refused in tproxy mode. */
+	{ "--outbound -b 9080", "--inbound-ports \"*\"" },
+	{ "-b 9080 --preserve-source -u 1337", "--preserve-source" },
+	/* Owners: numbers, never -1, never empty. */
+	{ "-u ''", "uids" },
+	{ "-u app", "app" },
+	{ "-u -1", "-1" },
+	{ "-u 4294967295", "4294967295" },
+	{ "-g 1,,2", "empty" },
+	{ "-g 1,", "empty" },
+	/* Nothing left to capture outbound, however it is spelled. */
+	{ "-o *", "\"*\"" },
+	{ "-q 80 -o 70-90", "nothing would be captured outbound" },
+	{ "-q 80 -q 443 -o 443 -o 80", "nothing would be captured outbound" },
+	{ "-x 0.0.0.0/0,::/0", "nothing would be captured outbound" },
+	{ "-i 203.0.113.0/24 -x 203.0.0.0/16", "nothing would be captured outbound" },
+	{ "-i 2001:db8::/32 --no-ipv6", "nothing would be captured outbound" },
+	{ "-i ''", "CIDRs" },
+	{ "-x ''", "CIDRs" },
+	{ "-q ''", "ports" },
+	{ "-i 203.0.113.0/33", "203.0.113.0/33" },
+	{ "-q 80-70", "80-70" },
 };
 
 START_TEST(test_bad_usage)
@@ -175,6 +203,67 @@ START_TEST(test_lists_add_up)
 	ck_assert_uint_eq(a.cfg.exclude_sources.n, 2); /* 203.0.113.7 is inside the /24 */
 	ck_assert_uint_eq(tpin_cidrs_count(&a.cfg.exclude_sources, AF_INET), 1);
 	ck_assert_uint_eq(tpin_cidrs_count(&a.cfg.exclude_sources, AF_INET6), 1);
+
+	/* The outbound lists: the first -u, -g, -q, -i replaces its default. */
+	ck_assert_int_eq(parse("-u 7 -u 1,7,3 -g 5 -g 6", &a, &err), 0);
+	ck_assert(a.cfg.outbound);
+	ck_assert_uint_eq(a.cfg.exempt_uids.n, 3);
+	ck_assert_uint_eq(a.cfg.exempt_uids.v[0], 1);
+	ck_assert_uint_eq(a.cfg.exempt_uids.v[1], 3);
+	ck_assert_uint_eq(a.cfg.exempt_uids.v[2], 7);
+	ck_assert_uint_eq(a.cfg.exempt_gids.n, 2);
+	ck_assert_int_eq(parse("-q 80 -q 443 -o 8080 -o 8443", &a, &err), 0);
+	ck_assert(!a.cfg.out_ports.all && a.cfg.out_ports.n == 2);
+	ck_assert(tpin_ports_contains(&a.cfg.out_excluded, 8080));
+	ck_assert(tpin_ports_contains(&a.cfg.out_excluded, 8443));
+	ck_assert_int_eq(
+		parse("-i 203.0.113.0/24 -i 2001:db8::/32 -x 203.0.113.9 -x ::1", &a, &err), 0);
+	ck_assert(!a.cfg.out_all);
+	ck_assert_uint_eq(a.cfg.out_include.n, 2);
+	ck_assert_uint_eq(a.cfg.out_exclude.n, 2);
+	ck_assert(tpin_config_captures_family(&a.cfg, AF_INET));
+	ck_assert(tpin_config_captures_family(&a.cfg, AF_INET6));
+	/* "*" anywhere means every destination. */
+	ck_assert_int_eq(parse("-i 203.0.113.0/24 -i *", &a, &err), 0);
+	ck_assert(a.cfg.out_all);
+	/* -i of one family only leaves the other alone. */
+	ck_assert_int_eq(parse("-i 203.0.113.0/24", &a, &err), 0);
+	ck_assert(tpin_config_captures_family(&a.cfg, AF_INET));
+	ck_assert(!tpin_config_captures_family(&a.cfg, AF_INET6));
+	ck_assert_int_eq(parse("-x ::/0", &a, &err), 0);
+	ck_assert(tpin_config_captures_family(&a.cfg, AF_INET));
+	ck_assert(!tpin_config_captures_family(&a.cfg, AF_INET6));
+}
+END_TEST
+
+/* Outbound capture is off unless asked for; any outbound flag asks for it. */
+START_TEST(test_outbound_switch)
+{
+	static const char *const flags[] = {
+		"--outbound", "-p 15101", "-u 1", "-g 1",
+		"-q 80",      "-o 80",	  "-i *", "-x 203.0.113.0/24"
+	};
+	struct tpin_args a;
+	struct tpin_err err;
+
+	ck_assert_int_eq(parse("", &a, &err), 0);
+	ck_assert(!a.cfg.outbound);
+	/* Its port is excluded from inbound only when it is in use. */
+	ck_assert(tpin_config_intercepts(&a.cfg, 15001));
+	for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++) {
+		ck_assert_msg(parse(flags[i], &a, &err) == 0, "%s: %s", flags[i], err.msg);
+		ck_assert_msg(a.cfg.outbound, "%s leaves outbound capture off", flags[i]);
+		ck_assert(!tpin_config_intercepts(&a.cfg, a.cfg.outbound_port));
+	}
+	/* The defaults: Istio's port, owner 1337 (uid and gid), everything else captured. */
+	ck_assert_int_eq(parse("--outbound", &a, &err), 0);
+	ck_assert_uint_eq(a.cfg.outbound_port, 15001);
+	ck_assert(a.cfg.exempt_uids.n == 1 && a.cfg.exempt_uids.v[0] == 1337);
+	ck_assert(a.cfg.exempt_gids.n == 1 && a.cfg.exempt_gids.v[0] == 1337);
+	ck_assert(a.cfg.out_ports.all && !a.cfg.out_excluded.n && a.cfg.out_all);
+	/* REDIRECT sees first packets only: named inbound ports are fine there. */
+	ck_assert_int_eq(parse("-m redirect -b 9080 --outbound", &a, &err), 0);
+	ck_assert_int_eq(parse("--outbound -d 22", &a, &err), 0);
 }
 END_TEST
 
@@ -210,6 +299,7 @@ static Suite *args_suite(void)
 			    sizeof(bad_cases) / sizeof(bad_cases[0]));
 	tcase_add_test(tc, test_lists_add_up);
 	tcase_add_test(tc, test_good_usage);
+	tcase_add_test(tc, test_outbound_switch);
 	suite_add_tcase(s, tc);
 	return s;
 }

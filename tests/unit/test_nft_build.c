@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tpin/args.h"
 #include "tpin/config.h"
 #include "tpin/nft_batch.h"
 #include "tpin/nft_read.h"
@@ -211,28 +212,190 @@ static const char *const want_redirect_ports[] = {
 	NULL,
 };
 
+/* ---- outbound capture (issue 10) ---- */
+
+/* The proxy's port set with the outbound port among them. */
+#define S_EXCL_OUT                                                                                \
+	"set exclude_ports key type 13 len 2 flags 0x4",                                          \
+		"set exclude_ports elements: 0000/end 3a98 3a9a/end 3a9e 3a9f/end 3aac 3aae/end " \
+		"3af2 3af3/end"
+#define LO     "[meta load iif => reg 1 ] [cmp eq reg 1 0x00000001 ] "
+#define MARKED "[meta load mark => reg 1 ] [cmp eq reg 1 0x00000539 ] "
+/* iif lo meta mark 0x539 meta l4proto tcp tproxy ip|ip6 to :15001 accept */
+#define R_OUT_TPROXY(fam)                                                              \
+	"rule prerouting: " LO MARKED TCP "[immediate reg 1 0x0000993a ] [tproxy " fam \
+	" port reg 1 ] [immediate reg 0 accept ] "
+/* iif lo meta mark 0x539 meta l4proto tcp reject with tcp reset */
+#define R_OUT_RESET	"rule prerouting: " LO MARKED TCP "[reject type 1 code 0 ] "
+#define RETURN		"[immediate reg 0 return ] "
+#define OWNER(key, hex) "[meta load " key " => reg 1 ] [cmp eq reg 1 " hex " ] " RETURN
+#define R_NOT_TCP	"rule output: [meta load l4proto => reg 1 ] [cmp neq reg 1 0x00000006 ] " RETURN
+#define PROXY_MARK	"[meta load mark => reg 1 ] [cmp eq reg 1 0x0000053a ] "
+#define R_LOCAL_DEST	"rule output: [fib daddr type => reg 1 ] [cmp eq reg 1 0x00000002 ] " RETURN
+#define R_EXCL_SPORT                                                              \
+	"rule output: " TCP "[payload load 2b @ transport header + 0 => reg 1 ] " \
+	"[lookup reg 1 set exclude_ports 0x0 ] " RETURN
+#define GOTO_OUTBOUND                                                                  \
+	"rule output: [socket load transparent => reg 1 ] [cmp eq reg 1 0x00000000 ] " \
+	"[immediate reg 0 goto -> outbound ] "
+
+static const char *const want_outbound[] = {
+	TABLE,
+	S_EXCL_OUT,
+	"chain prerouting type filter hook prerouting priority -150 policy accept",
+	R_SPOOF,
+	R_DIVERT,
+	R_OUT_TPROXY("ip"),
+	R_OUT_TPROXY("ip6"),
+	R_OUT_RESET,
+	R_LO,
+	R_EXCL,
+	R_NOT_LOCAL,
+	R_SYN_FOUND(TCP),
+	R_SYN_RESET(TCP),
+	"rule prerouting: " TCP TPROXY("ip"),
+	"rule prerouting: " TCP TPROXY("ip6"),
+	R_WILDCARD(TCP),
+	R_OWN(TCP),
+	"rule prerouting: " TCP "[immediate reg 0 drop ] ",
+	"chain outbound (regular)",
+	"rule outbound: " OWNER("skuid", "0x00000539"),
+	"rule outbound: " OWNER("skgid", "0x00000539"),
+	"rule outbound: " TCP MARK,
+	"chain output type route hook output priority -150 policy accept",
+	R_NOT_TCP,
+	"rule output: " PROXY_MARK RETURN,
+	R_LOCAL_DEST,
+	R_EXCL_SPORT,
+	GOTO_OUTBOUND,
+	NULL,
+};
+
+/* Every filter: owners, ports, destinations of one family. */
+static const char *const want_outbound_filters[] = {
+	TABLE,
+	S_EXCL_OUT,
+	"set outbound_ports key type 13 len 2 flags 0x4",
+	"set outbound_ports elements: 0000/end 0050 0051/end 01bb 01bc/end",
+	"set outbound_exclude_ports key type 13 len 2 flags 0x4",
+	"set outbound_exclude_ports elements: 0000/end 1f90 1f91/end",
+	"set outbound_include4 key type 7 len 4 flags 0x4",
+	"set outbound_include4 elements: 00000000/end cb007100 cb007200/end",
+	"set outbound_exclude4 key type 7 len 4 flags 0x4",
+	"set outbound_exclude4 elements: 00000000/end cb007109 cb00710a/end",
+	"chain prerouting type filter hook prerouting priority -150 policy accept",
+	R_SPOOF,
+	R_DIVERT,
+	/* -i names IPv4 only: IPv6 is not captured, so it has no tproxy rule. */
+	R_OUT_TPROXY("ip"),
+	R_OUT_RESET,
+	R_LO,
+	R_EXCL,
+	R_NOT_LOCAL,
+	R_SYN_FOUND(TCP),
+	R_SYN_RESET(TCP),
+	"rule prerouting: " TCP TPROXY("ip"),
+	"rule prerouting: " TCP TPROXY("ip6"),
+	R_WILDCARD(TCP),
+	R_OWN(TCP),
+	"rule prerouting: " TCP "[immediate reg 0 drop ] ",
+	"chain outbound (regular)",
+	"rule outbound: " OWNER("skuid", "0x000003e8"),
+	"rule outbound: " OWNER("skuid", "0x000003e9"),
+	"rule outbound: " OWNER("skgid", "0x00000005"),
+	"rule outbound: " TCP "[payload load 2b @ transport header + 2 => reg 1 ] "
+	"[lookup reg 1 set outbound_exclude_ports 0x0 ] " RETURN,
+	"rule outbound: [meta load nfproto => reg 1 ] [cmp eq reg 1 0x00000002 ] "
+	"[payload load 4b @ network header + 16 => reg 1 ] "
+	"[lookup reg 1 set outbound_exclude4 0x0 ] " RETURN,
+	"rule outbound: [meta load nfproto => reg 1 ] [cmp eq reg 1 0x00000002 ] "
+	"[payload load 4b @ network header + 16 => reg 1 ] "
+	"[lookup reg 1 set outbound_include4 0x0 ] " TCP
+	"[payload load 2b @ transport header + 2 => reg 1 ] "
+	"[lookup reg 1 set outbound_ports 0x0 ] " MARK,
+	"chain output type route hook output priority -150 policy accept",
+	R_NOT_TCP,
+	"rule output: " PROXY_MARK RETURN,
+	R_LOCAL_DEST,
+	R_EXCL_SPORT,
+	GOTO_OUTBOUND,
+	NULL,
+};
+
+/* Istio's nat OUTPUT REDIRECT, for the comparison. */
+static const char *const want_redirect_outbound[] = {
+	TABLE,
+	S_EXCL_OUT,
+	"set outbound_exclude_ports key type 13 len 2 flags 0x4",
+	"set outbound_exclude_ports elements: 0000/end 1f90 1f91/end",
+	"chain prerouting type nat hook prerouting priority -100 policy accept",
+	R_LO,
+	R_EXCL,
+	R_NOT_LOCAL,
+	"rule prerouting: " TCP REDIR,
+	ANTISPOOF,
+	"chain outbound (regular)",
+	"rule outbound: " OWNER("skuid", "0x000003e8"),
+	"rule outbound: " OWNER("skgid", "0x00000539"),
+	"rule outbound: " TCP "[payload load 2b @ transport header + 2 => reg 1 ] "
+	"[lookup reg 1 set outbound_exclude_ports 0x0 ] " RETURN,
+	"rule outbound: " TCP "[immediate reg 1 0x0000993a ] "
+	"[redir proto_min reg 1 proto_max reg 1 flags 0x2 ] ",
+	"chain output type nat hook output priority -100 policy accept",
+	R_NOT_TCP,
+	"rule output: " PROXY_MARK RETURN,
+	R_LOCAL_DEST,
+	"rule output: [immediate reg 0 goto -> outbound ] ",
+	NULL,
+};
+
 struct build_case {
 	const char *name;
 	enum tpin_mode mode;
 	const char *inbound, *sources;
 	bool preserve, ipv6, localhost;
 	const char *const *want;
+	const char *flags; /* instead of the fields above: tpin-init's own flags */
 };
 
 /* The TPROXY cases first: test_tproxy_has_no_conntrack runs over them. */
 static const struct build_case cases[] = {
-	{ "default", TPIN_MODE_TPROXY, "*", "", false, true, false, want_default },
+	{ "default", TPIN_MODE_TPROXY, "*", "", false, true, false, want_default, NULL },
 	{ "ports+sources+preserve", TPIN_MODE_TPROXY, "9080,100-200",
-	  "203.0.113.0/24,2001:db8::/32", true, true, false, want_ports_sources_preserve },
-	{ "ipv4 only", TPIN_MODE_TPROXY, "*", "2001:db8::/32", false, false, false,
-	  want_ipv4_only },
-	{ "upstream localhost", TPIN_MODE_TPROXY, "*", "", false, true, true, want_localhost },
-	{ "redirect", TPIN_MODE_REDIRECT, "*", "", false, true, false, want_redirect },
-	{ "redirect ports", TPIN_MODE_REDIRECT, "9080", "", false, true, false,
-	  want_redirect_ports },
+	  "203.0.113.0/24,2001:db8::/32", true, true, false, want_ports_sources_preserve, NULL },
+	{ "ipv4 only", TPIN_MODE_TPROXY, "*", "2001:db8::/32", false, false, false, want_ipv4_only,
+	  NULL },
+	{ "upstream localhost", TPIN_MODE_TPROXY, "*", "", false, true, true, want_localhost,
+	  NULL },
+	{ "outbound", .want = want_outbound, .flags = "--outbound" },
+	{ "outbound filters", .want = want_outbound_filters,
+	  .flags = "-u 1001 -u 1000 -g 5 -q 80,443 -o 8080 -i 203.0.113.0/24 -x 203.0.113.9" },
+	{ "redirect", TPIN_MODE_REDIRECT, "*", "", false, true, false, want_redirect, NULL },
+	{ "redirect ports", TPIN_MODE_REDIRECT, "9080", "", false, true, false, want_redirect_ports,
+	  NULL },
+	{ "redirect outbound", .want = want_redirect_outbound,
+	  .flags = "-m redirect -u 1000 -o 8080" },
 };
 
-#define TPROXY_CASES 4
+#define TPROXY_CASES 6
+
+/* A config from tpin-init's flags, as tpin-init reads them. */
+static void config_from_flags(struct tpin_config *cfg, const char *flags)
+{
+	char line[512], *argv[32];
+	struct tpin_args a;
+	struct tpin_err err;
+	int argc = 0;
+
+	snprintf(line, sizeof(line), "%s", flags);
+	argv[argc++] = (char *)"tpin-init";
+	for (char *save = NULL, *tok = strtok_r(line, " ", &save); tok;
+	     tok = strtok_r(NULL, " ", &save))
+		argv[argc++] = tok;
+	argv[argc] = NULL;
+	ck_assert_msg(tpin_args_parse(&a, argc, argv, &err) == 0, "%s: %s", flags, err.msg);
+	*cfg = a.cfg;
+}
 
 static struct tpin_nft_batch *build(const struct build_case *c)
 {
@@ -240,6 +403,10 @@ static struct tpin_nft_batch *build(const struct build_case *c)
 	struct tpin_config cfg;
 	struct tpin_err err;
 
+	if (c->flags) {
+		config_from_flags(&cfg, c->flags);
+		goto built;
+	}
 	tpin_config_init(&cfg);
 	cfg.mode = c->mode;
 	cfg.preserve_source = c->preserve;
@@ -248,6 +415,7 @@ static struct tpin_nft_batch *build(const struct build_case *c)
 	ck_assert_int_eq(tpin_ports_parse(&cfg.inbound, c->inbound, &err), 0);
 	ck_assert_int_eq(tpin_cidrs_parse(&cfg.exclude_sources, c->sources, &err), 0);
 	ck_assert_int_eq(tpin_config_finish(&cfg, &err), 0);
+built:
 	b = tpin_nft_batch_new(100);
 	ck_assert_ptr_nonnull(b);
 	ck_assert_int_eq(tpin_nft_build_install(b, &cfg), 0);
@@ -429,14 +597,29 @@ START_TEST(test_probe_follows_the_ruleset)
 	cfg.ipv6 = false;
 	t = probe_text(&cfg);
 	ck_assert_msg(!strstr(t, "tproxy ip6") && strstr(t, "tproxy ip to"), "no IPv6:\n%s", t);
+
+	/* Outbound capture: the owners it exempts. */
+	ck_assert_msg(!strstr(t, "skuid"), "no IPv6:\n%s", t);
 	free(t);
+	cfg.ipv6 = true;
+	cfg.outbound = true;
+	t = probe_text(&cfg);
+	ck_assert_msg(strstr(t, "meta skuid 1337") && strstr(t, "meta skgid 1337"), "outbound:\n%s",
+		      t);
+	free(t);
+	cfg.outbound = false;
 
 	/* REDIRECT: redir and the fib of its two rules, nothing of TPROXY's. */
 	cfg.mode = TPIN_MODE_REDIRECT;
 	t = probe_text(&cfg);
 	ck_assert_msg(strstr(t, "redirect to") && strstr(t, "fib daddr") && !strstr(t, "socket") &&
-			      !strstr(t, "tproxy") && !strstr(t, "reject"),
+			      !strstr(t, "tproxy") && !strstr(t, "reject") && !strstr(t, "skuid"),
 		      "redirect:\n%s", t);
+	free(t);
+	cfg.outbound = true;
+	t = probe_text(&cfg);
+	ck_assert_msg(strstr(t, "redirect to") && strstr(t, "meta skuid") && !strstr(t, "tproxy"),
+		      "redirect outbound:\n%s", t);
 	free(t);
 }
 END_TEST
