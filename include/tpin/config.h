@@ -55,6 +55,7 @@ struct tpin_config {
 	bool preserve_source;	 /* add the output chain that routes replies back */
 	bool upstream_localhost; /* the app listens on loopback only (Istio 1.5) */
 	bool ipv6;		 /* install the IPv6 half */
+	bool notrack;		 /* keep tpin's own flows out of conntrack (tproxy mode) */
 	/*
 	 * Outbound capture: the app's own connections to other hosts go to
 	 * the proxy's outbound listener. Off unless asked for.
@@ -83,8 +84,8 @@ void tpin_config_init(struct tpin_config *cfg);
  * refuses: that port on another of the proxy's ports, -q/-o or -i/-x
  * leaving nothing to capture, and in tproxy mode named inbound ports or
  * --preserve-source (the app's answers on the ports it serves directly
- * could not be told from its own connections). Returns 0, or -EINVAL or -E2BIG with @err naming the
- * conflict.
+ * could not be told from its own connections). --notrack takes tproxy
+ * mode. Returns 0, or -EINVAL or -E2BIG with @err naming the conflict.
  */
 int tpin_config_finish(struct tpin_config *cfg, struct tpin_err *err);
 

@@ -25,6 +25,7 @@ enum long_only {
 	OPT_NETNS,
 	OPT_VERSION,
 	OPT_OUTBOUND,
+	OPT_NOTRACK,
 };
 
 static const struct option options[] = {
@@ -48,6 +49,7 @@ static const struct option options[] = {
 	{ "outbound-exclude-ports", required_argument, NULL, 'o' },
 	{ "outbound-include-cidrs", required_argument, NULL, 'i' },
 	{ "outbound-exclude-cidrs", required_argument, NULL, 'x' },
+	{ "notrack", no_argument, NULL, OPT_NOTRACK },
 	{ "netns", required_argument, NULL, OPT_NETNS },
 	{ "dry-run", no_argument, NULL, OPT_DRY_RUN },
 	{ "check", no_argument, NULL, OPT_CHECK },
@@ -212,6 +214,9 @@ static int parse_option(struct tpin_args *args, struct parse_state *st, int opt,
 		return 0;
 	case OPT_NO_IPV6:
 		cfg->ipv6 = false;
+		return 0;
+	case OPT_NOTRACK:
+		cfg->notrack = true;
 		return 0;
 	case OPT_NETNS:
 		if (!*arg)

@@ -159,6 +159,8 @@ static const struct feature features[] = {
 	{ "tproxy ip6 to", "nft tproxy expression (IPv6)", "nft_tproxy" },
 	{ "redirect to", "nft redir expression", "nft_redir" },
 	{ "meta skuid", "nft meta expression's socket owner keys", "nf_tables" },
+	{ "notrack", "nft notrack expression", "nft_ct" },
+	{ "socket mark", "nft socket expression's mark key", "nft_socket" },
 };
 
 static const struct feature *feature_of(const char *command)
@@ -573,8 +575,9 @@ int tpin_dry_run(const struct tpin_config *cfg, const struct tpin_out *out)
 	if (cfg->outbound)
 		snprintf(outbound, sizeof(outbound), ", outbound port %u", cfg->outbound_port);
 	tpin_out_info(out, "#!/usr/sbin/nft -f");
-	tpin_out_info(out, "# tpin-init --dry-run: mode %s, capture port %u, inbound ports %s%s.",
-		      tpin_mode_name(cfg->mode), cfg->capture_port, ports, outbound);
+	tpin_out_info(out, "# tpin-init --dry-run: mode %s, capture port %u, inbound ports %s%s%s.",
+		      tpin_mode_name(cfg->mode), cfg->capture_port, ports, outbound,
+		      cfg->notrack ? ", notrack" : "");
 	tpin_out_info(
 		out,
 		"# The nftables transaction, one command per netlink message, applied atomically:");

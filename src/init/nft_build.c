@@ -44,6 +44,7 @@
 #define IPPROTO_TCP_BYTE      ((uint8_t)6)
 #define TCP_FLAGS_OFFSET      13
 #define TCP_FLAG_SYN	      0x02
+#define TCP_FLAG_RST	      0x04
 #define TCP_FLAG_ACK	      0x10
 /* Netfilter hook priorities by name, as nft spells them. */
 #define PRIO_RAW    (-300)
@@ -605,6 +606,19 @@ static void m_socket_transparent(struct rule *r, uint8_t value)
 	m_socket(r, NFT_SOCKET_TRANSPARENT, NFT_CMP_EQ, value);
 }
 
+/* socket mark MARK: the mark of the local socket the packet belongs to (a full one). */
+static void m_socket_mark(struct rule *r, uint32_t mark)
+{
+	struct nftnl_expr *e = expr(r, "socket");
+
+	if (e) {
+		nftnl_expr_set_u32(e, NFTNL_EXPR_SOCKET_KEY, NFT_SOCKET_MARK);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_SOCKET_DREG, NFT_REG_1);
+	}
+	e_cmp(r, NFT_CMP_EQ, &mark, sizeof(mark));
+	words(r, "socket mark 0x%x", mark);
+}
+
 /* meta l4proto != tcp */
 static void m_not_tcp(struct rule *r)
 {
@@ -615,12 +629,52 @@ static void m_not_tcp(struct rule *r)
 	words(r, "meta l4proto != tcp");
 }
 
+/* tcp flags & rst == rst: a reset, whatever else it carries (reject's carry ack). */
+static void m_rst(struct rule *r)
+{
+	const uint8_t rst = TCP_FLAG_RST, xor = 0, tcp = IPPROTO_TCP_BYTE;
+	struct nftnl_expr *e;
+
+	/* nft's implicit dependency of a tcp header match. */
+	e_meta_load(r, NFT_META_L4PROTO);
+	e_cmp(r, NFT_CMP_EQ, &tcp, sizeof(tcp));
+	e_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, TCP_FLAGS_OFFSET, 1);
+	e = expr(r, "bitwise");
+	if (e) {
+		nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_SREG, NFT_REG_1);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_DREG, NFT_REG_1);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_LEN, 1);
+		nftnl_expr_set(e, NFTNL_EXPR_BITWISE_MASK, &rst, 1);
+		nftnl_expr_set(e, NFTNL_EXPR_BITWISE_XOR, &xor, 1);
+	}
+	e_cmp(r, NFT_CMP_EQ, &rst, sizeof(rst));
+	words(r, "tcp flags & rst == rst");
+}
+
 /* meta skuid UID, meta skgid GID: the owner of the local socket sending it. */
 static void m_owner(struct rule *r, bool gid, uint32_t id)
 {
 	e_meta_load(r, gid ? NFT_META_SKGID : NFT_META_SKUID);
 	e_cmp(r, NFT_CMP_EQ, &id, sizeof(id));
 	words(r, "meta sk%cid %u", gid ? 'g' : 'u', id);
+}
+
+/* ip saddr|daddr 127.0.0.6, ip6 saddr|daddr ::6: the proxy's passthrough source. */
+static void m_passthrough(struct rule *r, int family, bool daddr)
+{
+	const uint32_t addr4 = htonl(TPIN_PASSTHROUGH4);
+	const struct in6_addr addr6 = TPIN_PASSTHROUGH6_INIT;
+
+	m_nfproto(r, family);
+	if (family == AF_INET) {
+		e_payload(r, NFT_PAYLOAD_NETWORK_HEADER, daddr ? 16 : 12, 4);
+		e_cmp(r, NFT_CMP_EQ, &addr4, sizeof(addr4));
+	} else {
+		e_payload(r, NFT_PAYLOAD_NETWORK_HEADER, daddr ? 24 : 8, 16);
+		e_cmp(r, NFT_CMP_EQ, &addr6, sizeof(addr6));
+	}
+	words(r, "%s %s %s", family == AF_INET ? "ip" : "ip6", daddr ? "daddr" : "saddr",
+	      family == AF_INET ? TPIN_PASSTHROUGH4_TEXT : TPIN_PASSTHROUGH6_TEXT);
 }
 
 /* iif lo, iif != lo */
@@ -745,6 +799,13 @@ static void s_reject_reset(struct rule *r)
 	words(r, "reject with tcp reset");
 }
 
+/* notrack: the packet gets no conntrack entry, whatever else asks for one. */
+static void s_notrack(struct rule *r)
+{
+	expr(r, "notrack");
+	words(r, "notrack");
+}
+
 /* goto CHAIN: the rest of the decision is @chain's, and its return ends it. */
 static void s_goto(struct rule *r, const char *chain)
 {
@@ -809,6 +870,24 @@ struct sets {
 	uint32_t excluded, inbound, sources4, sources6;
 	uint32_t out_ports, out_excluded, out_include4, out_include6, out_exclude4, out_exclude6;
 };
+
+/* The chains' priority: raw with --notrack, so notrack comes before conntrack. */
+static int32_t tpin_prio(const struct tpin_config *cfg)
+{
+	return cfg->notrack ? PRIO_RAW : PRIO_MANGLE;
+}
+
+static const char *tpin_prio_name(const struct tpin_config *cfg)
+{
+	return cfg->notrack ? "raw" : "mangle";
+}
+
+/* notrack, with --notrack: the statement every rule that takes one of tpin's flows carries. */
+static void s_notrack_if(struct rule *r, const struct tpin_config *cfg)
+{
+	if (cfg->notrack)
+		s_notrack(r);
+}
 
 /* meta nfproto ipv4 first, with IPv6 left out (--no-ipv6): IPv6 is left alone. */
 static void m_family_if(struct rule *r, const struct tpin_config *cfg)
@@ -932,6 +1011,7 @@ static int put_closed_port_reset(struct tpin_nft_batch *b, const struct tpin_con
 		m_intercepted(&r, cfg, ids);
 		m_syn(&r, true);
 		m_mark(&r, NFT_CMP_NEQ, cfg->mark);
+		s_notrack_if(&r, cfg);
 		s_reject_reset(&r);
 		ret = put_rule(b, &r);
 	}
@@ -963,6 +1043,7 @@ static int put_outbound_divert(struct tpin_nft_batch *b, const struct tpin_confi
 		m_mark(&r, NFT_CMP_EQ, cfg->mark);
 		m_tcp(&r);
 		s_tproxy(&r, fam, cfg->outbound_port);
+		s_notrack_if(&r, cfg);
 		s_verdict(&r, NF_ACCEPT);
 		ret = put_rule(b, &r);
 	}
@@ -970,8 +1051,54 @@ static int put_outbound_divert(struct tpin_nft_batch *b, const struct tpin_confi
 		m_iif_lo(&r, true);
 		m_mark(&r, NFT_CMP_EQ, cfg->mark);
 		m_tcp(&r);
+		s_notrack_if(&r, cfg);
 		s_reject_reset(&r);
 		ret = put_rule(b, &r);
+	}
+	return ret;
+}
+
+/*
+ * --notrack, on lo: the legs of tpin's flows inside the pod. A packet on lo
+ * from an address that is not the pod's comes from a transparent socket,
+ * which only the proxy has: its outbound sockets answering the app (from
+ * the remote address), its --preserve-source connections to the app (from
+ * the client's), and the resets the outbound rules send the app. The
+ * passthrough sources 127.0.0.6 and ::6 are the proxy's connections to the
+ * app, both ways.
+ */
+static int put_lo_notrack(struct tpin_nft_batch *b, const struct tpin_config *cfg)
+{
+	const char *t = cfg->table_name;
+	struct rule r;
+	int ret = 0, fam, daddr;
+
+	if (cfg->outbound || cfg->preserve_source) {
+		ret = rule_begin(&r, t, "prerouting");
+		if (ret)
+			return ret;
+		m_iif_lo(&r, true);
+		m_family_if(&r, cfg);
+		m_tcp(&r);
+		m_fib_local(&r, false, NFT_CMP_NEQ);
+		s_notrack(&r);
+		s_verdict(&r, NFT_RETURN);
+		ret = put_rule(b, &r);
+	}
+	for (fam = AF_INET; !ret && fam <= AF_INET6; fam += AF_INET6 - AF_INET) {
+		if (fam == AF_INET6 && !cfg->ipv6)
+			break;
+		for (daddr = 0; !ret && daddr <= 1; daddr++) {
+			ret = rule_begin(&r, t, "prerouting");
+			if (ret)
+				break;
+			m_iif_lo(&r, true);
+			m_tcp(&r);
+			m_passthrough(&r, fam, daddr);
+			s_notrack(&r);
+			s_verdict(&r, NFT_RETURN);
+			ret = put_rule(b, &r);
+		}
 	}
 	return ret;
 }
@@ -994,13 +1121,30 @@ static int put_tproxy_rules(struct tpin_nft_batch *b, const struct tpin_config *
 		m_syn(&r, false);
 		m_socket_transparent(&r, 1);
 		s_mark(&r, cfg->mark);
+		s_notrack_if(&r, cfg);
 		s_verdict(&r, NF_ACCEPT);
 		ret = put_rule(b, &r);
 	}
 	if (!ret && cfg->outbound)
 		ret = put_outbound_divert(b, cfg);
+	if (!ret && cfg->notrack)
+		ret = put_lo_notrack(b, cfg);
 	if (!ret)
 		ret = put_lo_return(b, cfg, "prerouting");
+	/*
+	 * --notrack: the remote's answers to the proxy's own outbound
+	 * connections, which carry its mark. (A TIME_WAIT is no full socket
+	 * and has no mark to read: a packet for one is tracked.)
+	 */
+	if (!ret && cfg->notrack && cfg->outbound && !(ret = rule_begin(&r, t, "prerouting"))) {
+		m_family_if(&r, cfg);
+		m_tcp(&r);
+		m_syn(&r, false);
+		m_socket_mark(&r, TPIN_DEFAULT_PROXY_MARK);
+		s_notrack(&r);
+		s_verdict(&r, NFT_RETURN);
+		ret = put_rule(b, &r);
+	}
 	if (!ret)
 		ret = put_exclusions(b, cfg, "prerouting", ids);
 	if (!ret && !cfg->upstream_localhost)
@@ -1019,6 +1163,7 @@ static int put_tproxy_rules(struct tpin_nft_batch *b, const struct tpin_config *
 		m_intercepted(&r, cfg, ids);
 		s_tproxy(&r, fam, cfg->capture_port);
 		s_mark(&r, cfg->mark);
+		s_notrack_if(&r, cfg);
 		s_verdict(&r, NF_ACCEPT);
 		ret = put_rule(b, &r);
 	}
@@ -1122,10 +1267,12 @@ static int put_outbound_chain(struct tpin_nft_batch *b, const struct tpin_config
 			m_port_in_set(&r, true, "outbound_ports", ids->out_ports, true);
 		else
 			m_tcp(&r);
-		if (tproxy)
+		if (tproxy) {
 			s_mark(&r, cfg->mark);
-		else
+			s_notrack_if(&r, cfg);
+		} else {
 			s_redirect(&r, cfg->outbound_port);
+		}
 		ret = put_rule(b, &r);
 	}
 	return ret;
@@ -1135,7 +1282,9 @@ static int put_outbound_chain(struct tpin_nft_batch *b, const struct tpin_config
  * The output chain (type route, so a new mark routes the packet again).
  * Without conntrack a packet does not say who opened its connection, so the
  * order here is what tells them apart:
- *  - the proxy's own sockets (its mark) are never captured;
+ *  - the proxy's own sockets (its mark) are never captured, and with
+ *    --notrack never tracked, and neither are its connections to the app
+ *    from the passthrough sources;
  *  - loopback and the pod's own addresses are never captured;
  *  - the app's answers to clients that reach it directly come from the
  *    excluded ports or go to the excluded sources, and leave as they are
@@ -1145,18 +1294,22 @@ static int put_outbound_chain(struct tpin_nft_batch *b, const struct tpin_config
  *    to the proxy;
  *  - whatever else a socket of the pod sends, the outbound chain decides;
  *  - what is left has no socket: the resets nft's reject sends for a closed
- *    port, which must reach the client.
+ *    port, which must reach the client, and with --notrack must not be
+ *    tracked either (another table's "ct state invalid drop" would drop
+ *    them).
  */
 static int put_output_chain(struct tpin_nft_batch *b, const struct tpin_config *cfg,
 			    const struct sets *ids)
 {
 	const char *t = cfg->table_name;
-	bool broad = cfg->outbound;
+	bool broad = cfg->outbound || cfg->notrack;
+	char chain_words[64];
 	struct rule r;
-	int ret = 0;
+	int ret = 0, fam, daddr;
 
-	ret = put_chain(b, t, "output", "route", NF_INET_LOCAL_OUT, PRIO_MANGLE,
-			"type route hook output priority mangle");
+	snprintf(chain_words, sizeof(chain_words), "type route hook output priority %s",
+		 tpin_prio_name(cfg));
+	ret = put_chain(b, t, "output", "route", NF_INET_LOCAL_OUT, tpin_prio(cfg), chain_words);
 	if (!ret && broad && !(ret = rule_begin(&r, t, "output"))) {
 		m_not_tcp(&r);
 		s_verdict(&r, NFT_RETURN);
@@ -1164,6 +1317,36 @@ static int put_output_chain(struct tpin_nft_batch *b, const struct tpin_config *
 	}
 	if (!ret && broad && !(ret = rule_begin(&r, t, "output"))) {
 		m_mark(&r, NFT_CMP_EQ, TPIN_DEFAULT_PROXY_MARK);
+		s_notrack_if(&r, cfg);
+		s_verdict(&r, NFT_RETURN);
+		ret = put_rule(b, &r);
+	}
+	if (!ret && cfg->notrack && cfg->preserve_source && !(ret = rule_begin(&r, t, "output"))) {
+		/* The proxy's connections to the app from the client's address. */
+		m_socket_transparent(&r, 1);
+		s_notrack(&r);
+		s_verdict(&r, NFT_RETURN);
+		ret = put_rule(b, &r);
+	}
+	for (fam = AF_INET; !ret && cfg->notrack && fam <= AF_INET6; fam += AF_INET6 - AF_INET) {
+		if (fam == AF_INET6 && !cfg->ipv6)
+			break;
+		for (daddr = 0; !ret && daddr <= 1; daddr++) {
+			ret = rule_begin(&r, t, "output");
+			if (ret)
+				break;
+			m_passthrough(&r, fam, daddr);
+			s_notrack(&r);
+			s_verdict(&r, NFT_RETURN);
+			ret = put_rule(b, &r);
+		}
+	}
+	if (!ret && cfg->notrack && cfg->outbound && !(ret = rule_begin(&r, t, "output"))) {
+		/* The resets the outbound divert sends the app, from the remote's address. */
+		m_family_if(&r, cfg);
+		m_rst(&r);
+		m_fib_local(&r, false, NFT_CMP_NEQ);
+		s_notrack(&r);
 		s_verdict(&r, NFT_RETURN);
 		ret = put_rule(b, &r);
 	}
@@ -1194,12 +1377,25 @@ static int put_output_chain(struct tpin_nft_batch *b, const struct tpin_config *
 		m_fib_local(&r, true, NFT_CMP_NEQ);
 		m_socket_transparent(&r, 0);
 		s_mark(&r, cfg->mark);
+		s_notrack_if(&r, cfg);
 		ret = put_rule(b, &r);
 	}
-	/* A socket's packet: the outbound chain's. */
+	/* A socket's packet: the outbound chain's, or (without it) not tpin's. */
 	if (!ret && broad && !(ret = rule_begin(&r, t, "output"))) {
 		m_socket_transparent(&r, 0);
-		s_goto(&r, "outbound");
+		if (cfg->outbound)
+			s_goto(&r, "outbound");
+		else
+			s_verdict(&r, NFT_RETURN);
+		ret = put_rule(b, &r);
+	}
+	if (!ret && cfg->notrack && !cfg->upstream_localhost &&
+	    !(ret = rule_begin(&r, t, "output"))) {
+		m_family_if(&r, cfg);
+		m_rst(&r);
+		if (ids->inbound)
+			m_port_in_set(&r, false, "inbound_ports", ids->inbound, false);
+		s_notrack(&r);
 		ret = put_rule(b, &r);
 	}
 	return ret;
@@ -1325,6 +1521,7 @@ static int put_contents(struct tpin_nft_batch *batch, const struct tpin_config *
 	const char *t = cfg->table_name;
 	struct sets ids = { 0 };
 	bool tproxy = cfg->mode == TPIN_MODE_TPROXY;
+	char chain_words[64];
 	int ret;
 
 	ids.excluded = ++batch->set_id;
@@ -1347,9 +1544,11 @@ static int put_contents(struct tpin_nft_batch *batch, const struct tpin_config *
 		ret = put_outbound_sets(batch, cfg, &ids);
 	if (ret)
 		return ret;
+	snprintf(chain_words, sizeof(chain_words), "type filter hook prerouting priority %s",
+		 tpin_prio_name(cfg));
 	if (tproxy)
-		ret = put_chain(batch, t, "prerouting", "filter", NF_INET_PRE_ROUTING, PRIO_MANGLE,
-				"type filter hook prerouting priority mangle");
+		ret = put_chain(batch, t, "prerouting", "filter", NF_INET_PRE_ROUTING,
+				tpin_prio(cfg), chain_words);
 	else
 		ret = put_chain(batch, t, "prerouting", "nat", NF_INET_PRE_ROUTING, PRIO_DSTNAT,
 				"type nat hook prerouting priority dstnat");
@@ -1359,7 +1558,7 @@ static int put_contents(struct tpin_nft_batch *batch, const struct tpin_config *
 	/* The outbound chain before the rule that jumps to it: nft looks it up then. */
 	if (!ret && cfg->outbound)
 		ret = put_outbound_chain(batch, cfg, &ids);
-	if (!ret && tproxy && (cfg->preserve_source || cfg->outbound))
+	if (!ret && tproxy && (cfg->preserve_source || cfg->outbound || cfg->notrack))
 		ret = put_output_chain(batch, cfg, &ids);
 	if (!ret && !tproxy && cfg->outbound)
 		ret = put_redirect_output(batch, cfg);
@@ -1444,6 +1643,16 @@ int tpin_nft_build_probe(struct tpin_nft_batch *batch, const struct tpin_config 
 			ret = put_rule(batch, &r);
 		}
 		goto out;
+	}
+	if (!ret && cfg->notrack && !(ret = rule_begin(&r, t, "p"))) {
+		m_tcp(&r);
+		s_notrack(&r);
+		ret = put_rule(batch, &r);
+	}
+	if (!ret && cfg->notrack && cfg->outbound && !(ret = rule_begin(&r, t, "p"))) {
+		m_tcp(&r);
+		m_socket_mark(&r, TPIN_DEFAULT_PROXY_MARK);
+		ret = put_rule(batch, &r);
 	}
 	if (!ret && !(ret = rule_begin(&r, t, "p"))) {
 		m_tcp(&r);

@@ -85,6 +85,12 @@ static const char usage_text[] =
 	"  outbound connection of the app fails, and installs that name -b ports would\n"
 	"  be refused.\n"
 	"\n"
+	"      --notrack            keep tpin's own flows out of conntrack even when\n"
+	"                           another rule in the namespace turns it on (tproxy\n"
+	"                           mode): every leg, both ways, at raw priority. Not\n"
+	"                           the default: other rules then see those packets as\n"
+	"                           \"untracked\", so a \"ct state established\" firewall\n"
+	"                           in the pod would drop them; and it needs nft_ct\n"
 	"      --netns NAME|PATH    work inside that network namespace (a name under\n"
 	"                           /run/netns, or a path such as /proc/PID/ns/net)\n"
 	"  -h, --help               show this help\n"
@@ -106,7 +112,7 @@ static const char usage_text[] =
 	"  tpin-init                          intercept all inbound TCP (tproxy)\n"
 	"  tpin-init -b 9080 --dry-run        show what intercepting port 9080 takes\n"
 	"  tpin-init --netns pod1 --check     has anyone changed pod1's rules?\n"
-	"  tpin-init --outbound -d 22         both directions, SSH left alone\n";
+	"  tpin-init --outbound --notrack -d 22  both directions, nothing tracked\n";
 /* clang-format on */
 
 static void print_line(void *ctx, const char *line)
@@ -168,9 +174,10 @@ int main(int argc, char **argv)
 		if (!ret)
 			ret = tpin_install(cfg, &out);
 		if (!ret)
-			printf("tpin-init: installed table inet %s (%s mode, capture port %u%s)\n",
+			printf("tpin-init: installed table inet %s (%s mode, capture port "
+			       "%u%s%s)\n",
 			       cfg->table_name, tpin_mode_name(cfg->mode), cfg->capture_port,
-			       cfg->outbound ? ", outbound" : "");
+			       cfg->outbound ? ", outbound" : "", cfg->notrack ? ", notrack" : "");
 		else
 			fprintf(stderr, "tpin-init: nothing was changed\n");
 		return ret ? EXIT_FAILURE : EXIT_SUCCESS;

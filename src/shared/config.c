@@ -202,6 +202,10 @@ int tpin_config_finish(struct tpin_config *cfg, struct tpin_err *err)
 			cfg->outbound_port == cfg->capture_port ? "the capture port (-z)"
 			: cfg->outbound_port == cfg->admin_port ? "the admin port (--admin-port)"
 								: "tpin-proxy's readiness port");
+	if (cfg->notrack && cfg->mode != TPIN_MODE_TPROXY)
+		return tpin_err_set(err, -EINVAL,
+				    "--notrack works only in tproxy mode: redirect mode's NAT is "
+				    "conntrack");
 	ret = tpin_ports_parse(&always, TPIN_ALWAYS_EXCLUDED, err);
 	for (i = 0; !ret && i < always.n; i++)
 		ret = tpin_ports_add(&cfg->excluded, always.r[i].first, always.r[i].last);

@@ -740,6 +740,10 @@ START_TEST(test_check_outbound)
 	TPIN_OK("--netns %s --check", ns);
 	assert_drift(ns, "--outbound", "asking for --outbound over an inbound install",
 		     chain_names);
+	/* --notrack moves the chains to raw priority and adds its rules: drift either way. */
+	TPIN_OK("--netns %s --outbound --notrack", ns);
+	TPIN_OK("--netns %s --outbound --notrack --check", ns);
+	assert_drift(ns, "--outbound", "asking without --notrack", chain_names);
 	TPIN_OK("--netns %s --cleanup", ns);
 }
 END_TEST
@@ -1004,6 +1008,7 @@ static const struct bad_case bad_cases[] = {
 	{ "--outbound -b 9080", "--inbound-ports" },
 	{ "-q 80 -o 80", "nothing would be captured outbound" },
 	{ "-u nobody", "nobody" },
+	{ "-m redirect --notrack", "tproxy" },
 };
 
 /*
@@ -1076,6 +1081,11 @@ static const char *const dry_flags[] = {
 	"-d 22",
 	"--outbound --no-ipv6 -p 15101 --upstream localhost",
 	"-m redirect -b 9080 -p 15101 -o 8080 -x 2001:db8:2::/64",
+	/* --notrack, with and without outbound capture. */
+	"--notrack",
+	"--notrack -u 1000,1001 -q 80,443 -o 8080 -i 203.0.113.0/24,2001:db8:2::/64 -x 203.0.113.9",
+	"--notrack -b 9080 --preserve-source --exclude-sources 203.0.113.0/24",
+	"--notrack --outbound --no-ipv6 -p 15101 --upstream localhost",
 };
 
 /*

@@ -114,6 +114,8 @@ static const struct bad_case bad_cases[] = {
 	{ "-q ''", "ports" },
 	{ "-i 203.0.113.0/33", "203.0.113.0/33" },
 	{ "-q 80-70", "80-70" },
+	/* NAT is conntrack: --notrack has nothing to do in redirect mode. */
+	{ "-m redirect --notrack", "tproxy" },
 };
 
 START_TEST(test_bad_usage)
@@ -247,7 +249,7 @@ START_TEST(test_outbound_switch)
 	struct tpin_err err;
 
 	ck_assert_int_eq(parse("", &a, &err), 0);
-	ck_assert(!a.cfg.outbound);
+	ck_assert(!a.cfg.outbound && !a.cfg.notrack);
 	/* Its port is excluded from inbound only when it is in use. */
 	ck_assert(tpin_config_intercepts(&a.cfg, 15001));
 	for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++) {
@@ -261,9 +263,12 @@ START_TEST(test_outbound_switch)
 	ck_assert(a.cfg.exempt_uids.n == 1 && a.cfg.exempt_uids.v[0] == 1337);
 	ck_assert(a.cfg.exempt_gids.n == 1 && a.cfg.exempt_gids.v[0] == 1337);
 	ck_assert(a.cfg.out_ports.all && !a.cfg.out_excluded.n && a.cfg.out_all);
+	/* --notrack alone turns nothing else on. */
+	ck_assert_int_eq(parse("--notrack", &a, &err), 0);
+	ck_assert(a.cfg.notrack && !a.cfg.outbound);
 	/* REDIRECT sees first packets only: named inbound ports are fine there. */
 	ck_assert_int_eq(parse("-m redirect -b 9080 --outbound", &a, &err), 0);
-	ck_assert_int_eq(parse("--outbound -d 22", &a, &err), 0);
+	ck_assert_int_eq(parse("--outbound --notrack -d 22", &a, &err), 0);
 }
 END_TEST
 

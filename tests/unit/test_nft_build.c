@@ -212,22 +212,60 @@ static const char *const want_redirect_ports[] = {
 	NULL,
 };
 
-/* ---- outbound capture (issue 10) ---- */
+/* ---- outbound capture and --notrack (issue 10) ---- */
 
 /* The proxy's port set with the outbound port among them. */
 #define S_EXCL_OUT                                                                                \
 	"set exclude_ports key type 13 len 2 flags 0x4",                                          \
 		"set exclude_ports elements: 0000/end 3a98 3a9a/end 3a9e 3a9f/end 3aac 3aae/end " \
 		"3af2 3af3/end"
-#define LO     "[meta load iif => reg 1 ] [cmp eq reg 1 0x00000001 ] "
-#define MARKED "[meta load mark => reg 1 ] [cmp eq reg 1 0x00000539 ] "
+#define NOTRACK "[notrack ] "
+#define LO	"[meta load iif => reg 1 ] [cmp eq reg 1 0x00000001 ] "
+#define MARKED	"[meta load mark => reg 1 ] [cmp eq reg 1 0x00000539 ] "
 /* iif lo meta mark 0x539 meta l4proto tcp tproxy ip|ip6 to :15001 accept */
 #define R_OUT_TPROXY(fam)                                                              \
 	"rule prerouting: " LO MARKED TCP "[immediate reg 1 0x0000993a ] [tproxy " fam \
 	" port reg 1 ] [immediate reg 0 accept ] "
 /* iif lo meta mark 0x539 meta l4proto tcp reject with tcp reset */
-#define R_OUT_RESET	"rule prerouting: " LO MARKED TCP "[reject type 1 code 0 ] "
-#define RETURN		"[immediate reg 0 return ] "
+#define R_OUT_RESET "rule prerouting: " LO MARKED TCP "[reject type 1 code 0 ] "
+/* The same with --notrack. */
+#define R_OUT_TPROXY_NT(fam)                                                           \
+	"rule prerouting: " LO MARKED TCP "[immediate reg 1 0x0000993a ] [tproxy " fam \
+	" port reg 1 ] [notrack ] [immediate reg 0 accept ] "
+#define R_OUT_RESET_NT "rule prerouting: " LO MARKED TCP "[notrack ] [reject type 1 code 0 ] "
+#define RETURN	       "[immediate reg 0 return ] "
+#define PT4(off)                                                                       \
+	"[meta load nfproto => reg 1 ] [cmp eq reg 1 0x00000002 ] [payload load 4b @ " \
+	"network header + " off " => reg 1 ] [cmp eq reg 1 0x0600007f ] "
+#define PT6(off)                                                                        \
+	"[meta load nfproto => reg 1 ] [cmp eq reg 1 0x0000000a ] [payload load 16b @ " \
+	"network header + " off " => reg 1 ] [cmp eq reg 1 0x00000000 0x00000000 "      \
+	"0x00000000 0x06000000 ] "
+/* The proxy's connections to the app from 127.0.0.6 and ::6, both ways. */
+#define R_LO_PASSTHROUGH                                             \
+	"rule prerouting: " LO TCP PT4("12") NOTRACK RETURN,         \
+		"rule prerouting: " LO TCP PT4("16") NOTRACK RETURN, \
+		"rule prerouting: " LO TCP PT6("8") NOTRACK RETURN,  \
+		"rule prerouting: " LO TCP PT6("24") NOTRACK RETURN
+#define R_LO_FOREIGN_SOURCE        \
+	"rule prerouting: " LO TCP \
+	"[fib saddr type => reg 1 ] [cmp neq reg 1 0x00000002 ] " NOTRACK RETURN
+#define R_PROXY_UPSTREAM                                                              \
+	"rule prerouting: " TCP NOT_SYN "[socket load mark => reg 1 ] [cmp eq reg 1 " \
+	"0x0000053a ] " NOTRACK RETURN
+#define R_DIVERT_NT                                                                          \
+	"rule prerouting: " TCP NOT_SYN "[socket load transparent => reg 1 ] [cmp eq reg 1 " \
+	"0x00000001 ] " MARK NOTRACK "[immediate reg 0 accept ] "
+#define R_SYN_RESET_NT(m)                                                 \
+	"rule prerouting: " m SYN                                         \
+	"[meta load mark => reg 1 ] [cmp neq reg 1 0x00000539 ] " NOTRACK \
+	"[reject type 1 code 0 ] "
+#define TPROXY_NT(fam)                                                             \
+	"[immediate reg 1 0x00009e3a ] [tproxy " fam " port reg 1 ] " MARK NOTRACK \
+	"[immediate reg 0 accept ] "
+#define RST                                                                                   \
+	TCP "[payload load 1b @ transport header + 13 => reg 1 ] [bitwise reg 1 = ( reg 1 & " \
+	    "0x00000004 ) ^ 0x00000000 ] [cmp eq reg 1 0x00000004 ] "
 #define OWNER(key, hex) "[meta load " key " => reg 1 ] [cmp eq reg 1 " hex " ] " RETURN
 #define R_NOT_TCP	"rule output: [meta load l4proto => reg 1 ] [cmp neq reg 1 0x00000006 ] " RETURN
 #define PROXY_MARK	"[meta load mark => reg 1 ] [cmp eq reg 1 0x0000053a ] "
@@ -322,6 +360,100 @@ static const char *const want_outbound_filters[] = {
 	NULL,
 };
 
+/* Every filter, and --notrack on every leg: the chains move to raw priority. */
+static const char *const want_outbound_filters_notrack[] = {
+	TABLE,
+	S_EXCL_OUT,
+	"set outbound_ports key type 13 len 2 flags 0x4",
+	"set outbound_ports elements: 0000/end 0050 0051/end 01bb 01bc/end",
+	"set outbound_exclude_ports key type 13 len 2 flags 0x4",
+	"set outbound_exclude_ports elements: 0000/end 1f90 1f91/end",
+	"set outbound_include4 key type 7 len 4 flags 0x4",
+	"set outbound_include4 elements: 00000000/end cb007100 cb007200/end",
+	"set outbound_exclude4 key type 7 len 4 flags 0x4",
+	"set outbound_exclude4 elements: 00000000/end cb007109 cb00710a/end",
+	"chain prerouting type filter hook prerouting priority -300 policy accept",
+	R_SPOOF,
+	R_DIVERT_NT,
+	/* -i names IPv4 only: IPv6 is not captured, so it has no tproxy rule. */
+	R_OUT_TPROXY_NT("ip"),
+	R_OUT_RESET_NT,
+	R_LO_FOREIGN_SOURCE,
+	R_LO_PASSTHROUGH,
+	R_LO,
+	R_PROXY_UPSTREAM,
+	R_EXCL,
+	R_NOT_LOCAL,
+	R_SYN_FOUND(TCP),
+	R_SYN_RESET_NT(TCP),
+	"rule prerouting: " TCP TPROXY_NT("ip"),
+	"rule prerouting: " TCP TPROXY_NT("ip6"),
+	R_WILDCARD(TCP),
+	R_OWN(TCP),
+	"rule prerouting: " TCP "[immediate reg 0 drop ] ",
+	"chain outbound (regular)",
+	"rule outbound: " OWNER("skuid", "0x000003e8"),
+	"rule outbound: " OWNER("skuid", "0x000003e9"),
+	"rule outbound: " OWNER("skgid", "0x00000005"),
+	"rule outbound: " TCP "[payload load 2b @ transport header + 2 => reg 1 ] "
+	"[lookup reg 1 set outbound_exclude_ports 0x0 ] " RETURN,
+	"rule outbound: [meta load nfproto => reg 1 ] [cmp eq reg 1 0x00000002 ] "
+	"[payload load 4b @ network header + 16 => reg 1 ] "
+	"[lookup reg 1 set outbound_exclude4 0x0 ] " RETURN,
+	"rule outbound: [meta load nfproto => reg 1 ] [cmp eq reg 1 0x00000002 ] "
+	"[payload load 4b @ network header + 16 => reg 1 ] "
+	"[lookup reg 1 set outbound_include4 0x0 ] " TCP
+	"[payload load 2b @ transport header + 2 => reg 1 ] "
+	"[lookup reg 1 set outbound_ports 0x0 ] " MARK NOTRACK,
+	"chain output type route hook output priority -300 policy accept",
+	R_NOT_TCP,
+	"rule output: " PROXY_MARK NOTRACK RETURN,
+	"rule output: " PT4("12") NOTRACK RETURN,
+	"rule output: " PT4("16") NOTRACK RETURN,
+	"rule output: " PT6("8") NOTRACK RETURN,
+	"rule output: " PT6("24") NOTRACK RETURN,
+	/* The resets the outbound divert sends the app, from the remote's address. */
+	"rule output: " RST
+	"[fib saddr type => reg 1 ] [cmp neq reg 1 0x00000002 ] " NOTRACK RETURN,
+	R_LOCAL_DEST,
+	R_EXCL_SPORT,
+	GOTO_OUTBOUND,
+	/* Socketless: the resets rule 7 sends clients for a closed port. */
+	"rule output: " RST NOTRACK,
+	NULL,
+};
+
+/* --notrack alone: the inbound legs. */
+static const char *const want_notrack[] = {
+	TABLE,
+	S_EXCL,
+	"chain prerouting type filter hook prerouting priority -300 policy accept",
+	R_SPOOF,
+	R_DIVERT_NT,
+	R_LO_PASSTHROUGH,
+	R_LO,
+	R_EXCL,
+	R_NOT_LOCAL,
+	R_SYN_FOUND(TCP),
+	R_SYN_RESET_NT(TCP),
+	"rule prerouting: " TCP TPROXY_NT("ip"),
+	"rule prerouting: " TCP TPROXY_NT("ip6"),
+	R_WILDCARD(TCP),
+	R_OWN(TCP),
+	"rule prerouting: " TCP "[immediate reg 0 drop ] ",
+	"chain output type route hook output priority -300 policy accept",
+	R_NOT_TCP,
+	"rule output: " PROXY_MARK NOTRACK RETURN,
+	"rule output: " PT4("12") NOTRACK RETURN,
+	"rule output: " PT4("16") NOTRACK RETURN,
+	"rule output: " PT6("8") NOTRACK RETURN,
+	"rule output: " PT6("24") NOTRACK RETURN,
+	R_EXCL_SPORT,
+	"rule output: [socket load transparent => reg 1 ] [cmp eq reg 1 0x00000000 ] " RETURN,
+	"rule output: " RST NOTRACK,
+	NULL,
+};
+
 /* Istio's nat OUTPUT REDIRECT, for the comparison. */
 static const char *const want_redirect_outbound[] = {
 	TABLE,
@@ -370,6 +502,10 @@ static const struct build_case cases[] = {
 	{ "outbound", .want = want_outbound, .flags = "--outbound" },
 	{ "outbound filters", .want = want_outbound_filters,
 	  .flags = "-u 1001 -u 1000 -g 5 -q 80,443 -o 8080 -i 203.0.113.0/24 -x 203.0.113.9" },
+	{ "outbound filters notrack", .want = want_outbound_filters_notrack,
+	  .flags = "--notrack -u 1001 -u 1000 -g 5 -q 80,443 -o 8080 -i 203.0.113.0/24 "
+		   "-x 203.0.113.9" },
+	{ "notrack", .want = want_notrack, .flags = "--notrack" },
 	{ "redirect", TPIN_MODE_REDIRECT, "*", "", false, true, false, want_redirect, NULL },
 	{ "redirect ports", TPIN_MODE_REDIRECT, "9080", "", false, true, false, want_redirect_ports,
 	  NULL },
@@ -377,7 +513,7 @@ static const struct build_case cases[] = {
 	  .flags = "-m redirect -u 1000 -o 8080" },
 };
 
-#define TPROXY_CASES 6
+#define TPROXY_CASES 8
 
 /* A config from tpin-init's flags, as tpin-init reads them. */
 static void config_from_flags(struct tpin_config *cfg, const char *flags)
@@ -598,16 +734,27 @@ START_TEST(test_probe_follows_the_ruleset)
 	t = probe_text(&cfg);
 	ck_assert_msg(!strstr(t, "tproxy ip6") && strstr(t, "tproxy ip to"), "no IPv6:\n%s", t);
 
-	/* Outbound capture: the owners it exempts. */
-	ck_assert_msg(!strstr(t, "skuid"), "no IPv6:\n%s", t);
+	/* Outbound capture: the owners it exempts; --notrack: notrack, and the socket mark. */
+	ck_assert_msg(!strstr(t, "skuid") && !strstr(t, "notrack") && !strstr(t, "socket mark"),
+		      "no IPv6:\n%s", t);
 	free(t);
 	cfg.ipv6 = true;
 	cfg.outbound = true;
 	t = probe_text(&cfg);
-	ck_assert_msg(strstr(t, "meta skuid 1337") && strstr(t, "meta skgid 1337"), "outbound:\n%s",
-		      t);
+	ck_assert_msg(strstr(t, "meta skuid 1337") && strstr(t, "meta skgid 1337") &&
+			      !strstr(t, "notrack") && !strstr(t, "socket mark"),
+		      "outbound:\n%s", t);
+	free(t);
+	cfg.notrack = true;
+	t = probe_text(&cfg);
+	ck_assert_msg(strstr(t, "notrack") && strstr(t, "socket mark"), "outbound notrack:\n%s", t);
 	free(t);
 	cfg.outbound = false;
+	t = probe_text(&cfg);
+	ck_assert_msg(strstr(t, "notrack") && !strstr(t, "socket mark") && !strstr(t, "skuid"),
+		      "notrack:\n%s", t);
+	free(t);
+	cfg.notrack = false;
 
 	/* REDIRECT: redir and the fib of its two rules, nothing of TPROXY's. */
 	cfg.mode = TPIN_MODE_REDIRECT;
