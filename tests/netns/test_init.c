@@ -717,7 +717,7 @@ START_TEST(test_check_outbound)
 {
 	static const char *const owner_names[] = { "skuid", "outbound", NULL };
 	static const char *const chain_names[] = { "outbound", "output", NULL };
-	char ns[NH_NAME_MAX];
+	char ns[NH_NAME_MAX], *before;
 
 	fresh(ns, "cko", true);
 	TPIN_OK("--netns %s --outbound", ns);
@@ -745,6 +745,11 @@ START_TEST(test_check_outbound)
 	TPIN_OK("--netns %s --outbound --notrack --check", ns);
 	assert_drift(ns, "--outbound", "asking without --notrack", chain_names);
 	TPIN_OK("--netns %s --cleanup", ns);
+	/* Cleanup takes the outbound chains with the table, and the routing with it. */
+	before = snapshot(ns);
+	ck_assert_msg(!has(before, "table inet tpin") && !has(before, "0x539"),
+		      "left after --cleanup:\n%s", cut(before));
+	free(before);
 }
 END_TEST
 
