@@ -837,14 +837,18 @@ static int connect_from(const char *ip, uint16_t port, const char *dst)
 
 /*
  * Two connections from the same source port to two destinations at once:
- * distinct 4-tuples, and TPROXY keeps them so (REDIRECT would fold both
- * into one 4-tuple to its port, istio/istio#51210).
+ * distinct 4-tuples, and TPROXY keeps them so. REDIRECT folds both into one
+ * 4-tuple to its port (istio/istio#51210); on this kernel (6.18) NAT then
+ * rewrites the second one's source port, so the proxy sees a port the app
+ * never had.
  */
 START_TEST(test_same_source_port)
 {
 	static const char *const src[2] = { NH_POD4, NH_POD6 };
 	static const char *const d1[2] = { REMOTE4, REMOTE6 };
 	static const char *const d2[2] = { REMOTE4B, REMOTE6B };
+	char client[96];
+	int seen = 0;
 
 	install("--outbound");
 	proxy_start("tproxy");
@@ -864,6 +868,18 @@ START_TEST(test_same_source_port)
 			      "first: %s", buf[0]);
 		ck_assert_msg(strstr(buf[1], f ? "local=[" REMOTE6B "]" : "local=" REMOTE4B ":"),
 			      "second: %s", buf[1]);
+		/* The proxy met both with the app's own port: nothing rewrote it. */
+		snprintf(client, sizeof(client),
+			 f ? "\"client\":\"[%s]:%u\"" : "\"client\":\"%s:%u\"", src[f], port);
+		for (long long end = nh_now_ms() + WAIT_MS; nh_now_ms() < end; nh_sleep_ms(20)) {
+			char *log = slurp_or_empty(access_log);
+
+			seen = count_substr(log, client);
+			free(log);
+			if (seen == 2)
+				break;
+		}
+		ck_assert_msg(seen == 2, "%d access-log entries from %s, want 2", seen, client);
 	}
 	ck_assert_int_eq(remote_accepts(), 4);
 }
