@@ -323,13 +323,14 @@ static int proxy_exec(void *arg)
 
 /*
  * Starts tpin-proxy in the pod, outbound listener on 15001, JSON access
- * log, with @mode ("tproxy" or "redirect"); returns once it relays.
+ * log, with @mode ("tproxy" or "redirect") and one @extra argument (or
+ * NULL); returns once it relays.
  */
-static void proxy_start(const char *mode)
+static void proxy_start_args(const char *mode, const char *extra)
 {
 	struct proxy_exec e = { .argv = { tpin_proxy, "-m", mode, "-p", "15001", "--log-file",
 					  access_log, "--log-format", "json", "--concurrency", "2",
-					  NULL } };
+					  extra, NULL } };
 	long long deadline = nh_now_ms() + START_MS;
 	FILE *reg;
 
@@ -358,6 +359,11 @@ static void proxy_start(const char *mode)
 			return;
 		nh_sleep_ms(20);
 	}
+}
+
+static void proxy_start(const char *mode)
+{
+	proxy_start_args(mode, NULL);
 }
 
 static void proxy_stop(void)
@@ -966,6 +972,30 @@ START_TEST(test_notrack)
 }
 END_TEST
 
+/*
+ * --notrack with --preserve-source: the proxy connects to the app from the
+ * client's own address, and the app's answers loop back into it; neither
+ * leg is tracked, and the app sees the client.
+ */
+START_TEST(test_notrack_preserve_source)
+{
+	struct result r;
+
+	install("-b 9080 --preserve-source --notrack");
+	foreign_ct_rule();
+	pod_server_start();
+	proxy_start_args("tproxy", "--preserve-source");
+	for (int i = 0; i < 20; i++) {
+		const char *want = i % 2 ? "[" NH_CLIENT6 "]:" : NH_CLIENT4 ":";
+
+		talk_ok(pair.client, i % 2 ? NH_POD6 : NH_POD4, APP_PORT, &r);
+		ck_assert_msg(!strncmp(r.seen, want, strlen(want)),
+			      "the app saw %s, not the client", r.seen);
+	}
+	ck_assert_int_eq(conntrack_count(pair.pod), 0);
+}
+END_TEST
+
 /* The same without --notrack: the other table's rule tracks tpin's flows too. */
 START_TEST(test_ct_rule_without_notrack)
 {
@@ -1014,6 +1044,7 @@ static Suite *outbound_suite(void)
 	tcase_add_test(tc, test_same_source_port);
 	tcase_add_test(tc, test_redirect);
 	tcase_add_test(tc, test_notrack);
+	tcase_add_test(tc, test_notrack_preserve_source);
 	tcase_add_test(tc, test_ct_rule_without_notrack);
 	suite_add_tcase(s, tc);
 	return s;
