@@ -635,8 +635,12 @@ START_TEST(test_no_loop)
 	install("--outbound");
 	proxy_start("tproxy");
 	for (int i = 0; i < 5; i++) {
+		json_t *o;
+
 		talk_ok(pair.pod, i % 2 ? REMOTE6 : REMOTE4, WEB, &r);
-		ck_assert_msg(log_entry(r.local, WAIT_MS), "no entry for %s", r.local);
+		o = log_entry(r.local, WAIT_MS);
+		ck_assert_msg(o, "no entry for %s", r.local);
+		json_decref(o);
 	}
 	ck_assert_int_eq(remote_accepts(), 5);
 	ck_assert_int_eq(log_lines(), 5);
