@@ -3,9 +3,10 @@
  * tpin-load: a load generator of short TCP connections, on libuv.
  *
  * Each connection connects, sends a small request, reads the answer until
- * EOF and closes. Connections start at a fixed rate (--rate) or keep a fixed
- * number in flight (--concurrency); every outcome is counted (ok, refused,
- * reset, timed out, closed without an answer, other errors by name), and the
+ * EOF (with --http, until the HTTP answer is complete) and closes.
+ * Connections start at a fixed rate (--rate) or keep a fixed number in
+ * flight (--concurrency); every outcome is counted (ok, refused, reset,
+ * timed out, closed without an answer, other errors by name), and the
  * latency of the good ones goes into a log-linear histogram, so percentiles
  * cost constant memory however long the run. A run is always bounded, by
  * --count, --duration or both; errors such as EMFILE are counted, never fatal.
@@ -23,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <uv.h>
 
@@ -86,6 +88,7 @@ struct opts {
 	uint64_t interval_ms;
 	bool progress;
 	bool json;
+	bool http;
 	const char *label;
 	char *payload;
 	size_t payload_len;
@@ -101,8 +104,12 @@ struct conn {
 	uv_write_t write;
 	uint64_t t0;
 	uint64_t got;
+	/* --http: the answer's length once its headers are in, 0 until then or without one. */
+	uint64_t want;
+	bool headers_done;
 	int open_handles;
 	bool done;
+	/* --http: the answer from its first byte until its headers are complete. */
 	char buf[READ_BUF];
 };
 
@@ -125,13 +132,14 @@ static void usage(FILE *f)
 		"Opens many short TCP connections to ADDR:PORT (IPv4, or [IPv6]:PORT). Each\n"
 		"one connects, sends a small request, reads the answer until the server\n"
 		"closes, and is counted as one of:\n"
-		"  ok       answer received, then EOF\n"
+		"  ok       answer received, then EOF (--http: the whole answer)\n"
 		"  refused  connection refused (RST to the SYN: nothing listens)\n"
 		"  reset    reset after connecting (or a broken pipe)\n"
 		"  timeout  not finished within --timeout (a dropped SYN ends up here)\n"
 		"  empty    closed by the server without a byte of answer\n"
 		"  error    anything else, by name (EMFILE, EADDRNOTAVAIL, ...)\n"
-		"The latency of ok connections (connect to EOF) goes into a histogram.\n"
+		"The latency of ok connections (connect to EOF, or to the answer's last\n"
+		"byte with --http) goes into a histogram.\n"
 		"\n"
 		"Load shape (one of them, or both):\n"
 		"  -r, --rate N[/s]         start N connections per second, whatever the\n"
@@ -146,6 +154,10 @@ static void usage(FILE *f)
 		"  -t, --timeout D          give up on a connection after D (default 5s)\n"
 		"  -p, --payload STR        request to send, with \\r \\n \\t \\\\ escapes\n"
 		"                           (default \"GET / HTTP/1.0\\r\\n\\r\\n\")\n"
+		"      --http               the answer is HTTP/1.x: close as soon as it is\n"
+		"                           complete (headers and Content-Length bytes), as\n"
+		"                           ab and wrk do, without waiting for the server's\n"
+		"                           FIN (an answer without Content-Length ends at EOF)\n"
 		"  -b, --bind ADDR          connect from this source address\n"
 		"      --bind-range A-B     connect from the addresses A..B in turn (at most\n"
 		"                           65536), to spread connections over source addresses\n"
@@ -331,7 +343,7 @@ static int unescape(char *s, size_t *len)
 
 static void parse_args(int argc, char **argv)
 {
-	enum { OPT_PROGRESS = 256, OPT_BIND_RANGE };
+	enum { OPT_PROGRESS = 256, OPT_BIND_RANGE, OPT_HTTP };
 	static const struct option opts[] = {
 		{ "rate", required_argument, NULL, 'r' },
 		{ "concurrency", required_argument, NULL, 'c' },
@@ -341,6 +353,7 @@ static void parse_args(int argc, char **argv)
 		{ "payload", required_argument, NULL, 'p' },
 		{ "bind", required_argument, NULL, 'b' },
 		{ "bind-range", required_argument, NULL, OPT_BIND_RANGE },
+		{ "http", no_argument, NULL, OPT_HTTP },
 		{ "json", no_argument, NULL, 'j' },
 		{ "progress", no_argument, NULL, OPT_PROGRESS },
 		{ "interval", required_argument, NULL, 'i' },
@@ -405,6 +418,9 @@ static void parse_args(int argc, char **argv)
 			break;
 		case OPT_PROGRESS:
 			o.progress = true;
+			break;
+		case OPT_HTTP:
+			o.http = true;
 			break;
 		case 'i':
 			if (tu_parse_num(optarg, 10, 3600000, &o.interval_ms))
@@ -585,20 +601,61 @@ static void on_timeout(uv_timer_t *t)
 	finish(t->data, UV_ETIMEDOUT);
 }
 
+/* --http: until the headers are in, each read appends to what came before. */
 static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
 {
 	struct conn *c = h->data;
 
-	*b = uv_buf_init(c->buf, sizeof(c->buf));
+	if (o.http && !c->headers_done)
+		*b = uv_buf_init(c->buf + c->got, (unsigned int)(sizeof(c->buf) - c->got));
+	else
+		*b = uv_buf_init(c->buf, sizeof(c->buf));
+}
+
+/*
+ * --http: once the headers of the answer are in c->buf, its whole length
+ * (headers and Content-Length); 0 when it has none, so EOF ends it. Headers
+ * that do not fit the buffer also leave it to EOF.
+ */
+static void http_headers(struct conn *c)
+{
+	static const char cl[] = "\r\ncontent-length:";
+	const char *end = memmem(c->buf, c->got, "\r\n\r\n", 4);
+	const char *p;
+	uint64_t v = 0;
+	size_t hlen, i;
+
+	if (!end) {
+		c->headers_done = c->got == sizeof(c->buf);
+		return;
+	}
+	c->headers_done = true;
+	hlen = (size_t)(end - c->buf) + 4;
+	for (i = 0; i + sizeof(cl) - 1 < hlen; i++)
+		if (!strncasecmp(c->buf + i, cl, sizeof(cl) - 1))
+			break;
+	if (i + sizeof(cl) - 1 >= hlen)
+		return;
+	for (p = c->buf + i + sizeof(cl) - 1; *p == ' ' || *p == '\t'; p++)
+		;
+	if (*p < '0' || *p > '9')
+		return;
+	while (*p >= '0' && *p <= '9' && v < MAX_COUNT)
+		v = v * 10 + (uint64_t)(*p++ - '0');
+	c->want = hlen + v;
 }
 
 static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 {
 	struct conn *c = s->data;
 
-	if (n > 0)
+	if (n > 0) {
 		c->got += (uint64_t)n;
-	else if (n == UV_EOF)
+		if (o.http && !c->headers_done)
+			http_headers(c);
+		if (c->want && c->got >= c->want)
+			finish(c, 0);
+	} else if (n == UV_EOF)
 		finish(c, 0);
 	else if (n < 0)
 		finish(c, (int)n);

@@ -26,7 +26,11 @@
 
 static const char *tpin_load;
 
-enum serve_mode { ANSWER, CLOSE_EMPTY };
+/*
+ * ANSWER_HOLD writes the answer in two parts (headers, then body) and keeps
+ * the connection open until the client closes (at most a second).
+ */
+enum serve_mode { ANSWER, CLOSE_EMPTY, ANSWER_HOLD };
 
 struct server {
 	int fd;
@@ -92,6 +96,7 @@ static void note_peer(struct server *s, const struct sockaddr_storage *peer)
 static void *serve(void *arg)
 {
 	static const char answer[] = "HTTP/1.0 200 OK\r\nContent-Length: 3\r\n\r\nok\n";
+	static const size_t body = 3;
 	struct server *s = arg;
 
 	while (!s->stop) {
@@ -122,6 +127,16 @@ static void *serve(void *arg)
 		}
 		if (s->mode == ANSWER && write(c, answer, sizeof(answer) - 1) < 0)
 			perror("write");
+		if (s->mode == ANSWER_HOLD) {
+			/* Headers alone must not count as the whole answer. */
+			if (write(c, answer, sizeof(answer) - 1 - body) < 0)
+				perror("write");
+			usleep(20000);
+			if (write(c, answer + sizeof(answer) - 1 - body, body) < 0)
+				perror("write");
+			while (read(c, buf, sizeof(buf)) > 0)
+				;
+		}
 		s->served++;
 		close(c);
 	}
@@ -347,6 +362,36 @@ START_TEST(test_bind_range)
 }
 END_TEST
 
+/*
+ * --http closes once the answer is complete, as ab and wrk do, not when the
+ * server closes: a server that holds the connection for a second after its
+ * answer costs nothing. Without --http the same run waits out the hold.
+ */
+START_TEST(test_http_closes_after_the_answer)
+{
+	struct server s;
+	json_t *v;
+	char *out;
+
+	server_start(&s, AF_INET, ANSWER_HOLD);
+	ck_assert_int_eq(run(&out, "-c 1 -n 4 --http --json 127.0.0.1:%u", s.port), 0);
+	v = result_of(out);
+	ck_assert_int_eq(result_num(v, "ok"), 4);
+	ck_assert_int_eq(result_num(v, "bytes_in"), 4 * 41);
+	/* Four answers of 20 ms each, far from four holds of a second. */
+	ck_assert_int_lt(result_num(v, "elapsed_ms"), 2000);
+	json_decref(v);
+	free(out);
+	ck_assert_int_eq(run(&out, "-c 1 -n 1 --json 127.0.0.1:%u", s.port), 0);
+	server_stop(&s);
+	v = result_of(out);
+	ck_assert_int_eq(result_num(v, "ok"), 1);
+	ck_assert_int_ge(result_num(v, "elapsed_ms"), 900);
+	json_decref(v);
+	free(out);
+}
+END_TEST
+
 /* Bad usage exits 2 and the message names the offending value. */
 static void usage_fails(const char *args, const char *want)
 {
@@ -407,6 +452,7 @@ int main(int argc, char **argv)
 	tcase_add_test(tc, test_empty_answer);
 	tcase_add_test(tc, test_rate_and_progress);
 	tcase_add_test(tc, test_bind_range);
+	tcase_add_test(tc, test_http_closes_after_the_answer);
 	tcase_add_test(tc, test_usage);
 	tcase_add_test(tc, test_help);
 	suite_add_tcase(s, tc);
