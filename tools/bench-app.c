@@ -4,7 +4,8 @@
  *
  *   bench-app serve ADDR:PORT THREADS
  *	answer every HTTP request with a small fixed body: keep-alive for
- *	HTTP/1.1, close after the answer for HTTP/1.0 or "Connection: close".
+ *	HTTP/1.1, close after the answer for HTTP/1.0 or "Connection: close"
+ *	(the FIN in the answer's segment, as nginx sends it).
  *	THREADS loops, each with its own SO_REUSEPORT listener, so the app is
  *	not what a proxy is measured against.
  *   bench-app hold ADDR:PORT N
@@ -177,6 +178,37 @@ static void s_send(struct sconn *c, const char *data, size_t len, bool close)
 	}
 }
 
+/*
+ * The closing answer and the FIN in one segment, as nginx sends them:
+ * MSG_MORE holds the answer back until shutdown(2) queues the FIN behind it
+ * and pushes both. A client that has the answer then has the FIN too and
+ * never closes first, so it keeps no TIME_WAIT; a proxy in between that
+ * sends the FIN apart from the data shows in the client's TIME_WAIT count.
+ */
+static void s_answer_close(struct sconn *c)
+{
+	static const size_t len = sizeof(reply_close) - 1;
+	uv_os_fd_t fd;
+	ssize_t n;
+
+	if (uv_fileno((uv_handle_t *)&c->tcp, &fd)) {
+		s_close(c);
+		return;
+	}
+	n = send(fd, reply_close, len, MSG_MORE | MSG_NOSIGNAL);
+	if (n == (ssize_t)len) {
+		shutdown(fd, SHUT_WR);
+		s_close(c);
+		return;
+	}
+	if (n < 0 && errno != EAGAIN) {
+		s_close(c);
+		return;
+	}
+	/* A full send buffer (never for an answer this small): the rest, then close. */
+	s_send(c, reply_close + (n > 0 ? n : 0), len - (size_t)(n > 0 ? n : 0), true);
+}
+
 static void s_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
 {
 	static const char end[] = "\r\n\r\n";
@@ -209,8 +241,8 @@ static void s_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
 	close = memmem(b->base, (size_t)n, "HTTP/1.0", 8) ||
 		memmem(b->base, (size_t)n, "Connection: close", 17);
 	if (close) {
-		s_send(c, reply_close, sizeof(reply_close) - 1, true);
 		uv_read_stop(st);
+		s_answer_close(c);
 		return;
 	}
 	if (reqs > MAX_BATCH)
