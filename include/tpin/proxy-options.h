@@ -24,7 +24,9 @@ enum tpin_upstream {
 };
 
 struct tpin_proxy_options {
-	enum tpin_mode mode;
+	enum tpin_mode mode; /* how the inbound listeners learn the original destination */
+	enum tpin_mode
+		outbound_mode; /* the same for the outbound ones (Istio's TPROXY mode: redirect) */
 	enum tpin_upstream upstream;
 	uint16_t capture_port;	/* the inbound listeners' port */
 	uint16_t outbound_port; /* the outbound listeners' port (the app's own connections); 0: none

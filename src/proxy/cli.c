@@ -34,6 +34,10 @@ static const char usage[] =
 	"  -m, --mode MODE             tproxy (default): the original destination is the\n"
 	"                              accepted socket's own address; redirect: it is read\n"
 	"                              from netfilter (SO_ORIGINAL_DST). Match tpin-init.\n"
+	"      --outbound-mode MODE    the same for outbound connections (--mode's value);\n"
+	"                              redirect matches Istio's TPROXY mode, whose\n"
+	"                              outbound capture is NAT (tpin-init -m tproxy\n"
+	"                              --outbound-mode redirect)\n"
 	"\n"
 	"Upstream (the connection to the application):\n"
 	"      --upstream original     connect to the original destination (default, as\n"
@@ -104,12 +108,14 @@ enum {
 	OPT_LOG_FORMAT,
 	OPT_LOG_FILE,
 	OPT_USER,
+	OPT_OUTBOUND_MODE,
 };
 
 static const struct option long_options[] = {
 	{ "capture-port", required_argument, NULL, 'z' },
 	{ "outbound-port", required_argument, NULL, 'p' },
 	{ "mode", required_argument, NULL, 'm' },
+	{ "outbound-mode", required_argument, NULL, OPT_OUTBOUND_MODE },
 	{ "upstream", required_argument, NULL, OPT_UPSTREAM },
 	{ "passthrough-source", required_argument, NULL, OPT_PASSTHROUGH },
 	{ "preserve-source", no_argument, NULL, OPT_PRESERVE },
@@ -289,6 +295,10 @@ int cli_parse(struct cli_settings *st, int argc, char **argv, struct tpin_err *e
 		case 'm':
 			ret = tpin_mode_parse(&opt->mode, optarg, err);
 			break;
+		case OPT_OUTBOUND_MODE:
+			ret = tpin_mode_parse(&opt->outbound_mode, optarg, err);
+			st->outbound_mode_set = true;
+			break;
 		case OPT_UPSTREAM:
 			if (!strcmp(optarg, "original")) {
 				opt->upstream = TPIN_UPSTREAM_ORIGINAL;
@@ -372,6 +382,8 @@ int cli_parse(struct cli_settings *st, int argc, char **argv, struct tpin_err *e
 			ret = -EINVAL;
 		}
 	}
+	if (!st->outbound_mode_set)
+		opt->outbound_mode = opt->mode;
 	/* The shared parsers name the value; say which option it was given to. */
 	if (ret && c != '?' && err->msg[0] != '-')
 		name_option(err, c);

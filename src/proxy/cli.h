@@ -23,6 +23,7 @@ struct cli_settings {
 	char table_name[TPIN_TABLE_NAME_MAX];
 	uint32_t drain_ms;
 	bool max_auto, per_source_auto; /* derived from the descriptor limit at start */
+	bool outbound_mode_set;		/* else outbound follows --mode */
 	uint32_t route_table;
 	uint32_t mark;
 };

@@ -37,6 +37,7 @@ void tpin_proxy_options_init(struct tpin_proxy_options *opt)
 {
 	memset(opt, 0, sizeof(*opt));
 	opt->mode = TPIN_MODE_TPROXY;
+	opt->outbound_mode = TPIN_MODE_TPROXY;
 	opt->upstream = TPIN_UPSTREAM_ORIGINAL;
 	opt->capture_port = TPIN_DEFAULT_CAPTURE_PORT;
 	opt->outbound_port = TPIN_DEFAULT_OUTBOUND_PORT;

@@ -59,7 +59,7 @@ void relay_accept(struct relay *r, int fd, const struct sockaddr *peer, socklen_
 		memcpy(&s->orig, &h->original_dst, sizeof(s->orig));
 	} else {
 		/* The local address is the original destination in TPROXY mode. */
-		ret = tpin_sock_original_dst(fd, opt->mode, &ss);
+		ret = tpin_sock_original_dst(fd, outbound ? opt->outbound_mode : opt->mode, &ss);
 		if (ret) {
 			session_fail_client(s, "original_dst", ret);
 			return;

@@ -232,7 +232,8 @@ int main(int argc, char **argv)
 	       tpin_proxy_port(rt.proxy), tpin_mode_name(st.proxy.mode),
 	       st.proxy.upstream == TPIN_UPSTREAM_LOCALHOST ? "localhost" : "original");
 	if (tpin_proxy_outbound_port(rt.proxy))
-		printf(" and outbound from port %u", tpin_proxy_outbound_port(rt.proxy));
+		printf(" and outbound from port %u (%s mode)", tpin_proxy_outbound_port(rt.proxy),
+		       tpin_mode_name(st.proxy.outbound_mode));
 	printf("\n");
 	fflush(stdout);
 	uv_run(&rt.loop, UV_RUN_DEFAULT);
