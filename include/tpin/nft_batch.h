@@ -62,4 +62,29 @@ const struct nlmsghdr *tpin_nft_batch_msg(const struct tpin_nft_batch *batch, si
 /* The nft command of the message with sequence number @seq, or NULL. */
 const char *tpin_nft_batch_describe(const struct tpin_nft_batch *batch, uint32_t seq);
 
+/*
+ * What the builders in src/init (nft_objects.c, nft_rule.c, nft_build.c)
+ * use to append messages; nothing else should.
+ */
+
+/*
+ * nft_msg_begin() - start the next message of @b, asking for an ACK. The
+ * caller fills its payload, then calls nft_msg_end().
+ *
+ * Return: the message header, or NULL when out of memory or @b is closed.
+ */
+struct nlmsghdr *nft_msg_begin(struct tpin_nft_batch *b, uint16_t type, uint16_t flags);
+
+/*
+ * nft_msg_end() - commit the message begun at nft_msg_begin(), with its nft
+ * command text (printf format).
+ *
+ * Return: 0 or -ENOMEM.
+ */
+int nft_msg_end(struct tpin_nft_batch *b, struct nlmsghdr *nlh, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* nft_batch_set_id() - a set id unused in @b, which ties a lookup to a new set. */
+uint32_t nft_batch_set_id(struct tpin_nft_batch *b);
+
 #endif

@@ -18,7 +18,6 @@
 #include <libnftnl/common.h>
 
 #include "tpin/nft_batch.h"
-#include "nft_rule.h"
 
 struct command {
 	uint32_t seq;

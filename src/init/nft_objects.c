@@ -23,6 +23,7 @@
 #include <libnftnl/udata.h>
 
 #include "tpin/addr.h"
+#include "tpin/nft_batch.h"
 #include "nft_rule.h"
 
 /* nft's datatype numbers, so `nft list` prints the sets' elements readably. */

@@ -3,7 +3,7 @@
  * The output side: the output chain of tproxy mode, which captures the
  * app's own connections (and with --preserve-source its answers), the
  * outbound chain of filters it jumps to, and redirect mode's nat output
- * chain. README.md's "Outbound capture" walks through it.
+ * chain. docs/ruleset.md's "Outbound capture" explains it.
  */
 
 #include <errno.h>
@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 
 #include "tpin/config.h"
+#include "tpin/nft_batch.h"
 #include "ruleset.h"
 
 /* The sets of outbound capture: only those its flags name. */

@@ -3,8 +3,8 @@
  * The prerouting chain: what tpin does with a packet arriving at the pod,
  * from the network (inbound capture, anti-spoofing, closed ports) or on lo
  * (the app's captured outbound connections, and with --notrack the legs of
- * tpin's flows inside the pod). README.md's "The ruleset, rule by rule"
- * walks through it with the rule numbers used here.
+ * tpin's flows inside the pod). docs/ruleset.md explains every rule,
+ * with the rule numbers used here; docs/paths.md follows packets through it.
  */
 
 #include <errno.h>

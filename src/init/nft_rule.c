@@ -22,6 +22,7 @@
 #include <libnftnl/rule.h>
 
 #include "tpin/net.h"
+#include "tpin/nft_batch.h"
 #include "nft_rule.h"
 
 #define IPPROTO_TCP_BYTE ((uint8_t)6)

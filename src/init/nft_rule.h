@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The vocabulary tpin-init's ruleset is written in, private to src/init:
- * messages of a batch (nft_batch.c), the objects of a table (nft_objects.c)
- * and rules built step by step (nft_rule.c). Each adds its netlink and its
- * nft words together, so --dry-run prints exactly what is sent.
+ * the objects of a table (nft_objects.c) and rules built step by step
+ * (nft_rule.c), both appended to a batch (tpin/nft_batch.h). Each adds its
+ * netlink and its nft words together, so --dry-run prints exactly what is
+ * sent.
  */
 #ifndef TPIN_INIT_NFT_RULE_H
 #define TPIN_INIT_NFT_RULE_H
@@ -12,7 +13,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct nlmsghdr;
 struct nftnl_rule;
 struct tpin_cidrs;
 struct tpin_nft_batch;
@@ -25,26 +25,6 @@ struct tpin_ports;
 
 /* The longest nft text of one rule; longer is cut (the netlink is whole). */
 #define NFT_RULE_TEXT_MAX 256
-
-/*
- * nft_msg_begin() - start the next message of @b, asking for an ACK. The
- * caller fills its payload, then calls nft_msg_end().
- *
- * Return: the message header, or NULL when out of memory or @b is closed.
- */
-struct nlmsghdr *nft_msg_begin(struct tpin_nft_batch *b, uint16_t type, uint16_t flags);
-
-/*
- * nft_msg_end() - commit the message begun at nft_msg_begin(), with its nft
- * command text (printf format).
- *
- * Return: 0 or -ENOMEM.
- */
-int nft_msg_end(struct tpin_nft_batch *b, struct nlmsghdr *nlh, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-/* nft_batch_set_id() - a set id unused in @b, which ties a lookup to a new set. */
-uint32_t nft_batch_set_id(struct tpin_nft_batch *b);
 
 /*
  * The objects. Each returns 0 or -ENOMEM.
