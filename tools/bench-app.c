@@ -21,6 +21,9 @@
  * rate and crate print "done D missed M errors E ticks T hz H".
  *
  * A benchmark tool, not a test: bounded in count and time, errors counted.
+ *
+ * About 670 lines: one program of several small commands, so the benchmark
+ * builds and ships one helper; each command is a function of its own.
  */
 
 #include <errno.h>

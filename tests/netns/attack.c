@@ -1,5 +1,11 @@
 // SPDX-License-Identifier: MIT
-/* The fixture shared by the attack suites; see attack.h. */
+/*
+ * The fixture shared by the attack suites; see attack.h.
+ *
+ * About 800 lines, one file: the fixture is one object (the pod, its
+ * client, the proxy and the app it starts and stops), and its raw-socket
+ * helpers serve only the attack suites; split, each half would need the other.
+ */
 
 #include "attack.h"
 

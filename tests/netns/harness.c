@@ -1,5 +1,11 @@
 // SPDX-License-Identifier: MIT
-/* Network-namespace harness for the root test suites; see harness.h. */
+/*
+ * Network-namespace harness for the root test suites; see harness.h.
+ *
+ * About 800 lines, one file: every root suite links it, and its parts
+ * (namespaces, processes, sockets, waiting) call one another; it is a
+ * library read by the function, through harness.h.
+ */
 
 #include "harness.h"
 

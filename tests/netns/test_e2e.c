@@ -4,6 +4,9 @@
  * in the pod by tpin-init, and a minimal transparent listener written here
  * standing in for the proxy. TPIN_INIT (set by meson) or argv[1] names the
  * binary under test.
+ *
+ * About 700 lines: thirteen cases over one namespace pair and one listener;
+ * a case reads on its own, top to bottom.
  */
 
 #include <arpa/inet.h>

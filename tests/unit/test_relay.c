@@ -5,6 +5,9 @@
  * original destination and no IP_TRANSPARENT (the test hooks below, which
  * only this program links). Every test ends with both the proxy's loops and
  * the test's loop closing cleanly.
+ *
+ * About 1,500 lines: twenty-four cases over one fixture (the test loop, the
+ * app, the client); each case reads on its own, top to bottom.
  */
 
 #include <arpa/inet.h>
