@@ -61,6 +61,13 @@ struct tpin_config {
 	 * the proxy's outbound listener. Off unless asked for.
 	 */
 	bool outbound;
+	/*
+	 * --outbound-mode: how outbound is captured, when not as --mode.
+	 * redirect with -m tproxy is Istio's TPROXY mode: inbound TPROXY,
+	 * outbound NAT (and conntrack for every flow of the pod).
+	 */
+	bool outbound_mode_set;
+	enum tpin_mode outbound_mode;
 	uint16_t outbound_port;		/* -p: the proxy's outbound listener */
 	struct tpin_ids exempt_uids;	/* -u: owners never captured */
 	struct tpin_ids exempt_gids;	/* -g */
@@ -70,6 +77,33 @@ struct tpin_config {
 	struct tpin_cidrs out_include;	/* -i: destinations captured, unless out_all */
 	struct tpin_cidrs out_exclude;	/* -x: destinations never captured */
 };
+
+/*
+ * tpin_config_outbound_mode - how outbound connections are captured:
+ * --outbound-mode, else the same as --mode.
+ */
+static inline enum tpin_mode tpin_config_outbound_mode(const struct tpin_config *cfg)
+{
+	return cfg->outbound_mode_set ? cfg->outbound_mode : cfg->mode;
+}
+
+/*
+ * tpin_config_outbound_tproxy - outbound capture by TPROXY: the output
+ * route chain marks, the prerouting divert hands to the outbound listener.
+ */
+static inline bool tpin_config_outbound_tproxy(const struct tpin_config *cfg)
+{
+	return cfg->outbound && tpin_config_outbound_mode(cfg) == TPIN_MODE_TPROXY;
+}
+
+/*
+ * tpin_config_outbound_nat - outbound capture by the nat output chain's
+ * REDIRECT (-m redirect, or -m tproxy --outbound-mode redirect).
+ */
+static inline bool tpin_config_outbound_nat(const struct tpin_config *cfg)
+{
+	return cfg->outbound && tpin_config_outbound_mode(cfg) == TPIN_MODE_REDIRECT;
+}
 
 /* tpin_config_init - fill @cfg with the defaults. */
 void tpin_config_init(struct tpin_config *cfg);
@@ -82,10 +116,11 @@ void tpin_config_init(struct tpin_config *cfg);
  * --preserve-source without named ports or outside tproxy mode. With
  * outbound capture it adds the outbound port to the exclusions too and
  * refuses: that port on another of the proxy's ports, -q/-o or -i/-x
- * leaving nothing to capture, and in tproxy mode named inbound ports or
- * --preserve-source (the app's answers on the ports it serves directly
- * could not be told from its own connections). --notrack takes tproxy
- * mode. Returns 0, or -EINVAL or -E2BIG with @err naming the conflict.
+ * leaving nothing to capture, and with TPROXY outbound named inbound ports
+ * or --preserve-source (the app's answers on the ports it serves directly
+ * could not be told from its own connections); --outbound-mode tproxy with
+ * -m redirect. --notrack takes tproxy mode both ways. Returns 0, or -EINVAL
+ * or -E2BIG with @err naming the conflict.
  */
 int tpin_config_finish(struct tpin_config *cfg, struct tpin_err *err);
 

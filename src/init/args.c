@@ -26,6 +26,7 @@ enum long_only {
 	OPT_VERSION,
 	OPT_OUTBOUND,
 	OPT_NOTRACK,
+	OPT_OUTBOUND_MODE,
 };
 
 static const struct option options[] = {
@@ -42,6 +43,7 @@ static const struct option options[] = {
 	{ "upstream", required_argument, NULL, OPT_UPSTREAM },
 	{ "no-ipv6", no_argument, NULL, OPT_NO_IPV6 },
 	{ "outbound", no_argument, NULL, OPT_OUTBOUND },
+	{ "outbound-mode", required_argument, NULL, OPT_OUTBOUND_MODE },
 	{ "outbound-port", required_argument, NULL, 'p' },
 	{ "outbound-exclude-uids", required_argument, NULL, 'u' },
 	{ "outbound-exclude-gids", required_argument, NULL, 'g' },
@@ -231,6 +233,9 @@ static int parse_option(struct tpin_args *args, struct parse_state *st, int opt,
 	switch (opt) {
 	case OPT_OUTBOUND:
 		return 0;
+	case OPT_OUTBOUND_MODE:
+		cfg->outbound_mode_set = true;
+		return tpin_mode_parse(&cfg->outbound_mode, arg, err);
 	case 'p':
 		return tpin_port_parse(&cfg->outbound_port, arg, err);
 	case 'u':

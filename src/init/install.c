@@ -564,7 +564,7 @@ int tpin_check(const struct tpin_config *cfg, const struct tpin_out *out)
 int tpin_dry_run(const struct tpin_config *cfg, const struct tpin_out *out)
 {
 	struct tpin_nft_batch *b = tpin_nft_batch_new(1);
-	char ports[64], cmd[128], outbound[32] = "";
+	char ports[64], cmd[128], outbound[48] = "";
 	size_t i;
 
 	if (!b || tpin_nft_build_install(b, cfg) || tpin_nft_batch_close(b)) {
@@ -573,7 +573,8 @@ int tpin_dry_run(const struct tpin_config *cfg, const struct tpin_out *out)
 	}
 	tpin_ports_format(&cfg->inbound, ports, sizeof(ports));
 	if (cfg->outbound)
-		snprintf(outbound, sizeof(outbound), ", outbound port %u", cfg->outbound_port);
+		snprintf(outbound, sizeof(outbound), ", outbound port %u%s", cfg->outbound_port,
+			 tpin_config_outbound_mode(cfg) != cfg->mode ? " (redirect mode)" : "");
 	tpin_out_info(out, "#!/usr/sbin/nft -f");
 	tpin_out_info(out, "# tpin-init --dry-run: mode %s, capture port %u, inbound ports %s%s%s.",
 		      tpin_mode_name(cfg->mode), cfg->capture_port, ports, outbound,

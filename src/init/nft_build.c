@@ -75,9 +75,11 @@ static int put_contents(struct tpin_nft_batch *batch, const struct tpin_config *
 	/* The outbound chain before the rule that jumps to it: nft looks it up then. */
 	if (!ret && cfg->outbound)
 		ret = ruleset_outbound_chain(batch, cfg, &ids);
-	if (!ret && tproxy && (cfg->preserve_source || cfg->outbound || cfg->notrack))
+	if (!ret && tproxy &&
+	    (cfg->preserve_source || tpin_config_outbound_tproxy(cfg) || cfg->notrack))
 		ret = ruleset_output_chain(batch, cfg, &ids);
-	if (!ret && !tproxy && cfg->outbound)
+	/* Outbound NAT: -m redirect, or Istio's TPROXY mode (--outbound-mode redirect). */
+	if (!ret && tpin_config_outbound_nat(cfg))
 		ret = ruleset_redirect_output(batch, cfg);
 	return ret;
 }
@@ -151,7 +153,7 @@ int tpin_nft_build_probe(struct tpin_nft_batch *batch, const struct tpin_config 
 	/*
 	 * Only what this configuration uses: even an aborted redir rule
 	 * registers conntrack in the namespace for a moment, which TPROXY
-	 * mode must never do.
+	 * both ways must never do.
 	 */
 	if (!tproxy) {
 		if (!ret && !(ret = nft_rule_begin(&r, t, "p"))) {
@@ -160,6 +162,12 @@ int tpin_nft_build_probe(struct tpin_nft_batch *batch, const struct tpin_config 
 			ret = nft_rule_put(batch, &r);
 		}
 		goto out;
+	}
+	/* Outbound NAT beside TPROXY inbound: conntrack is wanted here anyway. */
+	if (!ret && tpin_config_outbound_nat(cfg) && !(ret = nft_rule_begin(&r, t, "p"))) {
+		match_tcp(&r);
+		stmt_redirect(&r, cfg->outbound_port);
+		ret = nft_rule_put(batch, &r);
 	}
 	if (!ret && cfg->notrack && !(ret = nft_rule_begin(&r, t, "p"))) {
 		match_tcp(&r);

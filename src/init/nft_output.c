@@ -66,7 +66,7 @@ int ruleset_outbound_chain(struct tpin_nft_batch *b, const struct tpin_config *c
 			   const struct sets *ids)
 {
 	const char *t = cfg->table_name;
-	bool tproxy = cfg->mode == TPIN_MODE_TPROXY;
+	bool tproxy = tpin_config_outbound_tproxy(cfg);
 	struct nft_rule r;
 	size_t i;
 	int ret, fam, gid;
@@ -156,7 +156,7 @@ int ruleset_output_chain(struct tpin_nft_batch *b, const struct tpin_config *cfg
 			 const struct sets *ids)
 {
 	const char *t = cfg->table_name;
-	bool broad = cfg->outbound || cfg->notrack;
+	bool outbound = tpin_config_outbound_tproxy(cfg), broad = outbound || cfg->notrack;
 	char chain_words[64];
 	struct nft_rule r;
 	int ret = 0, fam, daddr;
@@ -197,7 +197,7 @@ int ruleset_output_chain(struct tpin_nft_batch *b, const struct tpin_config *cfg
 			ret = nft_rule_put(b, &r);
 		}
 	}
-	if (!ret && cfg->notrack && cfg->outbound && !(ret = nft_rule_begin(&r, t, "output"))) {
+	if (!ret && cfg->notrack && outbound && !(ret = nft_rule_begin(&r, t, "output"))) {
 		/* The resets the outbound divert sends the app, from the remote's address. */
 		match_family_if(&r, cfg);
 		match_rst(&r);
@@ -206,7 +206,7 @@ int ruleset_output_chain(struct tpin_nft_batch *b, const struct tpin_config *cfg
 		stmt_verdict(&r, NFT_RETURN);
 		ret = nft_rule_put(b, &r);
 	}
-	if (!ret && cfg->outbound && !(ret = nft_rule_begin(&r, t, "output"))) {
+	if (!ret && outbound && !(ret = nft_rule_begin(&r, t, "output"))) {
 		match_fib_local(&r, true, NFT_CMP_EQ);
 		stmt_verdict(&r, NFT_RETURN);
 		ret = nft_rule_put(b, &r);
@@ -239,7 +239,7 @@ int ruleset_output_chain(struct tpin_nft_batch *b, const struct tpin_config *cfg
 	/* A socket's packet: the outbound chain's, or (without it) not tpin's. */
 	if (!ret && broad && !(ret = nft_rule_begin(&r, t, "output"))) {
 		match_socket_transparent(&r, 0);
-		if (cfg->outbound)
+		if (outbound)
 			stmt_goto(&r, "outbound");
 		else
 			stmt_verdict(&r, NFT_RETURN);
@@ -261,32 +261,36 @@ int ruleset_output_chain(struct tpin_nft_batch *b, const struct tpin_config *cfg
  * REDIRECT outbound, as Istio's nat OUTPUT: a connection's first packet
  * only, so the app's answers to clients need no exemption; the proxy's own
  * connections (its mark) and local destinations leave, the outbound chain
- * decides the rest and redirects to the outbound port.
+ * decides the rest and redirects to the outbound port. Istio's TPROXY mode
+ * (-m tproxy --outbound-mode redirect) has it beside TPROXY inbound, where
+ * --preserve-source may want a route output chain too: there it is named
+ * nat_output, so the two never share a name.
  */
 int ruleset_redirect_output(struct tpin_nft_batch *b, const struct tpin_config *cfg)
 {
 	const char *t = cfg->table_name;
+	const char *c = cfg->mode == TPIN_MODE_TPROXY ? "nat_output" : "output";
 	struct nft_rule r;
 	int ret;
 
-	ret = nft_put_chain(b, t, "output", "nat", NF_INET_LOCAL_OUT, PRIO_DSTNAT,
+	ret = nft_put_chain(b, t, c, "nat", NF_INET_LOCAL_OUT, PRIO_DSTNAT,
 			    "type nat hook output priority -100");
-	if (!ret && !(ret = nft_rule_begin(&r, t, "output"))) {
+	if (!ret && !(ret = nft_rule_begin(&r, t, c))) {
 		match_not_tcp(&r);
 		stmt_verdict(&r, NFT_RETURN);
 		ret = nft_rule_put(b, &r);
 	}
-	if (!ret && !(ret = nft_rule_begin(&r, t, "output"))) {
+	if (!ret && !(ret = nft_rule_begin(&r, t, c))) {
 		match_mark(&r, NFT_CMP_EQ, TPIN_DEFAULT_PROXY_MARK);
 		stmt_verdict(&r, NFT_RETURN);
 		ret = nft_rule_put(b, &r);
 	}
-	if (!ret && !(ret = nft_rule_begin(&r, t, "output"))) {
+	if (!ret && !(ret = nft_rule_begin(&r, t, c))) {
 		match_fib_local(&r, true, NFT_CMP_EQ);
 		stmt_verdict(&r, NFT_RETURN);
 		ret = nft_rule_put(b, &r);
 	}
-	if (!ret && !(ret = nft_rule_begin(&r, t, "output"))) {
+	if (!ret && !(ret = nft_rule_begin(&r, t, c))) {
 		stmt_goto(&r, "outbound");
 		ret = nft_rule_put(b, &r);
 	}

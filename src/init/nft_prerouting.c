@@ -194,7 +194,7 @@ static int put_lo_notrack(struct tpin_nft_batch *b, const struct tpin_config *cf
 	struct nft_rule r;
 	int ret = 0, fam, daddr;
 
-	if (cfg->outbound || cfg->preserve_source) {
+	if (tpin_config_outbound_tproxy(cfg) || cfg->preserve_source) {
 		ret = nft_rule_begin(&r, t, "prerouting");
 		if (ret)
 			return ret;
@@ -246,7 +246,7 @@ int ruleset_tproxy_prerouting(struct tpin_nft_batch *b, const struct tpin_config
 		stmt_verdict(&r, NF_ACCEPT);
 		ret = nft_rule_put(b, &r);
 	}
-	if (!ret && cfg->outbound)
+	if (!ret && tpin_config_outbound_tproxy(cfg))
 		ret = put_outbound_divert(b, cfg);
 	if (!ret && cfg->notrack)
 		ret = put_lo_notrack(b, cfg);
@@ -257,7 +257,8 @@ int ruleset_tproxy_prerouting(struct tpin_nft_batch *b, const struct tpin_config
 	 * connections, which carry its mark. (A TIME_WAIT is no full socket
 	 * and has no mark to read: a packet for one is tracked.)
 	 */
-	if (!ret && cfg->notrack && cfg->outbound && !(ret = nft_rule_begin(&r, t, "prerouting"))) {
+	if (!ret && cfg->notrack && tpin_config_outbound_tproxy(cfg) &&
+	    !(ret = nft_rule_begin(&r, t, "prerouting"))) {
 		match_family_if(&r, cfg);
 		match_tcp(&r);
 		match_syn(&r, false);

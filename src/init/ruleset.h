@@ -60,11 +60,11 @@ int ruleset_outbound_sets(struct tpin_nft_batch *b, const struct tpin_config *cf
 int ruleset_outbound_chain(struct tpin_nft_batch *b, const struct tpin_config *cfg,
 			   const struct sets *ids);
 
-/* The output chain of tproxy mode (outbound capture, --preserve-source, --notrack). */
+/* The output chain of tproxy mode (TPROXY outbound, --preserve-source, --notrack). */
 int ruleset_output_chain(struct tpin_nft_batch *b, const struct tpin_config *cfg,
 			 const struct sets *ids);
 
-/* The nat output chain of redirect mode's outbound capture. */
+/* The nat output chain of outbound NAT (-m redirect, or --outbound-mode redirect). */
 int ruleset_redirect_output(struct tpin_nft_batch *b, const struct tpin_config *cfg);
 
 #endif

@@ -65,6 +65,12 @@ static const char usage_text[] =
 	"Outbound capture (the app's own connections to other hosts), off by default;\n"
 	"any of these flags turns it on:\n"
 	"      --outbound           capture outbound with the defaults below\n"
+	"      --outbound-mode MODE how: as --mode (default), or redirect with -m tproxy:\n"
+	"                           Istio's TPROXY mode, inbound TPROXY and outbound a\n"
+	"                           nat REDIRECT, which turns conntrack on for every flow\n"
+	"                           of the pod (for comparison; run tpin-proxy with the\n"
+	"                           same --outbound-mode). Not with --notrack, nor\n"
+	"                           tproxy with -m redirect, whose NAT tracks all anyway\n"
 	"  -p, --outbound-port PORT the proxy's outbound listener (default 15001)\n"
 	"  -u, --outbound-exclude-uids UIDS  owners never captured (default 1337, the\n"
 	"                           proxy's uid in Istio's pods; numbers only)\n"
@@ -76,8 +82,8 @@ static const char usage_text[] =
 	"  -x, --outbound-exclude-cidrs CIDRS destinations never captured\n"
 	"                           (-u, -g, -q, -o, -i, -x given twice add up)\n"
 	"  The proxy's own sockets (mark 0x53a), loopback and the pod's own addresses are\n"
-	"  never captured, and neither are connections to --exclude-sources. In tproxy\n"
-	"  mode it needs --inbound-ports \"*\" and no --preserve-source: without conntrack\n"
+	"  never captured, and neither are connections to --exclude-sources. By TPROXY\n"
+	"  it needs --inbound-ports \"*\" and no --preserve-source: without conntrack\n"
 	"  the app's answers on the ports it serves directly are told from its own\n"
 	"  connections by the source port, so name those ports with -d. With no proxy on\n"
 	"  the outbound port the app's connections are reset at once, never sent out\n"
@@ -175,9 +181,12 @@ int main(int argc, char **argv)
 			ret = tpin_install(cfg, &out);
 		if (!ret)
 			printf("tpin-init: installed table inet %s (%s mode, capture port "
-			       "%u%s%s)\n",
+			       "%u%s%s%s)\n",
 			       cfg->table_name, tpin_mode_name(cfg->mode), cfg->capture_port,
-			       cfg->outbound ? ", outbound" : "", cfg->notrack ? ", notrack" : "");
+			       cfg->outbound ? ", outbound" : "",
+			       tpin_config_outbound_mode(cfg) != cfg->mode ? " in redirect mode"
+									   : "",
+			       cfg->notrack ? ", notrack" : "");
 		else
 			fprintf(stderr, "tpin-init: nothing was changed\n");
 		return ret ? EXIT_FAILURE : EXIT_SUCCESS;

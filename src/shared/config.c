@@ -131,7 +131,8 @@ int tpin_ids_parse(struct tpin_ids *ids, const char *text, struct tpin_err *err)
  */
 static int finish_outbound(const struct tpin_config *cfg, struct tpin_err *err)
 {
-	bool tproxy = cfg->mode == TPIN_MODE_TPROXY;
+	/* NAT sees only a connection's first packet: the app's answers are never taken. */
+	bool tproxy = tpin_config_outbound_tproxy(cfg);
 
 	if (tproxy && cfg->preserve_source)
 		return tpin_err_set(
@@ -206,6 +207,22 @@ int tpin_config_finish(struct tpin_config *cfg, struct tpin_err *err)
 		return tpin_err_set(err, -EINVAL,
 				    "--notrack works only in tproxy mode: redirect mode's NAT is "
 				    "conntrack");
+	/*
+	 * Inbound NAT tracks every flow of the pod already: TPROXY outbound
+	 * would save no entry, and would still cost what it needs without
+	 * conntrack (-b "*", policy routing). Nobody runs it; refused rather
+	 * than kept as a third ruleset to test.
+	 */
+	if (cfg->outbound_mode_set && cfg->mode == TPIN_MODE_REDIRECT &&
+	    cfg->outbound_mode == TPIN_MODE_TPROXY)
+		return tpin_err_set(
+			err, -EINVAL,
+			"--outbound-mode \"tproxy\" with -m redirect: inbound NAT tracks "
+			"every flow of the pod anyway; use -m tproxy for TPROXY outbound");
+	if (cfg->notrack && tpin_config_outbound_nat(cfg))
+		return tpin_err_set(err, -EINVAL,
+				    "--notrack with --outbound-mode \"redirect\": outbound NAT is "
+				    "conntrack; --notrack takes TPROXY both ways");
 	ret = tpin_ports_parse(&always, TPIN_ALWAYS_EXCLUDED, err);
 	for (i = 0; !ret && i < always.n; i++)
 		ret = tpin_ports_add(&cfg->excluded, always.r[i].first, always.r[i].last);

@@ -753,6 +753,52 @@ START_TEST(test_check_outbound)
 }
 END_TEST
 
+/*
+ * Istio's TPROXY mode, -m tproxy --outbound-mode redirect: the preflight
+ * probes redir beside TPROXY's expressions, the install is TPROXY's
+ * prerouting and policy routing with redirect mode's nat output chain,
+ * --check tells it from both neighbours, and --cleanup leaves nothing.
+ */
+START_TEST(test_check_istio_tproxy)
+{
+	static const char *const chain_names[] = { "nat_output", "output", "outbound", NULL };
+	char ns[NH_NAME_MAX], *out = NULL, *err = NULL, *s;
+	int ret;
+
+	fresh(ns, "cki", true);
+	ret = tpin(&out, &err, "--netns %s --outbound-mode redirect", ns);
+	ck_assert_msg(ret == 0, "`%s` exited %d: %s", last_cmd, ret, cut(err));
+	ck_assert_msg(strstr(out, "nft redir expression: ok") &&
+			      strstr(out, "nft tproxy expression (IPv4): ok") &&
+			      strstr(out, "outbound in redirect mode"),
+		      "preflight and result: %s", cut(out));
+	free(out);
+	free(err);
+	s = witness(ns, "nft list table inet tpin");
+	ck_assert_msg(strstr(s, "type filter hook prerouting priority mangle") &&
+			      strstr(s, "tproxy ip to :15006") &&
+			      strstr(s, "type nat hook output priority -100") &&
+			      strstr(s, "redirect to :15001") &&
+			      !strstr(s, "tproxy ip to :15001") &&
+			      !strstr(s, "type route hook output"),
+		      "inbound TPROXY, outbound NAT:\n%s", cut(s));
+	free(s);
+	assert_routing(ns, "0x539", 133, true);
+	TPIN_OK("--netns %s --outbound-mode redirect --check", ns);
+	assert_drift(ns, "--outbound", "asking for TPROXY outbound", chain_names);
+	assert_drift(ns, "-m redirect --outbound", "asking for REDIRECT both ways", chain_names);
+	free(witness(ns, "nft flush chain inet tpin nat_output"));
+	assert_drift(ns, "--outbound-mode redirect", "flushing the nat output chain", chain_names);
+	TPIN_OK("--netns %s --outbound-mode redirect", ns);
+	TPIN_OK("--netns %s --outbound-mode redirect --check", ns);
+	TPIN_OK("--netns %s --cleanup", ns);
+	s = snapshot(ns);
+	ck_assert_msg(!has(s, "table inet tpin") && !has(s, "0x539"), "left after --cleanup:\n%s",
+		      cut(s));
+	free(s);
+}
+END_TEST
+
 /* The handle of the first rule of inet @table @chain whose text has @what. */
 static long rule_handle(const char *ns, const char *table, const char *chain, const char *what)
 {
@@ -1014,6 +1060,10 @@ static const struct bad_case bad_cases[] = {
 	{ "-q 80 -o 80", "nothing would be captured outbound" },
 	{ "-u nobody", "nobody" },
 	{ "-m redirect --notrack", "tproxy" },
+	/* --outbound-mode: never TPROXY beside inbound NAT, never with --notrack. */
+	{ "--outbound-mode nat", "nat" },
+	{ "-m redirect --outbound-mode tproxy", "tproxy" },
+	{ "--outbound-mode redirect --notrack", "--notrack" },
 };
 
 /*
@@ -1091,6 +1141,9 @@ static const char *const dry_flags[] = {
 	"--notrack -u 1000,1001 -q 80,443 -o 8080 -i 203.0.113.0/24,2001:db8:2::/64 -x 203.0.113.9",
 	"--notrack -b 9080 --preserve-source --exclude-sources 203.0.113.0/24",
 	"--notrack --outbound --no-ipv6 -p 15101 --upstream localhost",
+	/* Istio's TPROXY mode, with the source kept and named ports as it allows. */
+	"--outbound-mode redirect",
+	"-b 9080 --preserve-source --outbound-mode redirect -o 8080 --no-ipv6",
 };
 
 /*
@@ -1404,6 +1457,7 @@ static Suite *init_suite(void)
 	tcase_add_test(tc, test_check);
 	tcase_add_test(tc, test_check_v6_tproxy_deleted);
 	tcase_add_test(tc, test_check_outbound);
+	tcase_add_test(tc, test_check_istio_tproxy);
 	tcase_add_test(tc, test_digest_reader);
 	tcase_add_loop_test(tc, test_dry_run, 0, sizeof(dry_flags) / sizeof(dry_flags[0]));
 	tcase_add_test(tc, test_redirect);

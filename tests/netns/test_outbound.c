@@ -323,14 +323,14 @@ static int proxy_exec(void *arg)
 
 /*
  * Starts tpin-proxy in the pod, outbound listener on 15001, JSON access
- * log, with @mode ("tproxy" or "redirect") and one @extra argument (or
- * NULL); returns once it relays.
+ * log, with @mode ("tproxy" or "redirect") and up to two @extra arguments
+ * (NULL for none); returns once it relays.
  */
-static void proxy_start_args(const char *mode, const char *extra)
+static void proxy_start_args(const char *mode, const char *extra, const char *extra2)
 {
 	struct proxy_exec e = { .argv = { tpin_proxy, "-m", mode, "-p", "15001", "--log-file",
 					  access_log, "--log-format", "json", "--concurrency", "2",
-					  extra, NULL } };
+					  extra, extra ? extra2 : NULL, NULL } };
 	long long deadline = nh_now_ms() + START_MS;
 	FILE *reg;
 
@@ -363,7 +363,7 @@ static void proxy_start_args(const char *mode, const char *extra)
 
 static void proxy_start(const char *mode)
 {
-	proxy_start_args(mode, NULL);
+	proxy_start_args(mode, NULL, NULL);
 }
 
 static void proxy_stop(void)
@@ -912,6 +912,77 @@ START_TEST(test_redirect)
 }
 END_TEST
 
+/*
+ * Istio's TPROXY mode, the demo's middle pod: inbound TPROXY, outbound a
+ * nat REDIRECT (-m tproxy --outbound-mode redirect), the proxy told the
+ * same. The app's connections go through the real proxy, which reads their
+ * original destination from conntrack, and the remote sees the pod's
+ * address. The clients' connections still arrive by TPROXY: the proxy in
+ * tproxy mode takes the destination from the accepted socket, and a
+ * REDIRECTed one would name its own port 15006, which it refuses. The one
+ * nat rule turns conntrack on for the whole pod: the outbound flows are
+ * tracked, and so are the inbound ones, which tpin's TPROXY keeps out.
+ */
+START_TEST(test_istio_tproxy)
+{
+	static const char *const dst[2] = { REMOTE4, REMOTE6 };
+	static const char *const want[2] = { REMOTE4 ":80", "[" REMOTE6 "]:80" };
+	static const char *const pod[2] = { NH_POD4, "[" NH_POD6 "]" };
+	struct result r;
+	long before;
+
+	install("--outbound-mode redirect -d 7001");
+	pod_server_start();
+	proxy_start_args("tproxy", "--outbound-mode", "redirect");
+	for (int f = 0; f < 2; f++) {
+		talk_ok(pair.pod, dst[f], WEB, &r);
+		assert_captured(&r, want[f], pod[f]);
+	}
+	ck_assert_int_eq(remote_accepts(), 2);
+	/* Each outbound connection: the app's, NATed, and the proxy's own. */
+	before = conntrack_count(pair.pod);
+	ck_assert_msg(before >= 4, "%ld conntrack entries after 2 outbound connections", before);
+	for (int f = 0; f < 2; f++) {
+		talk_ok(pair.client, f ? NH_POD6 : NH_POD4, APP_PORT, &r);
+		ck_assert_msg(!strncmp(r.seen, f ? "[::6]:" : "127.0.0.6:", f ? 6 : 10),
+			      "inbound: the app saw %s", r.seen);
+		/* A port the app serves directly: its answers are not captured. */
+		talk_ok(pair.client, f ? NH_POD6 : NH_POD4, DIRECT, &r);
+		ck_assert_msg(!strcmp(r.seen, r.local), "direct inbound: the app saw %s, not %s",
+			      r.seen, r.local);
+	}
+	/* Inbound tracked too: the client's connection and the proxy's to the app. */
+	ck_assert_msg(conntrack_count(pair.pod) >= before + 4,
+		      "inbound left %ld entries beside %ld", conntrack_count(pair.pod) - before,
+		      before);
+}
+END_TEST
+
+/*
+ * The same with the client's address kept (as Istio's TPROXY mode does):
+ * named ports, the app's answers routed back to the proxy by the output
+ * chain, the app's own connections NATed by the nat_output chain beside it.
+ */
+START_TEST(test_istio_tproxy_preserve_source)
+{
+	struct result r;
+
+	install("-b 9080 --preserve-source --outbound-mode redirect");
+	pod_server_start();
+	proxy_start_args("tproxy", "--preserve-source", "--outbound-mode=redirect");
+	for (int i = 0; i < 2; i++) {
+		const char *want = i ? "[" NH_CLIENT6 "]:" : NH_CLIENT4 ":";
+
+		talk_ok(pair.client, i ? NH_POD6 : NH_POD4, APP_PORT, &r);
+		ck_assert_msg(!strncmp(r.seen, want, strlen(want)),
+			      "the app saw %s, not the client", r.seen);
+		talk_ok(pair.pod, i ? REMOTE6 : REMOTE4, WEB, &r);
+		assert_captured(&r, i ? "[" REMOTE6 "]:80" : REMOTE4 ":80",
+				i ? "[" NH_POD6 "]" : NH_POD4);
+	}
+}
+END_TEST
+
 /* ---- 6. --notrack beside a rule that turns conntrack on ----------------- */
 
 /* An unrelated table of the pod: one ct rule turns conntrack on for everything. */
@@ -988,7 +1059,7 @@ START_TEST(test_notrack_preserve_source)
 	install("-b 9080 --preserve-source --notrack");
 	foreign_ct_rule();
 	pod_server_start();
-	proxy_start_args("tproxy", "--preserve-source");
+	proxy_start_args("tproxy", "--preserve-source", NULL);
 	for (int i = 0; i < 20; i++) {
 		const char *want = i % 2 ? "[" NH_CLIENT6 "]:" : NH_CLIENT4 ":";
 
@@ -1047,6 +1118,8 @@ static Suite *outbound_suite(void)
 	tcase_add_test(tc, test_many_no_conntrack);
 	tcase_add_test(tc, test_same_source_port);
 	tcase_add_test(tc, test_redirect);
+	tcase_add_test(tc, test_istio_tproxy);
+	tcase_add_test(tc, test_istio_tproxy_preserve_source);
 	tcase_add_test(tc, test_notrack);
 	tcase_add_test(tc, test_notrack_preserve_source);
 	tcase_add_test(tc, test_ct_rule_without_notrack);

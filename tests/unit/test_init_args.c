@@ -116,6 +116,12 @@ static const struct bad_case bad_cases[] = {
 	{ "-q 80-70", "80-70" },
 	/* NAT is conntrack: --notrack has nothing to do in redirect mode. */
 	{ "-m redirect --notrack", "tproxy" },
+	/* --outbound-mode: a mode, never TPROXY beside inbound NAT, never with --notrack. */
+	{ "--outbound-mode nat", "\"nat\"" },
+	{ "--outbound-mode ''", "\"\"" },
+	{ "-m redirect --outbound-mode tproxy", "\"tproxy\" with -m redirect" },
+	{ "--outbound-mode redirect --notrack", "--notrack with --outbound-mode \"redirect\"" },
+	{ "--outbound-mode redirect -p 15006", "capture port" },
 };
 
 START_TEST(test_bad_usage)
@@ -269,6 +275,23 @@ START_TEST(test_outbound_switch)
 	/* REDIRECT sees first packets only: named inbound ports are fine there. */
 	ck_assert_int_eq(parse("-m redirect -b 9080 --outbound", &a, &err), 0);
 	ck_assert_int_eq(parse("--outbound --notrack -d 22", &a, &err), 0);
+	/*
+	 * --outbound-mode turns capture on too, and follows -m when left out.
+	 * Outbound NAT beside TPROXY inbound (Istio's TPROXY mode) takes named
+	 * ports and --preserve-source, as redirect mode does.
+	 */
+	ck_assert_int_eq(parse("--outbound-mode redirect", &a, &err), 0);
+	ck_assert(a.cfg.outbound && a.cfg.mode == TPIN_MODE_TPROXY);
+	ck_assert(tpin_config_outbound_nat(&a.cfg) && !tpin_config_outbound_tproxy(&a.cfg));
+	ck_assert(!tpin_config_intercepts(&a.cfg, 15001));
+	ck_assert_int_eq(parse("-m redirect --outbound", &a, &err), 0);
+	ck_assert(tpin_config_outbound_nat(&a.cfg));
+	ck_assert_int_eq(parse("--outbound", &a, &err), 0);
+	ck_assert(tpin_config_outbound_tproxy(&a.cfg));
+	ck_assert_int_eq(parse("--outbound-mode tproxy -m tproxy", &a, &err), 0);
+	ck_assert(tpin_config_outbound_tproxy(&a.cfg));
+	ck_assert_int_eq(parse("-b 9080 --preserve-source --outbound-mode redirect", &a, &err), 0);
+	ck_assert_msg(parse("-m redirect --outbound-mode redirect", &a, &err) == 0, "%s", err.msg);
 }
 END_TEST
 

@@ -481,6 +481,44 @@ static const char *const want_redirect_outbound[] = {
 	NULL,
 };
 
+/*
+ * Istio's TPROXY mode (-m tproxy --outbound-mode redirect): the default
+ * TPROXY prerouting without the outbound divert, and the nat output chain
+ * of redirect mode, named apart from a route output chain.
+ */
+static const char *const want_istio_tproxy[] = {
+	TABLE,
+	S_EXCL_OUT,
+	"set outbound_exclude_ports key type 13 len 2 flags 0x4",
+	"set outbound_exclude_ports elements: 0000/end 1f90 1f91/end",
+	"chain prerouting type filter hook prerouting priority -150 policy accept",
+	R_SPOOF,
+	R_DIVERT,
+	R_LO,
+	R_EXCL,
+	R_NOT_LOCAL,
+	R_SYN_FOUND(TCP),
+	R_SYN_RESET(TCP),
+	"rule prerouting: " TCP TPROXY("ip"),
+	"rule prerouting: " TCP TPROXY("ip6"),
+	R_WILDCARD(TCP),
+	R_OWN(TCP),
+	"rule prerouting: " TCP "[immediate reg 0 drop ] ",
+	"chain outbound (regular)",
+	"rule outbound: " OWNER("skuid", "0x000003e8"),
+	"rule outbound: " OWNER("skgid", "0x00000539"),
+	"rule outbound: " TCP "[payload load 2b @ transport header + 2 => reg 1 ] "
+	"[lookup reg 1 set outbound_exclude_ports 0x0 ] " RETURN,
+	"rule outbound: " TCP "[immediate reg 1 0x0000993a ] "
+	"[redir proto_min reg 1 proto_max reg 1 flags 0x2 ] ",
+	"chain nat_output type nat hook output priority -100 policy accept",
+	"rule nat_output: [meta load l4proto => reg 1 ] [cmp neq reg 1 0x00000006 ] " RETURN,
+	"rule nat_output: " PROXY_MARK RETURN,
+	"rule nat_output: [fib daddr type => reg 1 ] [cmp eq reg 1 0x00000002 ] " RETURN,
+	"rule nat_output: [immediate reg 0 goto -> outbound ] ",
+	NULL,
+};
+
 struct build_case {
 	const char *name;
 	enum tpin_mode mode;
@@ -511,6 +549,12 @@ static const struct build_case cases[] = {
 	  NULL },
 	{ "redirect outbound", .want = want_redirect_outbound,
 	  .flags = "-m redirect -u 1000 -o 8080" },
+	{ "istio tproxy", .want = want_istio_tproxy,
+	  .flags = "--outbound-mode redirect -u 1000 -o 8080" },
+	/* --outbound-mode the same as -m changes nothing. */
+	{ "redirect outbound, said twice", .want = want_redirect_outbound,
+	  .flags = "-m redirect --outbound-mode redirect -u 1000 -o 8080" },
+	{ "outbound, said twice", .want = want_outbound, .flags = "--outbound-mode tproxy" },
 };
 
 #define TPROXY_CASES 8
@@ -767,6 +811,17 @@ START_TEST(test_probe_follows_the_ruleset)
 	t = probe_text(&cfg);
 	ck_assert_msg(strstr(t, "redirect to") && strstr(t, "meta skuid") && !strstr(t, "tproxy"),
 		      "redirect outbound:\n%s", t);
+	free(t);
+
+	/* Istio's TPROXY mode: TPROXY's expressions, and redir for the outbound port. */
+	cfg.mode = TPIN_MODE_TPROXY;
+	cfg.outbound_mode_set = true;
+	cfg.outbound_mode = TPIN_MODE_REDIRECT;
+	t = probe_text(&cfg);
+	ck_assert_msg(strstr(t, "tproxy ip to") && strstr(t, "socket transparent") &&
+			      strstr(t, "redirect to :15001") && !strstr(t, "redirect to :15006") &&
+			      strstr(t, "meta skuid"),
+		      "tproxy, outbound redirect:\n%s", t);
 	free(t);
 }
 END_TEST
