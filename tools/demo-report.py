@@ -18,8 +18,11 @@ import math
 import sys
 from xml.sax.saxutils import escape
 
-LABEL = {"redirect": "REDIRECT (NAT)", "tproxy": "TPROXY (tpin)"}
-COLOR = {"redirect": "#c0392b", "tproxy": "#1f6fb4"}
+# The pods, in the demo's order: both directions NATed (Istio's default);
+# inbound TPROXY with outbound NAT (Istio's TPROXY mode); tpin, TPROXY both
+# ways. A label's first word names its line in the chart.
+LABEL = {"redirect": "REDIRECT", "istio": "Istio-TPROXY", "tpin": "tpin"}
+COLOR = {"redirect": "#c0392b", "istio": "#d68910", "tpin": "#1f6fb4"}
 
 
 def read_samples(path):
@@ -49,7 +52,7 @@ def read_load(path):
     return progress, result
 
 
-def summarize(mode, samples, result, ct_max, table_full_lines, pod_lines):
+def summarize(mode, samples, result, ct_max, table_full_lines, pod_lines, setup):
     first = samples[0] if samples else [0, 0, 0, 0, 0]
     last = samples[-1] if samples else first
     peak = max((s[1] for s in samples), default=0)
@@ -65,6 +68,8 @@ def summarize(mode, samples, result, ct_max, table_full_lines, pod_lines):
     lat = result.get("latency_ms", {})
     return {
         "mode": mode,
+        "label": LABEL.get(mode, mode),
+        "setup": setup,
         "started": result["started"],
         "ok": result["ok"],
         "failed": result["failed"],
@@ -91,10 +96,10 @@ def summarize(mode, samples, result, ct_max, table_full_lines, pod_lines):
 
 def print_table(pods, args):
     modes = list(pods)
-    width = 18
+    width = 16
 
     def row(name, values):
-        print(f"   {name:<34}" + "".join(f"{v:>{width}}" for v in values))
+        print(f"   {name:<32}" + "".join(f"{v:>{width}}" for v in values))
 
     def logged(p):
         v, n = p["table_full_logged"], p["table_full_lines"]
@@ -103,14 +108,14 @@ def print_table(pods, args):
         return ("yes" if v else "no") + (f" ({n} lines)" if n else "")
 
     row("", [LABEL[m] for m in modes])
-    row("connections started", [pods[m]["started"] for m in modes])
+    row("requests started", [pods[m]["started"] for m in modes])
     row("  answered (ok)", [pods[m]["ok"] for m in modes])
     row("  failed", [pods[m]["failed"] for m in modes])
-    row("    timed out / refused / reset",
+    row("  timed out / refused / reset",
         [f"{pods[m]['timeout']} / {pods[m]['refused']} / {pods[m]['reset']}" for m in modes])
     others = [pods[m]["empty"] + pods[m]["error"] for m in modes]
     if any(others):
-        row("    no answer / other errors", [f"{pods[m]['empty']} / {pods[m]['error']}" for m in modes])
+        row("  no answer / other errors", [f"{pods[m]['empty']} / {pods[m]['error']}" for m in modes])
     row("peak conntrack entries", [f"{pods[m]['peak_entries']} / {args.ct_max}" for m in modes])
     row("conntrack entries at the end", [pods[m]["final_entries"] for m in modes])
     row("packets dropped (stat drop)", [pods[m]["drops"] for m in modes])
@@ -207,30 +212,32 @@ def write_svg(path, pods, series, args):
     pw = W - left - right
     tmax = max([t for m in series for kind in series[m] for t, _ in series[m][kind]] + [1])
     tmax = math.ceil(tmax / nice_step(tmax, 8)) * nice_step(tmax, 8)
-    stop = (args.duration, "new connections stop")
+    stop = (args.duration, "new requests stop")
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" '
            f'viewBox="0 0 {W} {H}" font-family="sans-serif" font-size="12">',
            f'<rect width="{W}" height="{H}" fill="#fafafa"/>',
            f'<text x="{W / 2}" y="26" text-anchor="middle" font-size="17" font-weight="bold">'
-           'The same load through REDIRECT and through TPROXY, conntrack table held small</text>',
+           'The same load through REDIRECT, Istio-TPROXY and tpin, conntrack table held small</text>',
            f'<text x="{W / 2}" y="46" text-anchor="middle" fill="#444">'
-           f'{args.rate} new connections/s to each pod for {args.duration} s, '
-           f'nf_conntrack_max = {args.ct_max}, a connection fails after {args.timeout} s</text>']
+           f'{args.rate} requests/s to each pod for {args.duration} s, each one a call to a backend '
+           f'too; nf_conntrack_max = {args.ct_max}, a request fails after {args.timeout} s</text>']
     # Legend: each mode named with its colour and its outcome.
     lx = left
     for mode, p in pods.items():
-        out.append(f'<line x1="{lx}" y1="68" x2="{lx + 28}" y2="68" stroke="{COLOR[mode]}" '
+        # Two lines each: a third of the width is too narrow for one.
+        out.append(f'<line x1="{lx}" y1="64" x2="{lx + 22}" y2="64" stroke="{COLOR[mode]}" '
                    'stroke-width="3"/>')
-        out.append(f'<text x="{lx + 36}" y="72">{escape(LABEL[mode])}: '
+        out.append(f'<text x="{lx + 28}" y="68" font-weight="bold">{escape(LABEL[mode])}</text>')
+        out.append(f'<text x="{lx + 28}" y="82" font-size="11" fill="#444">'
                    f'{p["ok"]} of {p["started"]} answered, peak {p["peak_entries"]} entries</text>')
-        lx += pw / 2
+        lx += pw / len(pods)
     ymax = max([v for m in series for _, v in series[m]["entries"]] + [args.ct_max])
-    panel(out, left, 90, pw, 220, tmax, ymax * 1.05,
+    panel(out, left, 96, pw, 220, tmax, ymax * 1.05,
           [(m, series[m]["entries"]) for m in series], "conntrack entries in the pod",
           (args.ct_max, f"nf_conntrack_max = {args.ct_max}"), stop)
     fmax = max([v for m in series for _, v in series[m]["failed"]] + [1])
     panel(out, left, 360, pw, 220, tmax, fmax * 1.05,
-          [(m, series[m]["failed"]) for m in series], "failed connections (total)", None, stop)
+          [(m, series[m]["failed"]) for m in series], "failed requests (total)", None, stop)
     out.append(f'<text x="{left + pw / 2}" y="{H - 22}" text-anchor="middle">'
                'seconds since the load started</text>')
     out.append("</svg>")
@@ -253,12 +260,15 @@ def main():
                     help="kernel log lines seen during the race; -1 when unreadable")
     ap.add_argument("--table-full", action="append", default=[],
                     help="MODE=N: kernel lines that named this pod's namespace")
+    ap.add_argument("--setup", action="append", default=[],
+                    help="MODE=TEXT: how that pod captures, for the JSON")
     ap.add_argument("--svg", required=True)
     ap.add_argument("--json")
     args = ap.parse_args()
 
     pods, series, namespaces = {}, {}, list(args.namespace)
     pod_lines = {m: int(n) for m, n in (spec.split("=", 1) for spec in args.table_full)}
+    setups = dict(spec.split("=", 1) for spec in args.setup)
     loads = {}
     for spec in args.pod:
         mode, ns, spath, lpath = spec.split("=", 3)
@@ -271,7 +281,7 @@ def main():
     for mode, (samples, progress, result) in loads.items():
         race = [s for s in samples if s[0] >= t0 - 250]
         pods[mode] = summarize(mode, race, result, args.ct_max, args.table_full_lines,
-                               pod_lines.get(mode))
+                               pod_lines.get(mode), setups.get(mode, ""))
         series[mode] = {
             "entries": [((s[0] - t0) / 1000, s[1]) for s in race if s[0] >= t0],
             "failed": [(0.0, 0)] + [((r["unix_ms"] - t0) / 1000, r["failed"]) for r in progress],
@@ -279,12 +289,12 @@ def main():
     print_table(pods, args)
     write_svg(args.svg, pods, series, args)
     print(f"\n   chart: {args.svg}")
-    r, t = pods.get("redirect"), pods.get("tproxy")
-    if r and t:
-        print(f"\n   REDIRECT answered {r['ok']} of {r['started']}"
-              f"{' after its conntrack table filled' if r['filled'] else ''}; "
-              f"TPROXY answered {t['ok']} of {t['started']} with "
-              f"{t['peak_entries']} conntrack entries.")
+    parts = []
+    for p in pods.values():
+        how = (" after its conntrack table filled" if p["filled"]
+               else f" with at most {p['peak_entries']} conntrack entries")
+        parts.append(f"{p['label']} answered {p['ok']} of {p['started']}{how}")
+    print("\n   " + ";\n   ".join(parts) + ".")
     if args.json:
         result = {
             "ct_max": args.ct_max,
