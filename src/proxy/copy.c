@@ -44,13 +44,15 @@ int copy_flush(struct flow *f, bool last, size_t *moved)
 	struct iovec iov[IOV_BATCH];
 	struct msghdr msg = { .msg_iov = iov };
 	struct chunk *c;
+	size_t i, batch;
 	ssize_t n;
-	size_t i;
 
 	while (f->head) {
+		batch = 0;
 		for (i = 0, c = f->head; c && i < IOV_BATCH; c = c->next, i++) {
 			iov[i].iov_base = c->data + c->off;
 			iov[i].iov_len = c->len - c->off;
+			batch += iov[i].iov_len;
 		}
 		msg.msg_iovlen = i;
 		n = sendmsg(f->to->io.fd, &msg, send_flags(last && !c));
@@ -65,6 +67,13 @@ int copy_flush(struct flow *f, bool last, size_t *moved)
 		}
 		*moved += (size_t)n;
 		f->queued -= (size_t)n;
+		if ((size_t)n < batch) {
+			/*
+			 * A short write: the socket is full, and says so with an
+			 * EPOLLOUT edge once it has room again.
+			 */
+			f->to->writable = false;
+		}
 		while ((c = f->head) && (size_t)n >= c->len - c->off) {
 			n -= (ssize_t)(c->len - c->off);
 			f->head = c->next;
@@ -75,9 +84,12 @@ int copy_flush(struct flow *f, bool last, size_t *moved)
 			return 0;
 		}
 		f->head->off += (size_t)n;
-		/* A partial write: the socket is full until its next EPOLLOUT. */
-		f->to->writable = false;
-		return 0;
+		/*
+		 * The whole batch went and more waits: nothing says the socket
+		 * is full (no EAGAIN, so no EPOLLOUT edge will come), write on.
+		 */
+		if (!f->to->writable)
+			return 0;
 	}
 	return 0;
 }
