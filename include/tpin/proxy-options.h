@@ -41,7 +41,7 @@ struct tpin_proxy_options {
 	bool preserve_source; /* connect from the client's own address */
 	/* The ports the proxy binds such connections to (relay.c says why). */
 	uint16_t preserve_port_first, preserve_port_last;
-	bool proxy_protocol;  /* send a PROXY protocol v2 header first */
+	bool proxy_protocol;  /* inbound: send the app a PROXY protocol v2 header first */
 	unsigned concurrency; /* event loops; 0 means one per CPU */
 	uint32_t connect_timeout_ms;
 	uint32_t idle_timeout_ms; /* 0: none */

@@ -174,7 +174,12 @@ static void connected(struct session *s)
 	s->connected = true;
 	atomic_store(&s->state, STATE_RELAYING);
 	s->last_active_ms = uv_now(s->env->loop);
-	if (opt->proxy_protocol) {
+	/*
+	 * The header tells the app who its client is: inbound only. An
+	 * outbound connection goes to a service that never asked for one, and
+	 * the header would hand it the pod's addresses.
+	 */
+	if (opt->proxy_protocol && !s->outbound) {
 		ret = flow_push(&s->up, h, proxyproto_v2(h, &s->peer.sa, &s->orig.sa));
 		if (ret) {
 			session_fail(s, &s->upstream, "write", ret);

@@ -248,14 +248,72 @@ START_TEST(test_batch_flush_goes_on)
 }
 END_TEST
 
+/* ---- the PROXY protocol header ---------------------------------------------- */
+
+/* The 12 bytes every PROXY protocol v2 header starts with. */
+static const char pp2_sig[12] = "\r\n\r\n\0\r\nQUIT\n";
+
+/* What the app receives when a client sends @req to @port and half-closes. */
+static size_t relayed(int lfd, uint16_t port, const char *req, char *buf, size_t max)
+{
+	int cfd = tcp_connect(port), afd = app_accept(lfd);
+	size_t len = 0;
+
+	ck_assert_int_eq(write(cfd, req, strlen(req)), (ssize_t)strlen(req));
+	ck_assert_int_eq(shutdown(cfd, SHUT_WR), 0);
+	ck_assert_int_eq(read_to_end(afd, buf, max, &len), 0);
+	close(afd);
+	close(cfd);
+	return len;
+}
+
+/*
+ * --proxy-protocol tells the app who its client is: inbound only. The
+ * app's own connections (the outbound listener) go to services that never
+ * asked for a header, and the header would give them the pod's addresses.
+ */
+START_TEST(test_proxy_protocol_inbound_only)
+{
+	static const char req[] = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+	uint16_t aport;
+	int lfd = app_listen(&aport, 0);
+	struct tpin_proxy *p = proxy_up(aport, true);
+	char buf[512];
+	size_t len;
+
+	len = relayed(lfd, tpin_proxy_port(p), req, buf, sizeof(buf));
+	ck_assert_uint_gt(len, sizeof(pp2_sig) + strlen(req));
+	ck_assert_msg(!memcmp(buf, pp2_sig, sizeof(pp2_sig)), "inbound: no PROXY v2 header");
+	ck_assert(!memcmp(buf + len - strlen(req), req, strlen(req)));
+
+	len = relayed(lfd, tpin_proxy_outbound_port(p), req, buf, sizeof(buf));
+	ck_assert_msg(len == strlen(req) && !memcmp(buf, req, len),
+		      "outbound: the service got %zu bytes for a request of %zu%s", len,
+		      strlen(req),
+		      len >= sizeof(pp2_sig) && !memcmp(buf, pp2_sig, sizeof(pp2_sig))
+			      ? ", a PROXY v2 header first"
+			      : "");
+	close(lfd);
+	proxy_down(p);
+}
+END_TEST
+
+/* One case per test: CK_RUN_CASE=NAME runs one alone. */
+static void add(Suite *s, const char *name, const TTest *t)
+{
+	TCase *tc = tcase_create(name);
+
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, t);
+	suite_add_tcase(s, tc);
+}
+
 static Suite *sockets_suite(void)
 {
 	Suite *s = suite_create("relay_sockets");
-	TCase *tc = tcase_create("loopback");
 
-	tcase_set_timeout(tc, 120);
-	tcase_add_test(tc, test_batch_flush_goes_on);
-	suite_add_tcase(s, tc);
+	add(s, "batch_flush", test_batch_flush_goes_on);
+	add(s, "proxy_protocol", test_proxy_protocol_inbound_only);
 	return s;
 }
 
