@@ -75,14 +75,22 @@ struct session {
 	uint16_t pinned_port; /* the --preserve-source port pinned in env->sources; 0: none */
 	bool up_fin;	      /* the client's FIN was passed on to the upstream */
 	bool down_fin;	      /* the upstream's FIN was passed on to the client */
-	bool outbound : 1;    /* the app's own connection, from the outbound listener */
+	/*
+	 * Bit fields share one memory location: only the worker's thread may
+	 * touch these, written and read without the lock.
+	 */
 	bool connected : 1;
 	bool closing : 1;
 	bool counted : 1; /* holds a place under --max-connections */
 	bool sourced : 1; /* counted in env->sources */
 	bool listed : 1;  /* on the list */
-	/* An upstream address was chosen (else "-"); not a bit field: the admin thread reads it. */
-	bool chosen;
+	/*
+	 * Read by the admin thread (session_describe()) while the worker
+	 * writes the bits above, so none of them is a bit field. Both are set
+	 * before the session is listed and never change after.
+	 */
+	bool outbound; /* the app's own connection, from the outbound listener */
+	bool chosen;   /* an upstream address was chosen (else "-") */
 };
 
 /*

@@ -298,6 +298,90 @@ START_TEST(test_proxy_protocol_inbound_only)
 }
 END_TEST
 
+/* ---- the admin thread's listing ---------------------------------------------- */
+
+struct churn {
+	int lfd;
+	uint16_t port;
+	unsigned n;
+	atomic_bool done;
+};
+
+/* The app: reads each connection to its end, closes it. */
+static void *churn_app(void *arg)
+{
+	struct churn *c = arg;
+	char b[64];
+	unsigned i;
+
+	for (i = 0; i < c->n; i++) {
+		int fd = accept4(c->lfd, NULL, NULL, SOCK_CLOEXEC);
+
+		if (fd < 0)
+			break;
+		while (read(fd, b, sizeof(b)) > 0)
+			;
+		close(fd);
+	}
+	return NULL;
+}
+
+/* The clients: one byte, a FIN, read to the end; one after the other. */
+static void *churn_clients(void *arg)
+{
+	struct churn *c = arg;
+	char b[64];
+	unsigned i;
+
+	for (i = 0; i < c->n; i++) {
+		int fd = tcp_connect(c->port);
+
+		if (write(fd, "x", 1) != 1 || shutdown(fd, SHUT_WR))
+			break;
+		while (read(fd, b, sizeof(b)) > 0)
+			;
+		close(fd);
+	}
+	atomic_store(&c->done, true);
+	return NULL;
+}
+
+/*
+ * /connections runs on the admin thread and reads each listed session
+ * under the worker's lock, while the worker changes the session's state
+ * flags without it: what is read across threads must sit in memory of its
+ * own. The outcome is for ThreadSanitizer to judge (a TSan build fails the
+ * test on a race); any build checks that listing and relaying go on
+ * together.
+ */
+START_TEST(test_listing_while_relaying)
+{
+	struct churn c = { .n = 1000 };
+	struct tpin_proxy *p;
+	pthread_t app, clients;
+	unsigned long readings = 0;
+
+	c.lfd = app_listen(&c.port, 0);
+	p = proxy_up(c.port, false);
+	c.port = tpin_proxy_port(p);
+	ck_assert_int_eq(pthread_create(&app, NULL, churn_app, &c), 0);
+	ck_assert_int_eq(pthread_create(&clients, NULL, churn_clients, &c), 0);
+	while (!atomic_load(&c.done)) {
+		struct tpin_strbuf sb = { 0 };
+
+		tpin_proxy_connections(p, &sb);
+		ck_assert(!sb.err);
+		tpin_strbuf_free(&sb);
+		readings++;
+	}
+	pthread_join(clients, NULL);
+	pthread_join(app, NULL);
+	ck_assert_uint_gt(readings, 0);
+	close(c.lfd);
+	proxy_down(p);
+}
+END_TEST
+
 /* One case per test: CK_RUN_CASE=NAME runs one alone. */
 static void add(Suite *s, const char *name, const TTest *t)
 {
@@ -314,6 +398,7 @@ static Suite *sockets_suite(void)
 
 	add(s, "batch_flush", test_batch_flush_goes_on);
 	add(s, "proxy_protocol", test_proxy_protocol_inbound_only);
+	add(s, "listing", test_listing_while_relaying);
 	return s;
 }
 
