@@ -108,21 +108,32 @@ int splice_flush(struct flow *f, bool last, size_t *moved)
 	return 0;
 }
 
+/* Whether @fd's next byte is the urgent mark; errno is left as it was. */
+static bool at_mark(int fd)
+{
+	int mark = 0, saved = errno;
+	bool at = !ioctl(fd, SIOCATMARK, &mark) && mark;
+
+	errno = saved;
+	return at;
+}
+
 /*
- * splice(2) from a TCP socket stops at the urgent mark (MSG_OOB) and says
- * EAGAIN there for as long as the mark stands, while the bytes past it wait:
- * the flow would stall. A plain recv() steps over the mark; like the copy
- * path's read it drops the urgent byte (no SO_OOBINLINE) and returns what
- * follows. Those bytes go into the pipe with write(2): only into an empty
- * pipe, whose size (at least one read, see pipe_get()) takes a whole read
- * in free page slots. Returns like splice(2).
+ * splice(2) from a TCP socket stops at the urgent mark (MSG_OOB) while the
+ * bytes past it wait: it says EAGAIN there for as long as the mark stands,
+ * or 0 once the peer's FIN is in (tcp_splice_read() stops on RCV_SHUTDOWN),
+ * which is no end of stream. A plain recv() steps over the mark; like the
+ * copy path's read it drops the urgent byte (no SO_OOBINLINE) and returns
+ * what follows. Those bytes go into the pipe with write(2): only into an
+ * empty pipe, whose size (at least one read, see pipe_get()) takes a whole
+ * read in free page slots; until the pipe is empty this says EAGAIN. The
+ * caller has checked that the socket is at the mark. Returns like splice(2).
  */
 static ssize_t splice_urgent(struct flow *f, struct flow_ctx *ctx)
 {
-	int mark = 0;
 	ssize_t r, w;
 
-	if (ioctl(f->from->io.fd, SIOCATMARK, &mark) < 0 || !mark || f->queued) {
+	if (f->queued) {
 		errno = EAGAIN;
 		return -1;
 	}
@@ -151,7 +162,11 @@ int splice_move(struct flow *f, struct flow_ctx *ctx, size_t *moved, bool *at_to
 			return 0;
 		r = splice(from->io.fd, NULL, f->pipe[1], NULL, ctx->buf_size,
 			   SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
-		if (r < 0 && errno == EAGAIN && from->urgent)
+		/*
+		 * At the urgent mark splice(2) says EAGAIN, or 0 if the FIN is
+		 * in: 0 is the end of the stream only away from the mark.
+		 */
+		if (((r < 0 && errno == EAGAIN && from->urgent) || r == 0) && at_mark(from->io.fd))
 			r = splice_urgent(f, ctx);
 		if (r > 0) {
 			f->queued += (size_t)r;

@@ -382,6 +382,78 @@ START_TEST(test_listing_while_relaying)
 }
 END_TEST
 
+/* ---- urgent data ahead of a FIN ------------------------------------------------ */
+
+#define BULK (2 * 1024 * 1024)
+static const char urgent_tail[] = "TAIL-AFTER-THE-URGENT-BYTE";
+
+struct bulk_writer {
+	int fd;
+	atomic_bool done;
+};
+
+/* Bulk (the flow moves to splice), an urgent byte, a tail, a FIN. */
+static void *urgent_writer(void *arg)
+{
+	struct bulk_writer *w = arg;
+	static char buf[BULK];
+	size_t off = 0;
+
+	memset(buf, 'b', sizeof(buf));
+	while (off < sizeof(buf)) {
+		ssize_t n = write(w->fd, buf + off, sizeof(buf) - off);
+
+		if (n <= 0)
+			return NULL;
+		off += (size_t)n;
+	}
+	if (send(w->fd, "U", 1, MSG_OOB) == 1 &&
+	    write(w->fd, urgent_tail, strlen(urgent_tail)) == (ssize_t)strlen(urgent_tail))
+		shutdown(w->fd, SHUT_WR);
+	atomic_store(&w->done, true);
+	return NULL;
+}
+
+/*
+ * The app reads nothing until the client has sent bulk data, an urgent
+ * byte, a tail and its FIN, so the proxy's splice reaches the urgent mark
+ * with the FIN already in: there splice(2) says 0, not EAGAIN. The bytes
+ * past the mark must still reach the app (the urgent byte itself is
+ * dropped, as without SO_OOBINLINE), then the FIN.
+ */
+START_TEST(test_urgent_before_fin)
+{
+	uint16_t aport;
+	int lfd = app_listen(&aport, 8192), afd;
+	struct tpin_proxy *p = proxy_up(aport, false);
+	struct bulk_writer w = { .fd = tcp_connect(tpin_proxy_port(p)) };
+	size_t want = BULK + strlen(urgent_tail), len = 0, tail = strlen(urgent_tail);
+	char *got = malloc(want + 256);
+	pthread_t th;
+	uint64_t start;
+	int ret;
+
+	ck_assert_ptr_nonnull(got);
+	afd = app_accept(lfd);
+	ck_assert_int_eq(pthread_create(&th, NULL, urgent_writer, &w), 0);
+	/* All of it fits in the sockets and the proxy's pipe on loopback; a bound only. */
+	start = now_ms();
+	while (!atomic_load(&w.done) && now_ms() - start < 5000)
+		usleep(10000);
+	usleep(100000); /* the tail and the FIN reach the proxy's socket */
+	ret = read_to_end(afd, got, want + 256, &len);
+	ck_assert_msg(ret == 0, "the app's read ended in %s after %zu bytes", strerror(ret), len);
+	ck_assert_msg(len == want, "the app got %zu bytes of %zu", len, want);
+	ck_assert_msg(!memcmp(got + len - tail, urgent_tail, tail), "the tail is missing");
+	pthread_join(th, NULL);
+	close(w.fd);
+	close(afd);
+	close(lfd);
+	free(got);
+	proxy_down(p);
+}
+END_TEST
+
 /* One case per test: CK_RUN_CASE=NAME runs one alone. */
 static void add(Suite *s, const char *name, const TTest *t)
 {
@@ -399,6 +471,7 @@ static Suite *sockets_suite(void)
 	add(s, "batch_flush", test_batch_flush_goes_on);
 	add(s, "proxy_protocol", test_proxy_protocol_inbound_only);
 	add(s, "listing", test_listing_while_relaying);
+	add(s, "urgent_fin", test_urgent_before_fin);
 	return s;
 }
 
