@@ -150,7 +150,7 @@ int copy_move(struct flow *f, struct flow_ctx *ctx, size_t *moved, bool *at_to)
 		 * (EPOLLRDHUP) every byte before it is already here, so a short
 		 * read is the end: the data and the FIN can leave together.
 		 */
-		if ((size_t)n < ctx->buf_size && !from->urgent) {
+		if ((size_t)n < ctx->buf_size && !from->urgent && !from->error) {
 			from->readable = false;
 			f->eof = from->rdhup;
 		}
@@ -162,7 +162,7 @@ int copy_move(struct flow *f, struct flow_ctx *ctx, size_t *moved, bool *at_to)
 		flow_note_queued(f, ctx);
 		if (!from->readable || f->eof)
 			return 0;
-		if (!f->queued && !f->no_splice)
+		if (!f->queued && !f->no_splice && !from->error)
 			return FLOW_FULL;
 	}
 	return FLOW_MORE;

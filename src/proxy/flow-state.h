@@ -21,6 +21,7 @@ struct side {
 	bool writable; /* room to send: no EAGAIN since the last EPOLLOUT */
 	bool rdhup;    /* the peer's FIN has arrived (EPOLLRDHUP) */
 	bool urgent;   /* urgent data arrived (EPOLLPRI): a short read may stop at its mark */
+	bool error;    /* failed (EPOLLERR, a reset): read on to the error, past short reads */
 };
 
 /* Bytes the receiving side would not take at once: a copy, sent later. */

@@ -7,6 +7,8 @@
  * reset.
  *
  *   connecting --connected--> relaying --one FIN--> half-closed --both--> closed
+ *        |                        \--a reset or error on one side--> resetting
+ *        |                              --its bytes delivered--> closed, the other reset
  *        \--refused, timeout, failure: the client is reset       (closing)
  *
  * A session is what an idle connection costs, so it holds only what is
@@ -16,6 +18,7 @@
  */
 
 #include <errno.h>
+#include <linux/sockios.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -43,13 +46,13 @@ enum session_state {
 	STATE_CONNECTING,
 	STATE_RELAYING,
 	STATE_HALF_CLOSED,
+	STATE_RESETTING,
 	STATE_CLOSING,
 };
 
 static const char *const state_names[] = {
-	[STATE_CONNECTING] = "connecting",
-	[STATE_RELAYING] = "relaying",
-	[STATE_HALF_CLOSED] = "half-closed",
+	[STATE_CONNECTING] = "connecting",   [STATE_RELAYING] = "relaying",
+	[STATE_HALF_CLOSED] = "half-closed", [STATE_RESETTING] = "resetting",
 	[STATE_CLOSING] = "closing",
 };
 
@@ -57,6 +60,13 @@ enum {
 	RESET_CLIENT = 1,
 	RESET_UPSTREAM = 2,
 };
+
+/*
+ * After a side failed, how often the other side's send queue is looked at
+ * (SIOCOUTQ has no event): from the first value, doubling up to the second.
+ */
+#define RESET_POLL_FIRST_MS 2
+#define RESET_POLL_MAX_MS   500
 
 static void on_client_io(struct io *io, uint32_t events);
 
@@ -210,16 +220,125 @@ static const char *side_name(const struct session *s, const struct side *side)
 	return side == &s->client ? "client" : "upstream";
 }
 
-/* A flow failed at @side: a reset goes across as a reset, anything else is logged. */
-static void flow_failed(struct session *s, struct side *side, int err)
+static int reset_mask(const struct session *s, const struct side *side)
 {
-	if (err == -ECONNRESET || err == -EPIPE)
-		session_end(s, side == &s->client ? "client_reset" : "upstream_reset",
-			    side == &s->client ? RESET_UPSTREAM : RESET_CLIENT);
-	else if (err == -ENOMEM)
+	return side == &s->client ? RESET_CLIENT : RESET_UPSTREAM;
+}
+
+static struct side *other_side(struct session *s, const struct side *side)
+{
+	return side == &s->client ? &s->upstream : &s->client;
+}
+
+/* The flow whose bytes @side sends. */
+static struct flow *flow_from(struct session *s, const struct side *side)
+{
+	return side == &s->client ? &s->up : &s->down;
+}
+
+/* How a failure at @side is logged: "<side>_reset", or "<side>_io:<ERRNAME>". */
+static void name_failure(struct session *s, struct side *side, int err)
+{
+	if (err == -ECONNRESET || err == -EPIPE) {
+		s->result = side == &s->client ? "client_reset" : "upstream_reset";
+		s->what = NULL;
+	} else {
+		s->result = side_name(s, side);
+		s->what = "io";
+		s->status = err;
+	}
+}
+
+/*
+ * @side failed: its peer reset it, or an error (@err; 0 when EPOLLERR said
+ * so and the error is yet to be read). A reset goes across as a reset, but
+ * not ahead of the bytes that came before it: an app that answers a
+ * request it will not read (a 413) and closes sends the answer, then a
+ * reset, and a client connected directly reads the answer. So the session
+ * reads @side on to its error, delivers what it read to the other side,
+ * and resets the other side once its send queue is empty (a reset throws
+ * away what a socket has not sent): see reset_when_sent(). Nothing more
+ * goes to @side. Before the upstream connected there is nowhere to deliver
+ * to, and with both sides failed nothing to deliver: the session ends now.
+ */
+static void side_failed(struct session *s, struct side *side, int err)
+{
+	struct session_env *env = s->env;
+
+	if (err == -ENOMEM) {
 		session_end(s, "out_of_memory", RESET_CLIENT | RESET_UPSTREAM);
-	else
-		session_fail(s, side, "io", err);
+		return;
+	}
+	if (!s->connected) {
+		if (!err)
+			err = tpin_sock_error(side->io.fd);
+		name_failure(s, side, err ? err : -ECONNRESET);
+		session_end(s, s->result, reset_mask(s, other_side(s, side)));
+		return;
+	}
+	if (s->failed && s->failed != side) {
+		session_end(s, s->result, RESET_CLIENT | RESET_UPSTREAM);
+		return;
+	}
+	if (err || !s->failed)
+		name_failure(s, side, err ? err : -ECONNRESET);
+	if (s->failed)
+		return;
+	s->failed = side;
+	atomic_store(&s->state, STATE_RESETTING);
+	/* Read on to the error: the bytes before it are in the socket still. */
+	side->error = true;
+	side->readable = true;
+	flow_free(flow_from(s, other_side(s, side)), &env->fx);
+	s->reset_outq = UINT32_MAX;
+	s->reset_poll_ms = RESET_POLL_FIRST_MS;
+	s->last_active_ms = uv_now(env->loop);
+	uv_timer_start(&s->timer, on_timer, s->reset_poll_ms, 0);
+	evset_defer(env->set, &s->more);
+}
+
+/*
+ * After s->failed: once every byte it sent reached the other side's socket,
+ * reset that side as soon as its peer has acknowledged them all. Returns
+ * whether the session ended.
+ */
+static bool reset_when_sent(struct session *s)
+{
+	struct flow *f = flow_from(s, s->failed);
+	struct side *to = f->to;
+	bool fin = f == &s->up ? s->up_fin : s->down_fin;
+	int outq = 0;
+
+	if (!fin && (!f->eof || f->queued))
+		return false;
+	if (ioctl(to->io.fd, SIOCOUTQ, &outq) < 0 || outq <= 0) {
+		session_end(s, s->result, reset_mask(s, to));
+		return true;
+	}
+	/* The timer looks again; progress keeps the session from its bound. */
+	if ((uint32_t)outq < s->reset_outq) {
+		s->reset_outq = (uint32_t)outq;
+		s->last_active_ms = uv_now(s->env->loop);
+	}
+	return false;
+}
+
+/* The timer while s->failed: look at the send queue, and give up on a peer that takes nothing. */
+static void reset_timer(struct session *s)
+{
+	struct flow *f = flow_from(s, s->failed);
+	/* As long as a connect may take: a peer that takes nothing meanwhile is not reading. */
+	uint64_t bound = s->env->opt->connect_timeout_ms;
+
+	if (reset_when_sent(s))
+		return;
+	if (uv_now(s->env->loop) - s->last_active_ms >= bound) {
+		session_end(s, s->result, reset_mask(s, f->to));
+		return;
+	}
+	if (s->reset_poll_ms < RESET_POLL_MAX_MS)
+		s->reset_poll_ms *= 2;
+	uv_timer_start(&s->timer, on_timer, s->reset_poll_ms, 0);
 }
 
 /*
@@ -253,16 +372,25 @@ static void run_flow(struct session *s, struct flow *f)
 
 	if (s->closing || (f == &s->up ? s->up_fin : s->down_fin))
 		return;
+	/* Nothing more goes to a side that failed. */
+	if (f->to == s->failed)
+		return;
 	ret = flow_run(f, &s->env->fx, &moved, &at_to);
 	if (moved)
 		delivered(s, f, moved);
 	if (ret < 0) {
-		flow_failed(s, at_to ? f->to : f->from, ret);
+		side_failed(s, at_to ? f->to : f->from, ret);
+		/* The failed side's error, read after its last bytes, ends what it sends. */
+		if (!s->closing && !at_to && f->from == s->failed) {
+			f->eof = true;
+			f->from->readable = false;
+		}
 		return;
 	}
 	if (ret & FLOW_MORE)
 		evset_defer(s->env->set, &s->more);
-	if (ret & FLOW_DONE)
+	/* After a failure the other side is reset once its bytes are sent, never sent a FIN. */
+	if ((ret & FLOW_DONE) && !s->failed)
 		pass_fin(s, f);
 }
 
@@ -270,6 +398,8 @@ static void session_run(struct session *s)
 {
 	run_flow(s, &s->up);
 	run_flow(s, &s->down);
+	if (s->failed && !s->closing)
+		reset_when_sent(s);
 	if (s->env->fx.peak > atomic_load_explicit(&s->env->queue_peak, memory_order_relaxed))
 		atomic_store_explicit(&s->env->queue_peak, s->env->fx.peak, memory_order_relaxed);
 }
@@ -285,17 +415,19 @@ static void on_io(struct session *s, struct side *side, uint32_t events)
 
 	if (s->closing)
 		return;
-	if (events & EPOLLERR) {
-		/* Rare, so its cause is read only now: a reset, a refused connect. */
+	if ((events & EPOLLERR) && side == &s->upstream && !s->connected) {
+		/* Rare, so its cause is read only now: a refused connect, mostly. */
 		err = tpin_sock_error(side->io.fd);
-		if (side == &s->upstream && !s->connected) {
-			tpin_metrics_connect_failed(s->env->m, traffic(s), s->port);
-			/* Reset, not FIN: the client learns at once, as if the port were closed. */
-			session_fail(s, side, "connect", err ? err : -ECONNREFUSED);
-		} else {
-			flow_failed(s, side, err ? err : -ECONNRESET);
-		}
+		tpin_metrics_connect_failed(s->env->m, traffic(s), s->port);
+		/* Reset, not FIN: the client learns at once, as if the port were closed. */
+		session_fail(s, side, "connect", err ? err : -ECONNREFUSED);
 		return;
+	}
+	if (events & EPOLLERR) {
+		/* A reset, or an error: the bytes ahead of it are read first (side_failed()). */
+		side_failed(s, side, 0);
+		if (s->closing)
+			return;
 	}
 	if (events & EPOLLPRI)
 		side->urgent = true;
@@ -340,6 +472,10 @@ static void on_timer(uv_timer_t *t)
 	if (!s->connected) {
 		tpin_metrics_connect_failed(s->env->m, traffic(s), s->port);
 		session_end(s, "connect_timeout", RESET_CLIENT);
+		return;
+	}
+	if (s->failed) {
+		reset_timer(s);
 		return;
 	}
 	/* The timer is not pushed back on every read; it checks when it fires. */
@@ -426,6 +562,9 @@ static int pending_resets(struct session *s)
 		if (pending)
 			reset |= f->to == &s->client ? RESET_CLIENT : RESET_UPSTREAM;
 	}
+	/* The other side of a failed one was to be reset anyway. */
+	if (s->failed)
+		reset |= reset_mask(s, other_side(s, s->failed));
 	return reset;
 }
 

@@ -71,10 +71,14 @@ struct session {
 	const char *what;
 	int status;
 	atomic_int state;
-	uint16_t port;	      /* the original destination port, for metrics */
-	uint16_t pinned_port; /* the --preserve-source port pinned in env->sources; 0: none */
-	bool up_fin;	      /* the client's FIN was passed on to the upstream */
-	bool down_fin;	      /* the upstream's FIN was passed on to the client */
+	/* The side that failed: what it sent goes on, then the other is reset (session.c). */
+	struct side *failed;
+	uint32_t reset_outq;	/* the least the other side's send queue held since */
+	uint16_t reset_poll_ms; /* when the timer looks at it again */
+	uint16_t port;		/* the original destination port, for metrics */
+	uint16_t pinned_port;	/* the --preserve-source port pinned in env->sources; 0: none */
+	bool up_fin;		/* the client's FIN was passed on to the upstream */
+	bool down_fin;		/* the upstream's FIN was passed on to the client */
 	/*
 	 * Bit fields share one memory location: only the worker's thread may
 	 * touch these, written and read without the lock.
