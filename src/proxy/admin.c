@@ -272,16 +272,38 @@ static void on_timeout(uv_timer_t *t)
 		respond_text(c, 408, "Request Timeout", "request timeout");
 }
 
+/*
+ * @ss's source into @src: an IPv4 address whole, an IPv6 address down to
+ * its /64, as the proxy's per-source cap counts them. The readiness
+ * listener is dual-stack, so an IPv4 peer shows as ::ffff:a.b.c.d: its
+ * first 8 bytes are zero for every IPv4 host, and its source is the IPv4
+ * address. Returns the bytes written (4 or 8), 0 for another family.
+ */
+static size_t source_of(const struct sockaddr_storage *ss, uint8_t src[8])
+{
+	const struct in6_addr *a6 = &((const struct sockaddr_in6 *)ss)->sin6_addr;
+
+	if (ss->ss_family == AF_INET) {
+		memcpy(src, &((const struct sockaddr_in *)ss)->sin_addr, 4);
+		return 4;
+	}
+	if (ss->ss_family != AF_INET6)
+		return 0;
+	if (IN6_IS_ADDR_V4MAPPED(a6)) {
+		memcpy(src, a6->s6_addr + 12, 4);
+		return 4;
+	}
+	memcpy(src, a6->s6_addr, 8);
+	return 8;
+}
+
 /* Whether @a and @b are one source: the same IPv4 address, or the same IPv6 /64. */
 static bool same_source(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
 {
-	if (a->ss_family != b->ss_family)
-		return false;
-	if (a->ss_family == AF_INET)
-		return ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
-		       ((const struct sockaddr_in *)b)->sin_addr.s_addr;
-	return a->ss_family == AF_INET6 && !memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
-						   &((const struct sockaddr_in6 *)b)->sin6_addr, 8);
+	uint8_t sa[8], sb[8];
+	size_t la = source_of(a, sa), lb = source_of(b, sb);
+
+	return la && la == lb && !memcmp(sa, sb, la);
 }
 
 /*

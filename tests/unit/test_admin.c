@@ -344,6 +344,78 @@ START_TEST(test_health_budget)
 }
 END_TEST
 
+/* A connection to :15021 from @src (127.0.0.0/8 is all loopback's). */
+static int health_conn_from(const char *src)
+{
+	struct sockaddr_in s = { .sin_family = AF_INET }, d = { .sin_family = AF_INET };
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	inet_pton(AF_INET, src, &s.sin_addr);
+	d.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	d.sin_port = htons(health_port);
+	if (fd >= 0 && (bind(fd, (struct sockaddr *)&s, sizeof(s)) ||
+			connect(fd, (struct sockaddr *)&d, sizeof(d)))) {
+		close(fd);
+		fd = -1;
+	}
+	return fd;
+}
+
+/* Ask readiness on an open connection; the first bytes of the answer, or "(closed)". */
+static void ask_on(int fd, char *out, size_t len)
+{
+	static const char req[] = "GET /healthz/ready HTTP/1.1\r\n\r\n";
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	char buf[256];
+	ssize_t n = -1;
+
+	if (send(fd, req, strlen(req), MSG_NOSIGNAL) == (ssize_t)strlen(req) &&
+	    poll(&pfd, 1, 3000) == 1)
+		n = recv(fd, buf, sizeof(buf) - 1, 0);
+	snprintf(out, len, "%.12s", n > 0 ? buf : "(closed)");
+}
+
+static char victim_answer[16], own_answer[16];
+
+/*
+ * The kubelet's probe (from 127.0.0.2) has connected; another IPv4 host
+ * (127.0.0.1) opens as many idle connections as one source may hold, then
+ * one more. On the dual-stack socket both are ::ffff:a.b.c.d, and the
+ * source is their IPv4 address, not the first 8 bytes (all zero for every
+ * IPv4 peer): the idle host evicts only its own.
+ */
+static void neighbour_thread(void *arg)
+{
+	int victim = health_conn_from("127.0.0.2"), idle[5], i;
+
+	for (i = 0; i < 5; i++) {
+		idle[i] = health_conn_from("127.0.0.1");
+		/* Accepted one by one, in order: the admin loop sees them apart. */
+		usleep(20000);
+	}
+	usleep(100000);
+	ask_on(victim, victim_answer, sizeof(victim_answer));
+	/* The neighbour's first connection made room for its fifth. */
+	ask_on(idle[0], own_answer, sizeof(own_answer));
+	for (i = 0; i < 5; i++)
+		if (idle[i] >= 0)
+			close(idle[i]);
+	if (victim >= 0)
+		close(victim);
+	uv_async_send(&done);
+}
+
+START_TEST(test_health_source_ipv4)
+{
+	admin_run(neighbour_thread);
+	ck_assert_msg(!strncmp(victim_answer, "HTTP/1.1 200", 12),
+		      "the probe from 127.0.0.2, beside 5 idle connections from 127.0.0.1: %s",
+		      victim_answer);
+	ck_assert_msg(!strcmp(own_answer, "(closed)"),
+		      "127.0.0.1's oldest idle connection should have made room: %s", own_answer);
+}
+END_TEST
+
 static Suite *admin_suite(void)
 {
 	Suite *s = suite_create("admin");
@@ -354,6 +426,7 @@ static Suite *admin_suite(void)
 	tcase_add_test(tc, test_log_json_escaping);
 	tcase_add_test(tc, test_admin_endpoints);
 	tcase_add_test(tc, test_health_budget);
+	tcase_add_test(tc, test_health_source_ipv4);
 	tcase_set_timeout(tc, 30);
 	suite_add_tcase(s, tc);
 	return s;
