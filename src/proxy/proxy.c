@@ -186,9 +186,16 @@ int tpin_proxy_new(struct tpin_proxy **out, const struct tpin_proxy_options *opt
 	if (!p->n_workers)
 		p->n_workers = 1;
 	p->workers = calloc(p->n_workers, sizeof(*p->workers));
-	if (!p->workers || tpin_metrics_new(&p->metrics, p->n_workers) ||
-	    sources_new(&p->sources, opt->max_per_source, opt->preserve_source))
+	if (!p->workers || tpin_metrics_new(&p->metrics, p->n_workers))
 		goto nomem;
+	ret = sources_new(&p->sources, opt->max_per_source, opt->preserve_source);
+	if (ret == -ENOMEM)
+		goto nomem;
+	if (ret) {
+		tpin_err_set(err, ret, "cannot draw the per-source tables' hash key: %s",
+			     strerror(-ret));
+		goto fail;
+	}
 	p->relay.sources = p->sources;
 	for (i = 0; i < p->n_workers; i++) {
 		struct worker *w = &p->workers[i];

@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <uv.h>
 
 #include "sources.h"
@@ -35,6 +36,7 @@ struct stripe {
 } __attribute__((aligned(64)));
 
 struct sources {
+	uint64_t key[2]; /* the hash's, from getrandom(2) */
 	uint32_t max;
 	bool tuples;
 	struct stripe stripe[STRIPES];
@@ -75,25 +77,108 @@ static bool tuple_key(const struct sockaddr *peer, const struct sockaddr *dst, s
 	       put_addr(dst, k->dst, 16, &k->dst_port);
 }
 
-/* FNV-1a: the keys come from the network, but a stripe only spreads the locks. */
-static uint32_t key_hash(const struct key *k)
+static uint64_t rotl(uint64_t x, unsigned b)
 {
-	const uint8_t *p = (const uint8_t *)k;
-	uint32_t h = 2166136261u;
-	size_t i;
+	return (x << b) | (x >> (64 - b));
+}
 
-	for (i = 0; i < sizeof(*k); i++)
-		h = (h ^ p[i]) * 16777619u;
-	return h;
+static void sip_round(uint64_t v[4])
+{
+	v[0] += v[1];
+	v[1] = rotl(v[1], 13);
+	v[1] ^= v[0];
+	v[0] = rotl(v[0], 32);
+	v[2] += v[3];
+	v[3] = rotl(v[3], 16);
+	v[3] ^= v[2];
+	v[0] += v[3];
+	v[3] = rotl(v[3], 21);
+	v[3] ^= v[0];
+	v[2] += v[1];
+	v[1] = rotl(v[1], 17);
+	v[1] ^= v[2];
+	v[2] = rotl(v[2], 32);
+}
+
+/* The little-endian 64-bit word at @p. */
+static uint64_t le64(const uint8_t *p)
+{
+	uint64_t w = 0;
+	unsigned i;
+
+	for (i = 0; i < 8; i++)
+		w |= (uint64_t)p[i] << (8 * i);
+	return w;
+}
+
+/*
+ * SipHash (Aumasson and Bernstein) of @len bytes at @data under @key, with
+ * @c rounds per word and @d at the end: SipHash-1-3 here (c = 1, d = 3),
+ * the tables' hash; the unit test checks the code against SipHash-2-4's
+ * published vectors.
+ */
+static uint64_t siphash(const uint64_t key[2], const void *data, size_t len, unsigned c, unsigned d)
+{
+	const uint8_t *p = data;
+	uint64_t v[4] = {
+		key[0] ^ 0x736f6d6570736575ull,
+		key[1] ^ 0x646f72616e646f6dull,
+		key[0] ^ 0x6c7967656e657261ull,
+		key[1] ^ 0x7465646279746573ull,
+	};
+	uint64_t m, last = (uint64_t)len << 56;
+	size_t off;
+	unsigned i;
+
+	for (off = 0; off + 8 <= len; off += 8) {
+		m = le64(p + off);
+		v[3] ^= m;
+		for (i = 0; i < c; i++)
+			sip_round(v);
+		v[0] ^= m;
+	}
+	for (i = 0; off + i < len; i++)
+		last |= (uint64_t)p[off + i] << (8 * i);
+	v[3] ^= last;
+	for (i = 0; i < c; i++)
+		sip_round(v);
+	v[0] ^= last;
+	v[2] ^= 0xff;
+	for (i = 0; i < d; i++)
+		sip_round(v);
+	return v[0] ^ v[1] ^ v[2] ^ v[3];
+}
+
+/*
+ * The keys come from the network: with --preserve-source a client's /64
+ * chooses whole 4-tuples, and with an unkeyed hash it could put every one
+ * it is allowed in one bucket, and make each take, give and look-up walk
+ * that chain under the stripe's lock. SipHash under a key drawn at random
+ * per table (one per process) leaves it nothing to aim at.
+ */
+static uint32_t key_hash(const struct sources *s, const struct key *k)
+{
+	return (uint32_t)siphash(s->key, k, sizeof(*k), 1, 3);
 }
 
 int sources_new(struct sources **out, uint32_t max, bool tuples)
 {
 	struct sources *s = calloc(1, sizeof(*s));
+	ssize_t got;
 	unsigned i;
+	int ret;
 
 	if (!s)
 		return -ENOMEM;
+	/* Blocks only before the kernel's pool is ready, long before a pod runs. */
+	do
+		got = getrandom(s->key, sizeof(s->key), 0);
+	while (got < 0 && errno == EINTR);
+	if (got != (ssize_t)sizeof(s->key)) {
+		ret = got < 0 ? -errno : -EIO;
+		free(s);
+		return ret;
+	}
 	s->max = max;
 	s->tuples = tuples;
 	for (i = 0; i < STRIPES; i++) {
@@ -140,7 +225,7 @@ static struct entry **find(struct stripe *st, const struct key *k, uint32_t h)
 /* Count one more of @k, if fewer than @max (0: any number) are counted. */
 static int take(struct sources *s, const struct key *k, uint32_t max)
 {
-	uint32_t h = key_hash(k);
+	uint32_t h = key_hash(s, k);
 	struct stripe *st = &s->stripe[h % STRIPES];
 	struct entry **p, *e;
 	int ret = 0;
@@ -165,7 +250,7 @@ static int take(struct sources *s, const struct key *k, uint32_t max)
 
 static void give(struct sources *s, const struct key *k)
 {
-	uint32_t h = key_hash(k);
+	uint32_t h = key_hash(s, k);
 	struct stripe *st = &s->stripe[h % STRIPES];
 	struct entry **p, *e;
 
@@ -245,7 +330,7 @@ bool sources_live(struct sources *s, const struct sockaddr *peer, uint16_t port,
 	if (!s->tuples || !tuple_key(peer, dst, &k))
 		return false;
 	k.src_port = htons(port);
-	h = key_hash(&k);
+	h = key_hash(s, &k);
 	st = &s->stripe[h % STRIPES];
 	uv_mutex_lock(&st->lock);
 	live = *find(st, &k, h) != NULL;

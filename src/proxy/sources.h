@@ -24,7 +24,8 @@ struct sources;
 
 /*
  * sources_new - empty tables allowing @max connections per source (0: any
- * number), keeping 4-tuples when @tuples. Returns 0 or -ENOMEM.
+ * number), keeping 4-tuples when @tuples, hashed under a key of their own
+ * from getrandom(2). Returns 0, -ENOMEM, or getrandom's -errno.
  */
 int sources_new(struct sources **out, uint32_t max, bool tuples);
 
