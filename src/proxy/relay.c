@@ -162,6 +162,7 @@ void relay_end(struct relay *r)
 		return;
 	env->ending = true;
 	env->fx.keep_pipes = false;
+	localaddr_stop(&r->local);
 	if (!env->n && env->on_empty)
 		env->on_empty(env->arg);
 }
