@@ -122,7 +122,15 @@ void session_refuse(struct session *s, enum tpin_refusal why, const char *result
 
 void session_fail_client(struct session *s, const char *what, int err)
 {
-	session_fail(s, &s->client, what, err);
+	/*
+	 * Not session_fail(), which resets the other side of a failed one and
+	 * closes the failed one plainly: here nothing was relayed, there is
+	 * no upstream yet, and a FIN would tell the client its request was
+	 * served and the connection closed in order.
+	 */
+	s->what = what;
+	s->status = err;
+	session_end(s, "client", RESET_CLIENT);
 }
 
 void session_start(struct session *s)
@@ -156,7 +164,7 @@ void session_start(struct session *s)
 	 */
 	ret = evset_add(env->set, &s->client.io, false);
 	if (ret) {
-		session_fail(s, &s->client, "epoll", ret);
+		session_fail_client(s, "epoll", ret);
 		return;
 	}
 	uv_timer_start(&s->timer, on_timer, env->opt->connect_timeout_ms, 0);
@@ -544,12 +552,18 @@ static void log_session(struct session *s)
  * The sides a forced end (drain deadline, stop, idle timeout) must reset:
  * those with bytes still on their way to them, waiting here or not yet read
  * from the other side's socket. A FIN would make a cut close-delimited
- * response look complete; a reset says it is not.
+ * response look complete; a reset says it is not. A session still
+ * connecting resets its client, as a connect timeout does: nothing was
+ * relayed, and a FIN would say the request was served.
  */
 static int pending_resets(struct session *s)
 {
 	struct flow *flows[2] = { &s->up, &s->down };
 	int i, unread, reset = 0;
+
+	/* Still connecting: the client is reset, as at the connect timeout. */
+	if (!s->connected)
+		return RESET_CLIENT;
 
 	for (i = 0; i < 2; i++) {
 		struct flow *f = flows[i];

@@ -108,20 +108,35 @@ void session_env_fini(struct session_env *env);
 
 /*
  * session_new - a session for the socket @fd accepted from @peer (the app,
- * on the outbound listener, when @outbound), not yet relaying; NULL when out of memory (@fd is then
- * still the caller's). The caller fills in orig, port, counted and sourced, then calls
- * session_start() or session_refuse().
+ * on the outbound listener, when @outbound), not yet relaying. From here on
+ * the session owns @fd and closes it however it ends; NULL when out of
+ * memory, and @fd is then still the caller's. The caller fills in orig,
+ * port, counted and sourced, then calls exactly one of session_start(),
+ * session_refuse() or session_fail_client().
  */
 struct session *session_new(struct session_env *env, int fd, const struct sockaddr *peer,
 			    socklen_t peer_len, bool outbound);
 
-/* session_start - watch the client, start the connect timeout, connect upstream. */
+/*
+ * session_start - watch the client, start the connect timeout, connect
+ * upstream. The client's bytes are relayed once the upstream connected;
+ * the client hears a reset if it cannot be (refused, timed out, no socket,
+ * no descriptor, the client's socket not watched). The session closes the
+ * client's socket when it ends, with or without a reset (session.c).
+ */
 void session_start(struct session *s);
 
-/* session_refuse - count it as refused for @why and reset the client. */
+/*
+ * session_refuse - count it as refused for @why, log @result and end the
+ * session now: the client hears a reset, and its socket is closed.
+ */
 void session_refuse(struct session *s, enum tpin_refusal why, const char *result);
 
-/* session_fail - end with "client_<what>:<ERRNAME>", resetting the client. */
+/*
+ * session_fail_client - end the session now, before it started, logged as
+ * "client_<what>:<ERRNAME>" for the error @err (-errno): the client hears a
+ * reset, and its socket is closed. Not counted as a refusal.
+ */
 void session_fail_client(struct session *s, const char *what, int err);
 
 /*

@@ -643,6 +643,80 @@ START_TEST(test_reset_waits_not_forever)
 }
 END_TEST
 
+/* ---- a drain while connecting --------------------------------------------------- */
+
+/*
+ * The drain deadline finds a session still connecting (the app's accept
+ * queue is full, so its SYN goes unanswered): nothing was relayed, and the
+ * client hears a reset, as at a connect timeout, not a FIN that would say
+ * its request was served.
+ */
+START_TEST(test_drain_resets_connecting)
+{
+	uint16_t aport;
+	int lfd = app_listen(&aport, 0), filler, cfd, ret;
+	struct tpin_proxy *p = proxy_up(aport, false);
+	struct tpin_strbuf sb = { 0 };
+	size_t len = 0;
+	uint64_t start;
+
+	/* A backlog of 0 holds one connection: the filler's. */
+	ck_assert_int_eq(listen(lfd, 0), 0);
+	filler = tcp_connect(aport);
+	cfd = tcp_connect(tpin_proxy_port(p));
+	start = now_ms();
+	do {
+		tpin_strbuf_free(&sb);
+		memset(&sb, 0, sizeof(sb));
+		usleep(10000);
+		tpin_proxy_connections(p, &sb);
+	} while ((!sb.p || !strstr(sb.p, "state=connecting")) && now_ms() - start < STALL_MS);
+	ck_assert_msg(sb.p && strstr(sb.p, "state=connecting"), "no session connecting: %s",
+		      sb.p ? sb.p : "");
+	tpin_strbuf_free(&sb);
+	tpin_proxy_drain(p, 100);
+	ck_assert_int_eq(tpin_proxy_wait(p), 0);
+	tpin_proxy_free(p);
+	ret = read_to_end(cfd, NULL, 0, &len);
+	ck_assert_msg(ret == ECONNRESET, "the client saw %s", ret ? strerror(ret) : "a FIN");
+	close(cfd);
+	close(filler);
+	close(lfd);
+}
+END_TEST
+
+/* ---- a session that cannot start --------------------------------------------- */
+
+/*
+ * The original destination cannot be learnt (REDIRECT mode, and a
+ * connection no NAT rule redirected: SO_ORIGINAL_DST finds no conntrack
+ * entry): nothing can be relayed, and the client hears a reset, not a FIN
+ * that would say its request was served.
+ */
+START_TEST(test_fail_client_resets)
+{
+	struct tpin_proxy_options opt;
+	struct tpin_err err = { 0 };
+	struct tpin_proxy *p;
+	size_t len = 0;
+	int cfd, ret;
+
+	tpin_proxy_options_init(&opt);
+	hooks.loopback = true;
+	memset(&hooks.original_dst, 0, sizeof(hooks.original_dst));
+	opt.ipv6 = false;
+	opt.concurrency = 1;
+	opt.mode = TPIN_MODE_REDIRECT;
+	ck_assert_msg(!tpin_proxy_new(&p, &opt, &err), "tpin_proxy_new: %s", err.msg);
+	ck_assert_int_eq(tpin_proxy_start(p), 0);
+	cfd = tcp_connect(tpin_proxy_port(p));
+	ret = read_to_end(cfd, NULL, 0, &len);
+	ck_assert_msg(ret == ECONNRESET, "the client saw %s", ret ? strerror(ret) : "a FIN");
+	close(cfd);
+	proxy_down(p);
+}
+END_TEST
+
 /* One case per test: CK_RUN_CASE=NAME runs one alone. */
 static void add(Suite *s, const char *name, const TTest *t)
 {
@@ -664,6 +738,8 @@ static Suite *sockets_suite(void)
 	add(s, "answer_reset", test_answer_before_reset);
 	add(s, "request_reset", test_request_before_reset);
 	add(s, "reset_bound", test_reset_waits_not_forever);
+	add(s, "drain_connecting", test_drain_resets_connecting);
+	add(s, "fail_client", test_fail_client_resets);
 	return s;
 }
 
