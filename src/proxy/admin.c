@@ -132,6 +132,8 @@ static void on_written(uv_write_t *req, int status)
 	conn_close(req->data);
 }
 
+static void on_timeout(uv_timer_t *t);
+
 static void respond(struct admin_conn *c, int code, const char *reason, const char *type,
 		    const struct tpin_strbuf *body)
 {
@@ -139,6 +141,14 @@ static void respond(struct admin_conn *c, int code, const char *reason, const ch
 
 	c->answered = true;
 	uv_read_stop((uv_stream_t *)&c->tcp);
+	/*
+	 * The answer must be taken within the same time as the request: a
+	 * client that never reads would otherwise keep its connection, and a
+	 * descriptor of the relay's reserve, for good (make_room() closes only
+	 * connections still waiting for their request).
+	 */
+	uv_timer_start(&c->timer, on_timeout, c->l->health ? HEALTH_TIMEOUT_MS : ADMIN_TIMEOUT_MS,
+		       0);
 	tpin_strbuf_printf(&c->out,
 			   "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
 			   "Connection: close\r\n\r\n",
@@ -270,6 +280,8 @@ static void on_timeout(uv_timer_t *t)
 
 	if (!c->answered)
 		respond_text(c, 408, "Request Timeout", "request timeout");
+	else
+		conn_close(c); /* answered, and the answer still not taken */
 }
 
 /*

@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <uv.h>
@@ -416,6 +418,154 @@ START_TEST(test_health_source_ipv4)
 }
 END_TEST
 
+/* ---- an answer never taken ------------------------------------------------------ */
+
+/* Sessions held open through the proxy, so that /connections is long. */
+#define HELD 300
+static size_t taken, answer_len;
+
+/* A connection to @port on loopback, with a receive buffer of @rcvbuf if not 0; -1 on failure. */
+static int connect_lo(uint16_t port, int rcvbuf)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(port) };
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (fd < 0)
+		return -1;
+	if ((rcvbuf && setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf))) ||
+	    connect(fd, (struct sockaddr *)&sin, sizeof(sin))) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/*
+ * The smallest send buffer on the admin side's socket for the client @fd
+ * (the test's process holds both ends): a fixed one, which the kernel no
+ * longer grows. Waits for the admin loop to accept it; whether it was found.
+ */
+static bool shrink_server_side(int fd)
+{
+	struct sockaddr_in me, sa, pa;
+	socklen_t len = sizeof(me);
+	long long t0 = now_ms();
+	int one = 1, i;
+
+	if (getsockname(fd, (struct sockaddr *)&me, &len))
+		return false;
+	do {
+		for (i = 3; i < 4096; i++) {
+			socklen_t sl = sizeof(sa), pl = sizeof(pa);
+
+			if (i == fd || getsockname(i, (struct sockaddr *)&sa, &sl) ||
+			    getpeername(i, (struct sockaddr *)&pa, &pl) ||
+			    sa.sin_family != AF_INET || sa.sin_port != htons(admin_port) ||
+			    pa.sin_port != me.sin_port)
+				continue;
+			return !setsockopt(i, SOL_SOCKET, SO_SNDBUF, &one, sizeof(one));
+		}
+		usleep(5000);
+	} while (now_ms() - t0 < 2000);
+	return false;
+}
+
+/*
+ * Asks /connections, with HELD sessions listed, on a connection that takes
+ * nothing for longer than a request may take; then reads what comes.
+ */
+static void not_taken_thread(void *arg)
+{
+	static int held[HELD];
+	static char buf[1 << 17];
+	static const char req[] = "GET /connections HTTP/1.1\r\n\r\n";
+	struct tpin_strbuf sb = { 0 };
+	struct pollfd pfd;
+	const char *cl, *end;
+	long long t0;
+	size_t lines = 0;
+	ssize_t n;
+	int fd, i;
+
+	for (i = 0; i < HELD; i++)
+		held[i] = connect_lo(tpin_proxy_port(proxy), 0);
+	t0 = now_ms();
+	do {
+		const char *q;
+
+		usleep(10000);
+		tpin_strbuf_free(&sb);
+		memset(&sb, 0, sizeof(sb));
+		tpin_proxy_connections(proxy, &sb);
+		for (lines = 0, q = sb.p; q && (q = strchr(q, '\n')); q++)
+			lines++;
+	} while (lines < HELD && now_ms() - t0 < 3000);
+	tpin_strbuf_free(&sb);
+	/*
+	 * A small window on the client's side and a small fixed buffer on the
+	 * admin side's keep the answer (about 38 kB) from fitting in the
+	 * sockets: the admin side still has some of it to write when the
+	 * time is up. The kernel would otherwise grow its send buffer to
+	 * megabytes.
+	 */
+	fd = connect_lo(admin_port, 1);
+	if (fd >= 0 && shrink_server_side(fd) &&
+	    write(fd, req, strlen(req)) == (ssize_t)strlen(req)) {
+		usleep(3000 * 1000); /* the admin port's 2 s, and a margin */
+		pfd = (struct pollfd){ .fd = fd, .events = POLLIN };
+		while (taken < sizeof(buf) - 1 && poll(&pfd, 1, 3000) == 1 &&
+		       (n = read(fd, buf + taken, sizeof(buf) - 1 - taken)) > 0)
+			taken += (size_t)n;
+		buf[taken] = '\0';
+		cl = strstr(buf, "Content-Length: ");
+		end = strstr(buf, "\r\n\r\n");
+		if (cl && end)
+			answer_len = (size_t)(end + 4 - buf) + strtoul(cl + 16, NULL, 10);
+	}
+	if (fd >= 0)
+		close(fd);
+	for (i = 0; i < HELD; i++)
+		if (held[i] >= 0)
+			close(held[i]);
+	uv_async_send(&done);
+}
+
+/*
+ * A client that asks and then never reads its answer is cut off when the
+ * time for a request has passed again, rather than holding its connection
+ * (and a descriptor of the relay's reserve) for good: the answer it reads
+ * afterwards is short of its Content-Length. Lines of the listing are about
+ * 130 bytes, so HELD sessions make an answer of about 38 kB.
+ */
+START_TEST(test_answer_not_taken)
+{
+	struct sockaddr_in *sin = (struct sockaddr_in *)&hooks.original_dst;
+	uint16_t app_port;
+	int lfd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	socklen_t len = sizeof(a);
+
+	/* An app that never accepts: its queue holds the sessions, relaying. */
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_ge(lfd, 0);
+	ck_assert_int_eq(bind(lfd, (struct sockaddr *)&a, sizeof(a)), 0);
+	ck_assert_int_eq(listen(lfd, HELD + 16), 0);
+	ck_assert_int_eq(getsockname(lfd, (struct sockaddr *)&a, &len), 0);
+	app_port = ntohs(a.sin_port);
+	memset(&hooks.original_dst, 0, sizeof(hooks.original_dst));
+	sin->sin_family = AF_INET;
+	sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sin->sin_port = htons(app_port);
+	admin_run(not_taken_thread);
+	close(lfd);
+	ck_assert_msg(answer_len > 30000, "the answer was only %zu bytes", answer_len);
+	ck_assert_msg(taken > 0 && taken < answer_len,
+		      "a client that took nothing for 3 s still got %zu bytes of %zu", taken,
+		      answer_len);
+}
+END_TEST
+
 static Suite *admin_suite(void)
 {
 	Suite *s = suite_create("admin");
@@ -427,6 +577,7 @@ static Suite *admin_suite(void)
 	tcase_add_test(tc, test_admin_endpoints);
 	tcase_add_test(tc, test_health_budget);
 	tcase_add_test(tc, test_health_source_ipv4);
+	tcase_add_test(tc, test_answer_not_taken);
 	tcase_set_timeout(tc, 30);
 	suite_add_tcase(s, tc);
 	return s;
