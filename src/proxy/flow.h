@@ -15,7 +15,7 @@
  * control pushes back on the sender.
  *
  * The flow knows nothing of sessions: it reports what happened and the
- * session decides (relay.c).
+ * session decides (session.c).
  */
 
 #include "flow-state.h"

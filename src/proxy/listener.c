@@ -56,9 +56,14 @@ static void on_readable(struct io *io, uint32_t events)
 			/*
 			 * Out of descriptors: the connection stays queued and the
 			 * level-triggered listener would report it again at once.
-			 * Stop watching for a moment; meanwhile the other loops'
-			 * listeners of the SO_REUSEPORT group take new connections
-			 * and closing connections give descriptors back.
+			 * Stop watching for a moment while closing connections
+			 * give descriptors back. The other loops' listeners of
+			 * the SO_REUSEPORT group do not take this one's share
+			 * meanwhile: the kernel hashes each new connection to one
+			 * listener by its addresses and ports, so those hashed
+			 * here wait in this backlog (or, once it is full, their
+			 * SYNs are dropped and the clients retry) until the pause
+			 * ends.
 			 */
 			tpin_log_event(l->log,
 				       "accept on the IPv%c listener: %s: pausing for %d ms",
