@@ -7,6 +7,9 @@
  * fixed original destination (the test hooks below). Every wait is bounded:
  * a stalled relay fails the test after some seconds without progress; no
  * assertion is about how long anything took.
+ *
+ * About 760 lines: nine cases over one fixture (the proxy, the app's
+ * listener, the bounded reads); each case reads on its own, top to bottom.
  */
 
 #include <arpa/inet.h>
