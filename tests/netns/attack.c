@@ -341,49 +341,6 @@ int at_app_count(const char *needle)
 
 /* ---- tpin-proxy ------------------------------------------------------------ */
 
-/* Field 22 of /proc/PID/stat: tells a pid from a later reuse of it. */
-static unsigned long long start_time(pid_t pid)
-{
-	char path[64], *s, *p;
-	unsigned long long v = 0;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	s = nh_slurp(path);
-	if (!s)
-		return 0;
-	p = strrchr(s, ')');
-	if (!p || sscanf(p + 2,
-			 "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d "
-			 "%*d %*d %*d %*d %llu",
-			 &v) != 1)
-		v = 0;
-	free(s);
-	return v;
-}
-
-struct proxy_exec {
-	const char *argv[48];
-};
-
-static int proxy_exec(void *arg)
-{
-	struct proxy_exec *e = arg;
-	int fd = open(at_proxy_out, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-
-	if (fd < 0)
-		return 126;
-	dup2(fd, 1);
-	dup2(fd, 2);
-	if (at_proxy_nofile) {
-		struct rlimit rl = { at_proxy_nofile, at_proxy_nofile };
-
-		if (setrlimit(RLIMIT_NOFILE, &rl))
-			return 125;
-	}
-	execv(at_proxy_bin, (char *const *)e->argv);
-	return 127;
-}
-
 static bool proxy_exited(int *ws)
 {
 	return waitpid(at_proxy_pid, ws, WNOHANG) == at_proxy_pid;
@@ -391,26 +348,23 @@ static bool proxy_exited(int *ws)
 
 void at_proxy_start_argv(const char *const *extra)
 {
-	struct proxy_exec e = { .argv = { at_proxy_bin, "--log-file", at_access_log, "--log-format",
-					  "json", "--concurrency", "2" } };
+	struct nh_exec e = { .out = at_proxy_out,
+			     .nofile = at_proxy_nofile,
+			     .argv = { at_proxy_bin, "--log-file", at_access_log, "--log-format",
+				       "json", "--concurrency", "2" } };
 	long long deadline = nh_now_ms() + AT_START_MS;
 	size_t n = 7, from;
 	struct stat sb;
-	FILE *reg;
 	int ws;
 
-	for (; *extra && n < 47; extra++)
+	for (; *extra && n < sizeof(e.argv) / sizeof(e.argv[0]) - 1; extra++)
 		e.argv[n++] = *extra;
 	e.argv[n] = NULL;
 	/* Readiness is looked for only in what this start adds to the output. */
 	from = stat(at_proxy_out, &sb) ? 0 : (size_t)sb.st_size;
-	at_proxy_pid = nh_spawn(at_pair.pod, proxy_exec, &e);
+	at_proxy_pid = nh_spawn(at_pair.pod, nh_exec_logged, &e);
 	ck_assert_msg(at_proxy_pid > 0, "%s", nh_err());
-	reg = fopen(registry, "ae");
-	if (reg) {
-		fprintf(reg, "%d %llu\n", (int)at_proxy_pid, start_time(at_proxy_pid));
-		fclose(reg);
-	}
+	nh_registry_add(registry, at_proxy_pid);
 	for (;;) {
 		char *out = at_slurp(at_proxy_out);
 		bool up =
@@ -451,21 +405,6 @@ int at_proxy_stop(int sig, int timeout_ms)
 	}
 	at_proxy_pid = -1;
 	return ws;
-}
-
-/* The main process kills any registered proxy still alive (same start time). */
-static void sweep(void)
-{
-	FILE *reg = fopen(registry, "re");
-	unsigned long long st;
-	int pid;
-
-	if (!reg)
-		return;
-	while (fscanf(reg, "%d %llu", &pid, &st) == 2)
-		if (pid > 0 && st && start_time(pid) == st)
-			kill(pid, SIGKILL);
-	fclose(reg);
 }
 
 /* ---- clients ---------------------------------------------------------------- */
@@ -787,7 +726,8 @@ int at_prepare(void)
 
 void at_after(void)
 {
-	sweep();
+	/* The main process kills any registered proxy still alive. */
+	nh_registry_sweep(registry);
 	if (nh_sh(NULL, NULL, NULL, "rm -rf -- '%s'", run_dir))
 		fprintf(stderr, "cannot remove %s\n", run_dir);
 }

@@ -796,3 +796,82 @@ out:
 	fclose(f);
 	return buf;
 }
+
+int nh_exec_logged(void *arg)
+{
+	const struct nh_exec *e = arg;
+	int fd = open(e->out, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+
+	if (fd < 0)
+		return 126;
+	dup2(fd, 1);
+	dup2(fd, 2);
+	if (e->nofile) {
+		struct rlimit rl = { e->nofile, e->nofile };
+
+		if (setrlimit(RLIMIT_NOFILE, &rl))
+			return 125;
+	}
+	execv(e->argv[0], (char *const *)e->argv);
+	return 127;
+}
+
+/*
+ * Field 22 of /proc/PID/stat, the start time in clock ticks since boot: it
+ * tells a pid from a later reuse of it; 0 when the process is gone. One
+ * read(), not nh_slurp(): a procfs file reports size 0, so reading up to
+ * the size found by seeking to its end gets nothing.
+ */
+static unsigned long long nh_start_time(pid_t pid)
+{
+	char path[64], s[1024] = "", *p;
+	unsigned long long v = 0;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = read(fd, s, sizeof(s) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	s[n] = '\0';
+	/* The command name in parentheses may hold spaces: count after the last ')'. */
+	p = strrchr(s, ')');
+	if (!p || sscanf(p + 2,
+			 "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d "
+			 "%*d %*d %*d %*d %llu",
+			 &v) != 1)
+		return 0;
+	return v;
+}
+
+int nh_registry_add(const char *path, pid_t pid)
+{
+	FILE *reg = fopen(path, "ae");
+	int ret = 0;
+
+	if (!reg)
+		return -errno;
+	fprintf(reg, "%d %llu\n", (int)pid, nh_start_time(pid));
+	if (fclose(reg))
+		ret = -errno;
+	return ret;
+}
+
+void nh_registry_sweep(const char *path)
+{
+	FILE *reg = fopen(path, "re");
+	unsigned long long st;
+	int pid;
+
+	if (!reg)
+		return;
+	/* The same start time: the very process, not a later one given its pid. */
+	while (fscanf(reg, "%d %llu", &pid, &st) == 2)
+		if (pid > 0 && st && nh_start_time(pid) == st)
+			kill(pid, SIGKILL);
+	fclose(reg);
+}

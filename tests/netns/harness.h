@@ -23,6 +23,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 
@@ -153,5 +154,30 @@ ssize_t nh_read_eof(int fd, char *buf, size_t cap, int timeout_ms);
 
 /* nh_slurp - the whole file at @path, NUL-terminated (free it), or NULL. */
 char *nh_slurp(const char *path);
+
+/* Arguments of nh_exec_logged(). */
+struct nh_exec {
+	const char *out;      /* stdout and stderr are appended here */
+	rlim_t nofile;	      /* RLIMIT_NOFILE of the program; 0: inherited */
+	const char *argv[48]; /* argv[0] is the program's path; NULL-terminated */
+};
+
+/*
+ * nh_exec_logged - for nh_spawn(): runs the program a struct nh_exec names.
+ * Returns (as the child's exit status) 126 when the output file cannot be
+ * opened, 125 when the limit cannot be set, 127 when the exec fails.
+ */
+int nh_exec_logged(void *arg);
+
+/*
+ * A registry of started processes, a file of "pid start-time" lines, for a
+ * process that may outlive its test: one that changed user has lost
+ * PR_SET_PDEATHSIG. nh_registry_add() appends @pid (0 or -errno);
+ * nh_registry_sweep(), run by the main process at its end, kills every
+ * registered process still alive with the start time it was registered
+ * with, so a later process that got the same pid is left alone.
+ */
+int nh_registry_add(const char *path, pid_t pid);
+void nh_registry_sweep(const char *path);
 
 #endif

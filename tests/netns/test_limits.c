@@ -94,39 +94,24 @@ static int exec_app(void *arg)
 	return 127;
 }
 
-static int exec_proxy(void *arg)
+/* App, then proxy; returns once the admin endpoint answers /ready with 200. */
+static void start(void)
 {
-	int fd = open(out_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-
-	if (fd < 0)
-		return 126;
-	dup2(fd, 1);
-	dup2(fd, 2);
-	if (proxy_nofile) {
-		struct rlimit rl = { proxy_nofile, proxy_nofile };
-
-		if (setrlimit(RLIMIT_NOFILE, &rl))
-			return 125;
-	}
 	/*
 	 * Every client comes from one address: no per-source cap, so the
 	 * descriptors, not the fairness between sources, are what runs out.
 	 */
-	execl(tpin_proxy, tpin_proxy, "--log-file", "/dev/null", "--concurrency", "2",
-	      "--max-connections-per-source", "0", (char *)NULL);
-	return 127;
-}
-
-/* App, then proxy; returns once the admin endpoint answers /ready with 200. */
-static void start(void)
-{
+	struct nh_exec e = { .out = out_path,
+			     .nofile = proxy_nofile,
+			     .argv = { tpin_proxy, "--log-file", "/dev/null", "--concurrency", "2",
+				       "--max-connections-per-source", "0", NULL } };
 	long long deadline = nh_now_ms() + 10000;
 	int ws;
 
 	install();
 	app_pid = nh_spawn(pair.pod, exec_app, NULL);
 	ck_assert_msg(app_pid > 0, "%s", nh_err());
-	proxy_pid = nh_spawn(pair.pod, exec_proxy, NULL);
+	proxy_pid = nh_spawn(pair.pod, nh_exec_logged, &e);
 	ck_assert_msg(proxy_pid > 0, "%s", nh_err());
 	while (admin_status("/ready") != 200) {
 		ck_assert_msg(proxy_alive(&ws), "tpin-proxy exited (0x%x) before ready", ws);

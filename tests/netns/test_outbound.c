@@ -281,49 +281,6 @@ static void addr_of(const char *hostport, char *out, size_t len)
 
 /* ---- tpin-proxy --------------------------------------------------------- */
 
-/* Field 22 of /proc/PID/stat: tells a pid from a later reuse of it. */
-static unsigned long long start_time(pid_t pid)
-{
-	char path[64], s[1024] = "", *p;
-	unsigned long long v = 0;
-	ssize_t n;
-	int fd;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	n = read(fd, s, sizeof(s) - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	s[n] = '\0';
-	p = strrchr(s, ')');
-	if (!p || sscanf(p + 2,
-			 "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d "
-			 "%*d %*d %*d %*d %llu",
-			 &v) != 1)
-		return 0;
-	return v;
-}
-
-struct proxy_exec {
-	const char *argv[24];
-};
-
-static int proxy_exec(void *arg)
-{
-	struct proxy_exec *e = arg;
-	int fd = open(proxy_out, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-
-	if (fd < 0)
-		return 126;
-	dup2(fd, 1);
-	dup2(fd, 2);
-	execv(tpin_proxy, (char *const *)e->argv);
-	return 127;
-}
-
 /*
  * Starts tpin-proxy in the pod, outbound listener on 15001, JSON access
  * log, with @mode ("tproxy" or "redirect") and up to two @extra arguments
@@ -331,19 +288,15 @@ static int proxy_exec(void *arg)
  */
 static void proxy_start_args(const char *mode, const char *extra, const char *extra2)
 {
-	struct proxy_exec e = { .argv = { tpin_proxy, "-m", mode, "-p", "15001", "--log-file",
-					  access_log, "--log-format", "json", "--concurrency", "2",
-					  extra, extra ? extra2 : NULL, NULL } };
+	struct nh_exec e = { .out = proxy_out,
+			     .argv = { tpin_proxy, "-m", mode, "-p", "15001", "--log-file",
+				       access_log, "--log-format", "json", "--concurrency", "2",
+				       extra, extra ? extra2 : NULL, NULL } };
 	long long deadline = nh_now_ms() + START_MS;
-	FILE *reg;
 
-	proxy_pid = nh_spawn(pair.pod, proxy_exec, &e);
+	proxy_pid = nh_spawn(pair.pod, nh_exec_logged, &e);
 	ck_assert_msg(proxy_pid > 0, "%s", nh_err());
-	reg = fopen(registry, "ae");
-	if (reg) {
-		fprintf(reg, "%d %llu\n", (int)proxy_pid, start_time(proxy_pid));
-		fclose(reg);
-	}
+	nh_registry_add(registry, proxy_pid);
 	for (;;) {
 		char *out = slurp_or_empty(proxy_out);
 		bool up = strstr(out, "outbound from port 15001") != NULL;
@@ -376,25 +329,10 @@ static void proxy_stop(void)
 	proxy_pid = -1;
 }
 
-/* The main process kills any registered proxy still alive (same start time). */
-static void sweep(void)
-{
-	FILE *reg = fopen(registry, "re");
-	unsigned long long st;
-	int pid;
-
-	if (!reg)
-		return;
-	while (fscanf(reg, "%d %llu", &pid, &st) == 2)
-		if (pid > 0 && st && start_time(pid) == st)
-			kill(pid, SIGKILL);
-	fclose(reg);
-}
-
 /* After the suite: no proxy left, and the run's directory gone (a failed test leaves its own). */
 static void after(void)
 {
-	sweep();
+	nh_registry_sweep(registry);
 	if (nh_sh(NULL, NULL, NULL, "rm -rf -- '%s'", run_dir))
 		fprintf(stderr, "test_outbound: cannot remove %s\n", run_dir);
 }

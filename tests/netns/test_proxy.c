@@ -46,7 +46,7 @@ static const char *tpin_init, *tpin_proxy;
 /*
  * The run's directory, removed by the main process: a failing Check test
  * _exit()s without its teardown. It holds the registry of proxies started
- * (swept by the main process, see sweep()) and one directory per test.
+ * (swept by the main process, see after()) and one directory per test.
  */
 static char run_dir[64], registry[128];
 static struct nh_pair pair;
@@ -321,52 +321,6 @@ static void install(const char *flags)
 	free(err);
 }
 
-/*
- * Field 22 of /proc/PID/stat: tells a pid from a later reuse of it. No
- * ck_assert here: the main process calls it outside any test.
- */
-static unsigned long long start_time(pid_t pid)
-{
-	char path[64], s[1024] = "", *p;
-	unsigned long long v = 0;
-	int fd;
-	ssize_t n;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	n = read(fd, s, sizeof(s) - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	s[n] = '\0';
-	p = strrchr(s, ')');
-	if (!p || sscanf(p + 2,
-			 "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d "
-			 "%*d %*d %*d %*d %llu",
-			 &v) != 1)
-		return 0;
-	return v;
-}
-
-struct proxy_exec {
-	const char *argv[40];
-};
-
-static int proxy_exec(void *arg)
-{
-	struct proxy_exec *e = arg;
-	int fd = open(proxy_out, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-
-	if (fd < 0)
-		return 126;
-	dup2(fd, 1);
-	dup2(fd, 2);
-	execv(tpin_proxy, (char *const *)e->argv);
-	return 127;
-}
-
 static int proxy_exited(int *ws)
 {
 	pid_t r = waitpid(proxy_pid, ws, WNOHANG);
@@ -384,15 +338,15 @@ static int proxy_exited(int *ws)
 
 static void proxy_start_argv(const char *const *extra)
 {
-	struct proxy_exec e = { .argv = { tpin_proxy, "--log-file", access_log, "--log-format",
-					  "json", "--concurrency", "2" } };
+	struct nh_exec e = { .out = proxy_out,
+			     .argv = { tpin_proxy, "--log-file", access_log, "--log-format", "json",
+				       "--concurrency", "2" } };
 	long long deadline = nh_now_ms() + START_MS;
 	size_t n = 7, from;
 	struct stat sb;
-	FILE *reg;
 	int ws;
 
-	for (; *extra && n < 39; extra++)
+	for (; *extra && n < sizeof(e.argv) / sizeof(e.argv[0]) - 1; extra++)
 		e.argv[n++] = *extra;
 	e.argv[n] = NULL;
 	/*
@@ -400,13 +354,9 @@ static void proxy_start_argv(const char *const *extra)
 	 * reports); readiness is looked for only in what this start adds.
 	 */
 	from = stat(proxy_out, &sb) ? 0 : (size_t)sb.st_size;
-	proxy_pid = nh_spawn(pair.pod, proxy_exec, &e);
+	proxy_pid = nh_spawn(pair.pod, nh_exec_logged, &e);
 	ck_assert_msg(proxy_pid > 0, "%s", nh_err());
-	reg = fopen(registry, "ae");
-	if (reg) {
-		fprintf(reg, "%d %llu\n", (int)proxy_pid, start_time(proxy_pid));
-		fclose(reg);
-	}
+	nh_registry_add(registry, proxy_pid);
 	for (;;) {
 		char *out = slurp(proxy_out);
 		bool up =
@@ -448,21 +398,6 @@ static int proxy_stop(int sig, int timeout_ms)
 	}
 	proxy_pid = -1;
 	return ws;
-}
-
-/* The main process kills any registered proxy still alive (same start time). */
-static void sweep(void)
-{
-	FILE *reg = fopen(registry, "re");
-	unsigned long long st;
-	int pid;
-
-	if (!reg)
-		return;
-	while (fscanf(reg, "%d %llu", &pid, &st) == 2)
-		if (pid > 0 && st && start_time(pid) == st)
-			kill(pid, SIGKILL);
-	fclose(reg);
 }
 
 /* ---- the access log ----------------------------------------------------- */
@@ -1271,7 +1206,7 @@ static Suite *make(void)
 /* Proxies a failed test left behind, then the run's directory. */
 static void after(void)
 {
-	sweep();
+	nh_registry_sweep(registry);
 	if (nh_sh(NULL, NULL, NULL, "rm -rf -- '%s'", run_dir))
 		fprintf(stderr, "test_proxy: cannot remove %s\n", run_dir);
 }
