@@ -56,41 +56,9 @@ void at_sleep_ms(long ms)
 
 void at_write_all(int fd, const void *buf, size_t len)
 {
-	size_t done = 0;
+	int ret = nh_send_all(fd, buf, len, -1);
 
-	while (done < len) {
-		ssize_t n = send(fd, (const char *)buf + done, len - done, MSG_NOSIGNAL);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		ck_assert_msg(n > 0, "send: %s", strerror(errno));
-		done += (size_t)n;
-	}
-}
-
-ssize_t at_read_full(int fd, void *buf, size_t len, int timeout_ms)
-{
-	long long deadline = nh_now_ms() + timeout_ms;
-	size_t got = 0;
-
-	while (got < len) {
-		struct pollfd pfd = { .fd = fd, .events = POLLIN };
-		long long left = deadline - nh_now_ms();
-		ssize_t n;
-
-		if (left <= 0 || poll(&pfd, 1, (int)left) <= 0)
-			break;
-		n = recv(fd, (char *)buf + got, len - got, MSG_DONTWAIT);
-		if (n == 0)
-			break;
-		if (n < 0) {
-			if (errno == EAGAIN || errno == EINTR)
-				continue;
-			return got ? (ssize_t)got : -errno;
-		}
-		got += (size_t)n;
-	}
-	return (ssize_t)got;
+	ck_assert_msg(!ret, "send: %s", strerror(-ret));
 }
 
 int at_count(const char *hay, const char *needle)
@@ -169,31 +137,16 @@ static void app_close(int ep, struct app_conn *c)
 /* Writes everything, waiting for room: the app serves test-sized data only. */
 static int app_write(int fd, const char *p, size_t len)
 {
-	while (len) {
-		struct pollfd pfd = { .fd = fd, .events = POLLOUT };
-		ssize_t n = send(fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
-
-		if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
-			if (poll(&pfd, 1, 5000) <= 0)
-				return -1;
-			continue;
-		}
-		if (n <= 0)
-			return -1;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
+	return nh_send_all(fd, p, len, 5000);
 }
 
 static void app_accept(int ep, int lfd, enum app_kind kind, int log)
 {
 	for (;;) {
-		struct sockaddr_storage ss, ls;
-		socklen_t sl = sizeof(ss), ll = sizeof(ls);
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
 		struct epoll_event ev = { .events = EPOLLIN };
 		struct app_conn *c;
-		char local[80];
 		int one = 1, fd;
 
 		fd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -204,10 +157,8 @@ static void app_accept(int ep, int lfd, enum app_kind kind, int log)
 			_exit(4);
 		/* The app's own writes leave at once: only the proxy may hold them. */
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		getsockname(fd, (struct sockaddr *)&ls, &ll);
-		nh_addr_str((struct sockaddr *)&ss, c->peer, sizeof(c->peer));
-		nh_addr_str((struct sockaddr *)&ls, local, sizeof(local));
-		app_log(log, "peer=%s local=%s\n", c->peer, local);
+		if (nh_log_accept(log, fd, (struct sockaddr *)&ss, c->peer, sizeof(c->peer)))
+			_exit(3);
 		c->fd = fd;
 		c->kind = kind;
 		ev.data.ptr = c;

@@ -89,9 +89,8 @@ void at_setup(void);
 void at_teardown(void);
 
 void at_sleep_ms(long ms);
+/* Sends all of @buf (nh_send_all() without a time limit); fails the test on an error. */
 void at_write_all(int fd, const void *buf, size_t len);
-/* Reads exactly @len bytes within @timeout_ms: the bytes got, or -errno. */
-ssize_t at_read_full(int fd, void *buf, size_t len, int timeout_ms);
 int at_count(const char *hay, const char *needle);
 /* The whole file, "" when missing; free it. */
 char *at_slurp(const char *path);

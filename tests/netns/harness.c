@@ -797,6 +797,78 @@ out:
 	return buf;
 }
 
+int nh_send_all(int fd, const void *buf, size_t len, int timeout_ms)
+{
+	const char *p = buf;
+
+	while (len) {
+		struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+		ssize_t n = send(fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		int r;
+
+		if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+			r = poll(&pfd, 1, timeout_ms);
+			if (r == 0)
+				return -ETIMEDOUT;
+			if (r < 0 && errno != EINTR)
+				return -errno;
+			continue;
+		}
+		if (n < 0)
+			return -errno;
+		/* send() of a non-empty buffer never returns 0; do not spin if it did. */
+		if (n == 0)
+			return -EPIPE;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+ssize_t nh_read_full(int fd, void *buf, size_t len, int timeout_ms)
+{
+	long long deadline = nh_now_ms() + timeout_ms;
+	size_t got = 0;
+
+	while (got < len) {
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		long long left = deadline - nh_now_ms();
+		ssize_t n;
+
+		if (left <= 0 || poll(&pfd, 1, (int)left) <= 0)
+			break;
+		n = recv(fd, (char *)buf + got, len - got, MSG_DONTWAIT);
+		if (n == 0)
+			break;
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EINTR)
+				continue;
+			return got ? (ssize_t)got : -errno;
+		}
+		got += (size_t)n;
+	}
+	return (ssize_t)got;
+}
+
+int nh_log_accept(int log, int fd, const struct sockaddr *peer_sa, char *peer, size_t len)
+{
+	struct sockaddr_storage ls;
+	socklen_t ll = sizeof(ls);
+	char p[80], local[80], line[200];
+
+	if (getsockname(fd, (struct sockaddr *)&ls, &ll))
+		return -errno;
+	nh_addr_str(peer_sa, p, sizeof(p));
+	nh_addr_str((struct sockaddr *)&ls, local, sizeof(local));
+	if (peer)
+		snprintf(peer, len, "%s", p);
+	/* One write per line with O_APPEND: lines never interleave. */
+	snprintf(line, sizeof(line), "peer=%s local=%s\n", p, local);
+	if (write(log, line, strlen(line)) < 0)
+		return -errno;
+	return 0;
+}
+
 int nh_exec_logged(void *arg)
 {
 	const struct nh_exec *e = arg;

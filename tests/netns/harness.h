@@ -155,6 +155,31 @@ ssize_t nh_read_eof(int fd, char *buf, size_t cap, int timeout_ms);
 /* nh_slurp - the whole file at @path, NUL-terminated (free it), or NULL. */
 char *nh_slurp(const char *path);
 
+/*
+ * nh_send_all - send all @len bytes of @buf on the socket @fd, waiting at
+ * most @timeout_ms (-1: without limit) each time the send buffer is full; a
+ * blocking or a non-blocking socket alike, never raising SIGPIPE. Returns 0,
+ * -ETIMEDOUT, or the -errno of the failed send.
+ */
+int nh_send_all(int fd, const void *buf, size_t len, int timeout_ms);
+
+/*
+ * nh_read_full - read exactly @len bytes within @timeout_ms. Returns the
+ * bytes read (fewer on EOF or timeout), or -errno when a reset came before
+ * any byte.
+ */
+ssize_t nh_read_full(int fd, void *buf, size_t len, int timeout_ms);
+
+/*
+ * nh_log_accept - the test applications' record of whom they saw: appends
+ * "peer=P local=L\n" for the accepted socket @fd to @log (opened O_APPEND)
+ * in one write, so lines of concurrent writers never interleave. @peer_sa is
+ * the address accept() gave: a peer that has already reset has none left to
+ * ask for. @peer (NULL: not wanted) gets P, @len bytes at most. Returns 0 or
+ * -errno.
+ */
+int nh_log_accept(int log, int fd, const struct sockaddr *peer_sa, char *peer, size_t len);
+
 /* Arguments of nh_exec_logged(). */
 struct nh_exec {
 	const char *out;      /* stdout and stderr are appended here */

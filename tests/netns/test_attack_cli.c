@@ -159,7 +159,7 @@ static int split_unheld(const char *ip, uint16_t port)
 
 		setsockopt(c, IPPROTO_TCP, TCP_QUICKACK, &zero, sizeof(zero));
 		at_write_all(c, req, strlen(req));
-		ck_assert_int_eq(at_read_full(c, buf, SPLIT_LEN, AT_WAIT_MS), SPLIT_LEN);
+		ck_assert_int_eq(nh_read_full(c, buf, SPLIT_LEN, AT_WAIT_MS), SPLIT_LEN);
 		/* The answer's segments in order; ACKs of it are the client's. */
 		while (parts < 2 && at_cap_next(cap, &s, 300) > 0) {
 			if (s.dport != me && s.sport != me)

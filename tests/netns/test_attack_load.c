@@ -40,7 +40,7 @@ static bool echoes(int c, int ms)
 
 	if (send(c, "e", 1, MSG_NOSIGNAL) != 1)
 		return false;
-	return at_read_full(c, &b, 1, ms) == 1 && b == 'e';
+	return nh_read_full(c, &b, 1, ms) == 1 && b == 'e';
 }
 
 /* Readiness from @src to the pod within @ms: the status code, or -errno. */
@@ -207,7 +207,7 @@ START_TEST(test_per_source_limit)
 		at_metric("tpin_connections_refused_total{traffic=\"inbound\",reason=\"limit\"}"));
 	send(c, "y", 1, MSG_NOSIGNAL);
 	ck_assert_msg(
-		at_read_full(c, &b, 1, 1000) == 1 && b == 'y',
+		nh_read_full(c, &b, 1, 1000) == 1 && b == 'y',
 		"the other source was not served while one source held 40 connections "
 		"(refused_limit: %lld)",
 		at_metric("tpin_connections_refused_total{traffic=\"inbound\",reason=\"limit\"}"));

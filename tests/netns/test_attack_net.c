@@ -139,9 +139,9 @@ static void outbound_works(const char *server)
 	a = nh_accept(l, AT_WAIT_MS);
 	ck_assert_msg(a >= 0, "%s", nh_err());
 	at_write_all(c, "ping", 4);
-	ck_assert_int_eq(at_read_full(a, buf, 4, AT_WAIT_MS), 4);
+	ck_assert_int_eq(nh_read_full(a, buf, 4, AT_WAIT_MS), 4);
 	at_write_all(a, "pong", 4);
-	ck_assert_int_eq(at_read_full(c, buf, 4, AT_WAIT_MS), 4);
+	ck_assert_int_eq(nh_read_full(c, buf, 4, AT_WAIT_MS), 4);
 	ck_assert(!memcmp(buf, "pong", 4));
 	close(a);
 	close(c);

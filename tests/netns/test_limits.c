@@ -40,18 +40,12 @@ static char out_path[64];
 static pid_t app_pid = -1, proxy_pid = -1;
 static rlim_t proxy_nofile; /* 0: inherit */
 
+/* Sends all of buf, as long as it takes; fails the test on an error. */
 static void write_all(int fd, const void *buf, size_t len)
 {
-	size_t done = 0;
+	int ret = nh_send_all(fd, buf, len, -1);
 
-	while (done < len) {
-		ssize_t n = send(fd, (const char *)buf + done, len - done, MSG_NOSIGNAL);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		ck_assert_msg(n > 0, "send: %s", strerror(errno));
-		done += (size_t)n;
-	}
+	ck_assert_msg(!ret, "send: %s", strerror(-ret));
 }
 
 /* One request to the admin port in the pod; the status code, 0 when closed unanswered. */

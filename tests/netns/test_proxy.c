@@ -86,44 +86,12 @@ static char *slurp(const char *path)
 	return buf;
 }
 
-/* Reads exactly len bytes within timeout_ms; returns what it got or -errno. */
-static ssize_t read_full(int fd, void *buf, size_t len, int timeout_ms)
-{
-	long long deadline = nh_now_ms() + timeout_ms;
-	size_t got = 0;
-
-	while (got < len) {
-		struct pollfd pfd = { .fd = fd, .events = POLLIN };
-		long long left = deadline - nh_now_ms();
-		ssize_t n;
-
-		if (left <= 0 || poll(&pfd, 1, (int)left) <= 0)
-			break;
-		n = recv(fd, (char *)buf + got, len - got, MSG_DONTWAIT);
-		if (n == 0)
-			break;
-		if (n < 0) {
-			if (errno == EAGAIN || errno == EINTR)
-				continue;
-			return got ? (ssize_t)got : -errno;
-		}
-		got += (size_t)n;
-	}
-	return (ssize_t)got;
-}
-
+/* Sends all of buf, as long as it takes; fails the test on an error. */
 static void write_all(int fd, const void *buf, size_t len)
 {
-	size_t done = 0;
+	int ret = nh_send_all(fd, buf, len, -1);
 
-	while (done < len) {
-		ssize_t n = write(fd, (const char *)buf + done, len - done);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		ck_assert_msg(n > 0, "write: %s", strerror(errno));
-		done += (size_t)n;
-	}
+	ck_assert_msg(!ret, "write: %s", strerror(-ret));
 }
 
 static int count_substr(const char *hay, const char *needle)
@@ -161,41 +129,21 @@ static void app_close(int ep, struct app_conn *c)
 /* Writes everything, waiting for room: the app serves test-sized data only. */
 static int app_write(int fd, const char *p, size_t len)
 {
-	while (len) {
-		struct pollfd pfd = { .fd = fd, .events = POLLOUT };
-		ssize_t n = send(fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
-
-		if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
-			if (poll(&pfd, 1, 5000) <= 0)
-				return -1;
-			continue;
-		}
-		if (n <= 0)
-			return -1;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
+	return nh_send_all(fd, p, len, 5000);
 }
 
 static void app_accept(int ep, int lfd, enum app_kind kind, int peers)
 {
 	for (;;) {
-		struct sockaddr_storage ss, ls;
-		socklen_t sl = sizeof(ss), ll = sizeof(ls);
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
 		struct epoll_event ev = { .events = EPOLLIN };
 		struct app_conn *c;
-		char peer[80], local[80], line[200];
 		int fd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 		if (fd < 0)
 			return;
-		getsockname(fd, (struct sockaddr *)&ls, &ll);
-		nh_addr_str((struct sockaddr *)&ss, peer, sizeof(peer));
-		nh_addr_str((struct sockaddr *)&ls, local, sizeof(local));
-		/* One write per line with O_APPEND: lines never interleave. */
-		snprintf(line, sizeof(line), "peer=%s local=%s\n", peer, local);
-		if (write(peers, line, strlen(line)) < 0)
+		if (nh_log_accept(peers, fd, (struct sockaddr *)&ss, NULL, 0))
 			_exit(3);
 		c = calloc(1, sizeof(*c));
 		if (!c)
@@ -803,7 +751,7 @@ START_TEST(test_drain)
 	for (int i = 0; i < DRAIN_CHUNKS; i++) {
 		memset(out, 'a' + i, sizeof(out));
 		write_all(c, out, sizeof(out));
-		ck_assert_msg(read_full(c, in, sizeof(in), WAIT_MS) == (ssize_t)sizeof(in),
+		ck_assert_msg(nh_read_full(c, in, sizeof(in), WAIT_MS) == (ssize_t)sizeof(in),
 			      "chunk %d not echoed", i);
 		ck_assert_msg(!memcmp(in, out, sizeof(in)), "chunk %d corrupted", i);
 		if (i == 4)
@@ -813,7 +761,7 @@ START_TEST(test_drain)
 			other = nh_connect(pair.client, NH_POD4, ECHO_PORT, 1000);
 			if (other >= 0) {
 				write_all(other, "x", 1);
-				ck_assert_msg(read_full(other, in, 1, 1000) <= 0,
+				ck_assert_msg(nh_read_full(other, in, 1, 1000) <= 0,
 					      "a connection made while draining was served");
 				close(other);
 			}
@@ -939,7 +887,7 @@ START_TEST(test_metrics)
 		ck_assert_msg(c >= 0, "%s", nh_err());
 		memset(out, '0' + i, sizeof(out));
 		write_all(c, out, sizeof(out));
-		ck_assert_int_eq(read_full(c, in, sizeof(in), WAIT_MS), (ssize_t)sizeof(in));
+		ck_assert_int_eq(nh_read_full(c, in, sizeof(in), WAIT_MS), (ssize_t)sizeof(in));
 		close(c);
 	}
 	/* 18 bytes up; the answer's length down. */
@@ -1105,7 +1053,7 @@ static void pp2_check(const char *dst, int family)
 	ck_assert_msg(c >= 0, "%s", nh_err());
 	ck_assert_int_eq(getsockname(c, (struct sockaddr *)&cs, &cl), 0);
 	write_all(c, "hello", 5);
-	ck_assert_int_eq(read_full(c, hdr, sizeof(hdr), WAIT_MS), (ssize_t)sizeof(hdr));
+	ck_assert_int_eq(nh_read_full(c, hdr, sizeof(hdr), WAIT_MS), (ssize_t)sizeof(hdr));
 	ck_assert_msg(!memcmp(hdr, pp2_sig, 12), "no PROXY v2 signature first");
 	ck_assert_msg(hdr[12] == 0x21, "version/command 0x%02x, want 0x21", hdr[12]);
 	ck_assert_msg(hdr[13] == (family == AF_INET ? 0x11 : 0x21),
@@ -1113,8 +1061,8 @@ static void pp2_check(const char *dst, int family)
 		      family == AF_INET ? "IPv4 (0x11)" : "IPv6 (0x21)");
 	len = (unsigned)hdr[14] << 8 | hdr[15];
 	ck_assert_msg(len >= alen && len <= sizeof(addrs), "length %u", len);
-	ck_assert_int_eq(read_full(c, addrs, len, WAIT_MS), (ssize_t)len);
-	ck_assert_int_eq(read_full(c, tail, 5, WAIT_MS), 5);
+	ck_assert_int_eq(nh_read_full(c, addrs, len, WAIT_MS), (ssize_t)len);
+	ck_assert_int_eq(nh_read_full(c, tail, 5, WAIT_MS), 5);
 	ck_assert_msg(!memcmp(tail, "hello", 5), "the payload does not follow the header");
 	close(c);
 
@@ -1156,7 +1104,7 @@ START_TEST(test_proxy_protocol)
 	c = nh_connect(pair.client, NH_POD4, ECHO_PORT, WAIT_MS);
 	ck_assert_msg(c >= 0, "%s", nh_err());
 	write_all(c, "hello", 5);
-	ck_assert_int_eq(read_full(c, buf, 5, WAIT_MS), 5);
+	ck_assert_int_eq(nh_read_full(c, buf, 5, WAIT_MS), 5);
 	ck_assert(!memcmp(buf, "hello", 5));
 	close(c);
 }
