@@ -46,28 +46,11 @@ static char run_dir[64], registry[128];
 
 /* ---- small helpers ------------------------------------------------------ */
 
-void at_sleep_ms(long ms)
-{
-	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L };
-
-	while (nanosleep(&ts, &ts) && errno == EINTR)
-		;
-}
-
 void at_write_all(int fd, const void *buf, size_t len)
 {
 	int ret = nh_send_all(fd, buf, len, -1);
 
 	ck_assert_msg(!ret, "send: %s", strerror(-ret));
-}
-
-int at_count(const char *hay, const char *needle)
-{
-	int n = 0;
-
-	for (const char *p = hay; (p = strstr(p, needle)); p += strlen(needle))
-		n++;
-	return n;
 }
 
 char *at_slurp(const char *path)
@@ -177,7 +160,7 @@ static bool app_answer(int ep, struct app_conn *c)
 		/* Two small writes a few ms apart, as a multi-part message goes. */
 		if (app_write(c->fd, split1, strlen(split1)))
 			return app_close(ep, c), false;
-		at_sleep_ms(5);
+		nh_sleep_ms(5);
 		if (app_write(c->fd, "0123456789", 10))
 			return app_close(ep, c), false;
 		c->len = 0;
@@ -284,7 +267,7 @@ void at_app_start(unsigned flags)
 int at_app_count(const char *needle)
 {
 	char *s = at_slurp(at_peers);
-	int n = at_count(s, needle);
+	int n = nh_count(s, needle);
 
 	free(s);
 	return n;
@@ -332,7 +315,7 @@ void at_proxy_start_argv(const char *const *extra)
 		free(out);
 		if (up)
 			return;
-		at_sleep_ms(20);
+		nh_sleep_ms(20);
 	}
 }
 
@@ -352,7 +335,7 @@ int at_proxy_stop(int sig, int timeout_ms)
 			ck_abort_msg("tpin-proxy still running %d ms after signal %d", timeout_ms,
 				     sig);
 		}
-		at_sleep_ms(20);
+		nh_sleep_ms(20);
 	}
 	at_proxy_pid = -1;
 	return ws;
@@ -467,7 +450,7 @@ long long at_metric_wait(const char *series, long long want)
 	long long deadline = nh_now_ms() + AT_WAIT_MS, v;
 
 	while ((v = at_metric(series)) != want && nh_now_ms() < deadline)
-		at_sleep_ms(50);
+		nh_sleep_ms(50);
 	return v;
 }
 
@@ -507,7 +490,7 @@ json_t *at_log_find(const char *orig, const char *result)
 		free(s);
 		if (nh_now_ms() > deadline)
 			return NULL;
-		at_sleep_ms(20);
+		nh_sleep_ms(20);
 	}
 }
 
@@ -656,16 +639,11 @@ void at_teardown(void)
 
 int at_prepare(void)
 {
-	struct rlimit rl;
-
 	/* The suite's main checked both: see tests/netns/suite.h. */
 	at_init_bin = getenv("TPIN_INIT");
 	at_proxy_bin = getenv("TPIN_PROXY");
 	/* Hundreds of client sockets here: lift the soft limit. */
-	if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
-	}
+	nh_raise_nofile();
 	snprintf(run_dir, sizeof(run_dir), "/tmp/tpt-attack-XXXXXX");
 	if (!mkdtemp(run_dir)) {
 		perror("mkdtemp");

@@ -88,10 +88,8 @@ void at_after(void);
 void at_setup(void);
 void at_teardown(void);
 
-void at_sleep_ms(long ms);
 /* Sends all of @buf (nh_send_all() without a time limit); fails the test on an error. */
 void at_write_all(int fd, const void *buf, size_t len);
-int at_count(const char *hay, const char *needle);
 /* The whole file, "" when missing; free it. */
 char *at_slurp(const char *path);
 

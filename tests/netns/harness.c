@@ -2,7 +2,7 @@
 /*
  * Network-namespace harness for the root test suites; see harness.h.
  *
- * About 800 lines, one file: every root suite links it, and its parts
+ * About 950 lines, one file: every root suite links it, and its parts
  * (namespaces, processes, sockets, waiting) call one another; it is a
  * library read by the function, through harness.h.
  */
@@ -772,6 +772,15 @@ ssize_t nh_read_eof(int fd, char *buf, size_t cap, int timeout_ms)
 			buf[got] = '\0';
 		}
 	}
+}
+
+int nh_count(const char *hay, const char *needle)
+{
+	int n = 0;
+
+	for (const char *p = hay; (p = strstr(p, needle)); p += strlen(needle))
+		n++;
+	return n;
 }
 
 char *nh_slurp(const char *path)

@@ -99,7 +99,7 @@ START_TEST(test_readiness_held_open)
 		if (i % 2)
 			send(fd[i], "GET /healthz/ready HTTP/1.1\r\n", 29, MSG_NOSIGNAL);
 	}
-	at_sleep_ms(300);
+	nh_sleep_ms(300);
 	for (int round = 0; round < 3; round++) {
 		const char *src[2] = { CLIENT4B, NH_CLIENT4 };
 
@@ -114,7 +114,7 @@ START_TEST(test_readiness_held_open)
 		if (code != 200 && !*why)
 			snprintf(why, sizeof(why), "/metrics: %d in %lld ms", code, took);
 		bad += code != 200;
-		at_sleep_ms(500);
+		nh_sleep_ms(500);
 	}
 	for (int i = 0; i < HELD; i++)
 		close(fd[i]);
@@ -173,7 +173,7 @@ START_TEST(test_vanished_client)
 			      "10 s after the client vanished: app saw its end: %s; listed: %s",
 			      at_app_count("eof from=") ? "yes" : "no",
 			      listed(NH_POD4 ":9081") ? "yes" : "no");
-		at_sleep_ms(200);
+		nh_sleep_ms(200);
 	}
 }
 END_TEST
@@ -199,7 +199,7 @@ START_TEST(test_per_source_limit)
 	for (int i = 0; i < PER_SOURCE_MAX; i++)
 		fd[i] = at_connect_from(at_pair.client, NH_CLIENT4, 0, NH_POD4, AT_ECHO,
 					AT_WAIT_MS);
-	at_sleep_ms(500);
+	nh_sleep_ms(500);
 	c = at_connect_from(at_pair.client, CLIENT4B, 0, NH_POD4, AT_ECHO, 1000);
 	ck_assert_msg(
 		c >= 0, "the other source could not connect: %s (refused_limit: %lld)",
@@ -290,7 +290,7 @@ START_TEST(test_fd_headroom)
 		}
 		if (!pending)
 			break;
-		at_sleep_ms(20);
+		nh_sleep_ms(20);
 	} while (nh_now_ms() - t0 < 2000);
 	for (int i = 0; i < BURST; i++) {
 		hung += state[i] < 2;
@@ -530,7 +530,7 @@ START_TEST(test_readiness_whole_ruleset)
 	free(err);
 	t0 = nh_now_ms();
 	while ((code = ready_from(NULL, 1000, &took)) == 200 && nh_now_ms() - t0 < 1500)
-		at_sleep_ms(100);
+		nh_sleep_ms(100);
 	ck_assert_msg(code == 503 && !body[0] && !body[1],
 		      "IPv6 tproxy rule deleted: readiness %d after %lld ms (want 503); HEAD "
 		      "bodies: /ready %ld bytes, /healthz/ready %ld bytes (want 0)",

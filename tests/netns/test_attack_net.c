@@ -112,7 +112,7 @@ START_TEST(test_syncookie_flood)
 	 * half-open connections outlive the flood (their SYN-ACKs are retried
 	 * toward an address no one answers for), so the queue stays full.
 	 */
-	for (long long t = nh_now_ms(); !netstat(at_pair.pod, "SyncookiesSent"); at_sleep_ms(200))
+	for (long long t = nh_now_ms(); !netstat(at_pair.pod, "SyncookiesSent"); nh_sleep_ms(200))
 		ck_assert_msg(nh_now_ms() - t < 6000, "no SYN cookie sent within 6 s: no flood");
 	for (int i = 0; i < 5; i++)
 		served += served_via_proxy(NH_POD4, why, sizeof(why));
@@ -292,7 +292,7 @@ START_TEST(test_open_relay)
 		at_proxy_start_argv(modes[m]);
 		far_try(FAR4);
 		far_try(FAR6);
-		at_sleep_ms(200);
+		nh_sleep_ms(200);
 		accepted[m] = far_accepted();
 		packets[m] = far_packets();
 		at_proxy_stop(SIGKILL, AT_WAIT_MS);

@@ -133,15 +133,6 @@ static void assert_same(const char *what, const char *before, const char *after)
 	ck_abort_msg("%s changed the state:\n%s", what, cut(d));
 }
 
-static int count_substr(const char *hay, const char *needle)
-{
-	int n = 0;
-
-	for (const char *p = hay; (p = strstr(p, needle)); p += strlen(needle))
-		n++;
-	return n;
-}
-
 static int count_lines(const char *s)
 {
 	int n = 0;
@@ -482,12 +473,10 @@ static void assert_routing(const char *ns, const char *mark, int table, bool pre
 
 	snprintf(rule, sizeof(rule), "fwmark %s lookup %d", mark, table);
 	s = witness(ns, "ip -4 rule");
-	ck_assert_msg(count_substr(s, rule) == want, "ip -4 rule: want %d x `%s`:\n%s", want, rule,
-		      s);
+	ck_assert_msg(nh_count(s, rule) == want, "ip -4 rule: want %d x `%s`:\n%s", want, rule, s);
 	free(s);
 	s = witness(ns, "ip -6 rule");
-	ck_assert_msg(count_substr(s, rule) == want, "ip -6 rule: want %d x `%s`:\n%s", want, rule,
-		      s);
+	ck_assert_msg(nh_count(s, rule) == want, "ip -6 rule: want %d x `%s`:\n%s", want, rule, s);
 	free(s);
 	s = routes(ns, 4, table);
 	ck_assert_msg(present ? !strcmp(s, "local default dev lo proto 116 scope host \n") &&
@@ -1349,7 +1338,7 @@ START_TEST(test_flags_changed_and_foreign_rule)
 	s = witness(
 		ns,
 		"ip -4 rule; ip -6 rule; ip -4 route show table 200; ip -6 route show table 200");
-	ck_assert_msg(count_substr(s, "fwmark 0x539 lookup 133") == 1 && !has(s, "0x600") &&
+	ck_assert_msg(nh_count(s, "fwmark 0x539 lookup 133") == 1 && !has(s, "0x600") &&
 			      !has(s, "proto 116") && !has(s, "local default"),
 		      "after --cleanup:\n%s", s);
 	free(s);

@@ -73,15 +73,6 @@ static char *slurp_or_empty(const char *path)
 	return s;
 }
 
-static int count_substr(const char *hay, const char *needle)
-{
-	int n = 0;
-
-	for (const char *p = hay; (p = strstr(p, needle)); p += strlen(needle))
-		n++;
-	return n;
-}
-
 static void install(const char *flags)
 {
 	char *err = NULL;
@@ -371,7 +362,7 @@ static json_t *log_entry(const char *client, int wait_ms)
 static int log_lines(void)
 {
 	char *s = slurp_or_empty(access_log);
-	int n = count_substr(s, "\n");
+	int n = nh_count(s, "\n");
 
 	free(s);
 	return n;
@@ -449,7 +440,7 @@ static long remote_packets(void)
 static int remote_accepts(void)
 {
 	char *s = slurp_or_empty(remote_log);
-	int n = count_substr(s, "peer=");
+	int n = nh_count(s, "peer=");
 
 	free(s);
 	return n;
@@ -825,7 +816,7 @@ START_TEST(test_same_source_port)
 		for (long long end = nh_now_ms() + WAIT_MS; nh_now_ms() < end; nh_sleep_ms(20)) {
 			char *log = slurp_or_empty(access_log);
 
-			seen = count_substr(log, client);
+			seen = nh_count(log, client);
 			free(log);
 			if (seen == 2)
 				break;

@@ -94,15 +94,6 @@ static void write_all(int fd, const void *buf, size_t len)
 	ck_assert_msg(!ret, "write: %s", strerror(-ret));
 }
 
-static int count_substr(const char *hay, const char *needle)
-{
-	int n = 0;
-
-	for (const char *p = hay; (p = strstr(p, needle)); p += strlen(needle))
-		n++;
-	return n;
-}
-
 /* ---- the application in the pod ----------------------------------------- */
 
 enum app_kind { APP_HTTP, APP_ECHO };
@@ -252,7 +243,7 @@ static char *app_peers(void)
 static int app_count(const char *needle)
 {
 	char *s = app_peers();
-	int n = count_substr(s, needle);
+	int n = nh_count(s, needle);
 
 	free(s);
 	return n;
