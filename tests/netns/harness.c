@@ -785,25 +785,42 @@ int nh_count(const char *hay, const char *needle)
 
 char *nh_slurp(const char *path)
 {
-	FILE *f = fopen(path, "r");
-	char *buf = NULL;
-	long len;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	size_t len = 0, cap = 0;
+	char *buf = NULL, *more;
 
-	if (!f)
+	if (fd < 0)
 		return NULL;
-	if (fseek(f, 0, SEEK_END) || (len = ftell(f)) < 0)
-		goto out;
-	rewind(f);
-	buf = malloc((size_t)len + 1);
-	if (buf && fread(buf, 1, (size_t)len, f) != (size_t)len) {
-		free(buf);
-		buf = NULL;
+	/*
+	 * Read to EOF, not to the size the file reports: a procfs file
+	 * reports 0, and a log another process appends to may grow.
+	 */
+	for (;;) {
+		ssize_t n;
+
+		if (cap - len < 4096) {
+			cap = cap ? cap * 2 : 8192;
+			more = realloc(buf, cap);
+			if (!more)
+				goto fail;
+			buf = more;
+		}
+		n = read(fd, buf + len, cap - len - 1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			goto fail;
+		if (n == 0)
+			break;
+		len += (size_t)n;
 	}
-	if (buf)
-		buf[len] = '\0';
-out:
-	fclose(f);
+	close(fd);
+	buf[len] = '\0';
 	return buf;
+fail:
+	free(buf);
+	close(fd);
+	return NULL;
 }
 
 int nh_send_all(int fd, const void *buf, size_t len, int timeout_ms)
@@ -899,33 +916,25 @@ int nh_exec_logged(void *arg)
 
 /*
  * Field 22 of /proc/PID/stat, the start time in clock ticks since boot: it
- * tells a pid from a later reuse of it; 0 when the process is gone. One
- * read(), not nh_slurp(): a procfs file reports size 0, so reading up to
- * the size found by seeking to its end gets nothing.
+ * tells a pid from a later reuse of it; 0 when the process is gone.
  */
 static unsigned long long nh_start_time(pid_t pid)
 {
-	char path[64], s[1024] = "", *p;
+	char path[64], *s, *p;
 	unsigned long long v = 0;
-	ssize_t n;
-	int fd;
 
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	s = nh_slurp(path);
+	if (!s)
 		return 0;
-	n = read(fd, s, sizeof(s) - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	s[n] = '\0';
 	/* The command name in parentheses may hold spaces: count after the last ')'. */
 	p = strrchr(s, ')');
 	if (!p || sscanf(p + 2,
 			 "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d "
 			 "%*d %*d %*d %*d %llu",
 			 &v) != 1)
-		return 0;
+		v = 0;
+	free(s);
 	return v;
 }
 

@@ -155,7 +155,10 @@ ssize_t nh_read_eof(int fd, char *buf, size_t cap, int timeout_ms);
 /* nh_count - how many times @needle occurs in @hay, not overlapping. */
 int nh_count(const char *hay, const char *needle);
 
-/* nh_slurp - the whole file at @path, NUL-terminated (free it), or NULL. */
+/*
+ * nh_slurp - the whole file at @path, read to EOF (procfs files too),
+ * NUL-terminated (free it); NULL when it cannot be opened or read.
+ */
 char *nh_slurp(const char *path);
 
 /*

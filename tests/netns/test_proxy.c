@@ -59,31 +59,12 @@ static pid_t app_pid = -1, proxy_pid = -1;
 /* The whole file, NUL-terminated (empty when missing); free it. */
 static char *slurp(const char *path)
 {
-	char *buf = NULL;
-	size_t len = 0, cap = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	char *s = nh_slurp(path);
 
-	if (fd >= 0) {
-		for (;;) {
-			ssize_t n;
-
-			if (cap - len < 4096) {
-				cap = cap ? cap * 2 : 8192;
-				buf = realloc(buf, cap);
-				ck_assert(buf);
-			}
-			n = read(fd, buf + len, cap - len - 1);
-			if (n <= 0)
-				break;
-			len += (size_t)n;
-		}
-		close(fd);
-	}
-	if (!buf)
-		buf = malloc(1);
-	ck_assert(buf);
-	buf[len] = '\0';
-	return buf;
+	if (!s)
+		s = strdup("");
+	ck_assert(s);
+	return s;
 }
 
 /* Sends all of buf, as long as it takes; fails the test on an error. */
