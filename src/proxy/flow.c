@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "copy.h"
@@ -75,6 +76,33 @@ int flow_push(struct flow *f, const void *data, size_t len)
 	f->head = c;
 	f->queued += len;
 	return 0;
+}
+
+int flow_discard(struct flow *f, struct flow_ctx *ctx)
+{
+	/* As many reads per turn as a copying flow gets, so others get theirs. */
+	for (unsigned rounds = 0; rounds < FLOW_ROUNDS; rounds++) {
+		ssize_t n;
+
+		if (f->eof || !f->from->readable)
+			return 0;
+		n = recv(f->from->io.fd, ctx->buf, ctx->buf_size, 0);
+		if (n > 0)
+			continue;
+		if (n == 0) {
+			f->eof = true;
+			f->from->readable = false;
+			return 0;
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno == EAGAIN) {
+			f->from->readable = false;
+			return 0;
+		}
+		return -errno;
+	}
+	return FLOW_MORE;
 }
 
 void flow_free(struct flow *f, struct flow_ctx *ctx)

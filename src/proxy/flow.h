@@ -42,6 +42,15 @@ bool flow_pending(const struct flow *f);
  */
 int flow_push(struct flow *f, const void *data, size_t len);
 
+/*
+ * flow_discard - read what @f->from sends and drop it: after @f->to failed,
+ * a sender kept waiting would stop reading what is still delivered to it
+ * (an echoing app blocks on its write), and the session would wait for
+ * bytes that never drain. Returns 0 once @f->from has nothing more for now,
+ * FLOW_MORE to let other connections run first, or a negative errno.
+ */
+int flow_discard(struct flow *f, struct flow_ctx *ctx);
+
 /* flow_free - drop what waits and give back the pipe (empty ones are kept). */
 void flow_free(struct flow *f, struct flow_ctx *ctx);
 

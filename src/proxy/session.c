@@ -271,8 +271,10 @@ static void name_failure(struct session *s, struct side *side, int err)
  * reads @side on to its error, delivers what it read to the other side,
  * and resets the other side once its send queue is empty (a reset throws
  * away what a socket has not sent): see reset_when_sent(). Nothing more
- * goes to @side. Before the upstream connected there is nowhere to deliver
- * to, and with both sides failed nothing to deliver: the session ends now.
+ * goes to @side: what the other side sends toward it is read and dropped
+ * (flow_discard()), or an app that echoes would block on its write, stop
+ * reading, and never take the bytes it is owed. Before the upstream connected there is nowhere to
+ * deliver to, and with both sides failed nothing to deliver: the session ends now.
  */
 static void side_failed(struct session *s, struct side *side, int err)
 {
@@ -385,9 +387,18 @@ static void run_flow(struct session *s, struct flow *f)
 
 	if (s->closing || (f == &s->up ? s->up_fin : s->down_fin))
 		return;
-	/* Nothing more goes to a side that failed. */
-	if (f->to == s->failed)
+	/*
+	 * Nothing more goes to a side that failed; what is sent toward it is
+	 * read and dropped, so its sender keeps reading what is delivered to it.
+	 */
+	if (f->to == s->failed) {
+		ret = flow_discard(f, &s->env->fx);
+		if (ret < 0)
+			side_failed(s, f->from, ret);
+		else if (ret & FLOW_MORE)
+			evset_defer(s->env->set, &s->more);
 		return;
+	}
 	ret = flow_run(f, &s->env->fx, &moved, &at_to);
 	if (moved)
 		delivered(s, f, moved);

@@ -8,7 +8,7 @@
  * a stalled relay fails the test after some seconds without progress; no
  * assertion is about how long anything took.
  *
- * About 760 lines: nine cases over one fixture (the proxy, the app's
+ * About 830 lines: ten cases over one fixture (the proxy, the app's
  * listener, the bounded reads); each case reads on its own, top to bottom.
  */
 
@@ -646,6 +646,73 @@ START_TEST(test_reset_waits_not_forever)
 }
 END_TEST
 
+/*
+ * The client sends a request the app has not read yet and resets; the app,
+ * like an echo server, writes before it reads. What it writes toward the
+ * reset client must not hold it up: the proxy drops it, the app's writes
+ * complete, it reads the whole request, then the reset. Before, the proxy
+ * stopped reading the app, the app's write blocked, it never read the
+ * request, and the session waited for the connect timeout to reset it.
+ */
+START_TEST(test_reset_while_app_writes)
+{
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+	uint16_t aport;
+	int lfd, cfd, afd, ret;
+	struct tpin_proxy *p;
+	char *data = malloc(REQUEST + 1), *big = calloc(1, ANSWER);
+	size_t len = 0, sent = 0, i;
+
+	ck_assert_ptr_nonnull(data);
+	ck_assert_ptr_nonnull(big);
+	tweak.connect_timeout_ms = 2000;
+	lfd = app_listen(&aport, 4096);
+	p = proxy_up(aport, false);
+	for (i = 0; i < REQUEST; i++)
+		data[i] = pattern_byte(i);
+	cfd = tcp_connect(tpin_proxy_port(p));
+	afd = app_accept(lfd);
+	fcntl(cfd, F_SETFL, O_NONBLOCK);
+	while (len < REQUEST) {
+		struct pollfd pfd = { .fd = cfd, .events = POLLOUT };
+		ssize_t n = send(cfd, data + len, REQUEST - len, MSG_NOSIGNAL);
+
+		if (n > 0) {
+			len += (size_t)n;
+			continue;
+		}
+		ck_assert_msg(n < 0 && errno == EAGAIN, "send: %s", strerror(errno));
+		if (poll(&pfd, 1, 500) == 0)
+			break;
+	}
+	wait_acked(cfd);
+	ck_assert_int_eq(setsockopt(cfd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)), 0);
+	close(cfd);
+	usleep(100000); /* the reset reaches the proxy before the app writes */
+	/* Blocking, as an echo server writes: more than every buffer on the way holds. */
+	while (sent < ANSWER) {
+		ssize_t n = send(afd, big + sent, ANSWER - sent, MSG_NOSIGNAL);
+
+		if (n <= 0)
+			break;
+		sent += (size_t)n;
+	}
+	ck_assert_msg(sent == ANSWER, "the app's write failed after %zu of %d bytes: %s", sent,
+		      ANSWER, strerror(errno));
+	memset(data, 0, REQUEST);
+	i = 0;
+	ret = read_to_end(afd, data, REQUEST + 1, &i);
+	ck_assert_msg(i == len, "the app read %zu bytes of the %zu the client sent", i, len);
+	ck_assert_msg(ret == ECONNRESET, "after the request the app saw %s",
+		      ret ? strerror(ret) : "a FIN");
+	close(afd);
+	close(lfd);
+	free(big);
+	free(data);
+	proxy_down(p);
+}
+END_TEST
+
 /* ---- a drain while connecting --------------------------------------------------- */
 
 /*
@@ -741,6 +808,7 @@ static Suite *sockets_suite(void)
 	add(s, "answer_reset", test_answer_before_reset);
 	add(s, "request_reset", test_request_before_reset);
 	add(s, "reset_bound", test_reset_waits_not_forever);
+	add(s, "reset_app_writes", test_reset_while_app_writes);
 	add(s, "drain_connecting", test_drain_resets_connecting);
 	add(s, "fail_client", test_fail_client_resets);
 	return s;
