@@ -23,6 +23,10 @@ enum tpin_upstream {
 	TPIN_UPSTREAM_LOCALHOST, /* 127.0.0.1 or ::1 at the original port (Istio 1.5) */
 };
 
+/* The app's leg's bounds by default (--upstream-buffer, --upstream-mss; README). */
+#define TPIN_UPSTREAM_BUFFER_DEFAULT (128u * 1024)
+#define TPIN_UPSTREAM_MSS_DEFAULT    0u
+
 struct tpin_proxy_options {
 	enum tpin_mode mode; /* how the inbound listeners learn the original destination */
 	enum tpin_mode
@@ -41,7 +45,16 @@ struct tpin_proxy_options {
 	bool preserve_source; /* connect from the client's own address */
 	/* The ports the proxy binds such connections to (relay.c says why). */
 	uint16_t preserve_port_first, preserve_port_last;
-	bool proxy_protocol;  /* inbound: send the app a PROXY protocol v2 header first */
+	bool proxy_protocol; /* inbound: send the app a PROXY protocol v2 header first */
+	/*
+	 * The app's leg (inbound upstream sockets, over loopback): its socket
+	 * buffers' size (SO_RCVBUF and SO_SNDBUF; 0: the kernel's autotuning)
+	 * and the segment size it offers (TCP_MAXSEG; 0: the route's). Both
+	 * bound what a stalled connection holds in the kernel; upstream.c says
+	 * why.
+	 */
+	uint32_t upstream_buffer;
+	uint32_t upstream_mss;
 	unsigned concurrency; /* event loops; 0 means one per CPU */
 	uint32_t connect_timeout_ms;
 	uint32_t idle_timeout_ms; /* 0: none */

@@ -56,6 +56,12 @@ static const char usage[] =
 	"                              ports Linux clients pick from\n"
 	"      --proxy-protocol        send the app a PROXY protocol v2 header first\n"
 	"                              (inbound only: never on the app's own calls)\n"
+	"      --upstream-buffer B     the app-facing socket's receive and send buffer\n"
+	"                              (128K; 4K-64M, K and M are KiB and MiB; 0: the\n"
+	"                              kernel autotunes it): bounds what a connection\n"
+	"                              whose client stopped reading holds in the kernel\n"
+	"      --upstream-mss N        the segment size the app may send toward the proxy\n"
+	"                              (0: loopback's 64K; 536-65535)\n"
 	"\n"
 	"Limits and timeouts (durations: 500ms, 10s, 2m; a bare number is seconds):\n"
 	"      --connect-timeout D     give up connecting to the app (10s); the client\n"
@@ -110,6 +116,8 @@ enum {
 	OPT_LOG_FILE,
 	OPT_USER,
 	OPT_OUTBOUND_MODE,
+	OPT_UPSTREAM_BUFFER,
+	OPT_UPSTREAM_MSS,
 };
 
 static const struct option long_options[] = {
@@ -122,6 +130,8 @@ static const struct option long_options[] = {
 	{ "preserve-source", no_argument, NULL, OPT_PRESERVE },
 	{ "preserve-source-ports", required_argument, NULL, OPT_PRESERVE_PORTS },
 	{ "proxy-protocol", no_argument, NULL, OPT_PROXY_PROTOCOL },
+	{ "upstream-buffer", required_argument, NULL, OPT_UPSTREAM_BUFFER },
+	{ "upstream-mss", required_argument, NULL, OPT_UPSTREAM_MSS },
 	{ "connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT },
 	{ "idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT },
 	{ "keepalive", required_argument, NULL, OPT_KEEPALIVE },
@@ -260,6 +270,27 @@ static int parse_user(struct cli_settings *st, const char *text, struct tpin_err
 	return 0;
 }
 
+/* --upstream-buffer: bytes, KiB (K) or MiB (M); 0 or 4 KiB to 64 MiB. */
+static int parse_buffer(uint32_t *out, const char *text, struct tpin_err *err)
+{
+	unsigned long long v;
+	char *end;
+
+	errno = 0;
+	v = text[0] >= '0' && text[0] <= '9' ? strtoull(text, &end, 10) : ULLONG_MAX;
+	if (!errno && v != ULLONG_MAX && (*end == 'K' || *end == 'M') && v <= 64 * 1024) {
+		v <<= *end == 'K' ? 10 : 20;
+		end++;
+	}
+	if (errno || v == ULLONG_MAX || *end || (v && (v < 4096 || v > 64u << 20))) {
+		tpin_err_set(err, -EINVAL,
+			     "--upstream-buffer \"%s\" is not 0 or a size of 4K to 64M", text);
+		return -EINVAL;
+	}
+	*out = (uint32_t)v;
+	return 0;
+}
+
 /* Prefix @err's message with the long name of option @c. */
 static void name_option(struct tpin_err *err, int c)
 {
@@ -323,6 +354,15 @@ int cli_parse(struct cli_settings *st, int argc, char **argv, struct tpin_err *e
 			break;
 		case OPT_PROXY_PROTOCOL:
 			opt->proxy_protocol = true;
+			break;
+		case OPT_UPSTREAM_BUFFER:
+			ret = parse_buffer(&opt->upstream_buffer, optarg, err);
+			break;
+		case OPT_UPSTREAM_MSS:
+			if (!strcmp(optarg, "0"))
+				opt->upstream_mss = 0;
+			else
+				ret = tpin_u32_parse(&opt->upstream_mss, optarg, 536, 65535, err);
 			break;
 		case OPT_CONNECT_TIMEOUT:
 			ret = parse_duration(&opt->connect_timeout_ms, optarg, "--connect-timeout",

@@ -53,6 +53,8 @@ void tpin_proxy_options_init(struct tpin_proxy_options *opt)
 	opt->idle_timeout_ms = 3600 * 1000;
 	opt->keepalive = (struct tpin_keepalive){ .idle_s = 60, .interval_s = 10, .count = 6 };
 	opt->queue_limit = 256 * 1024;
+	opt->upstream_buffer = TPIN_UPSTREAM_BUFFER_DEFAULT;
+	opt->upstream_mss = TPIN_UPSTREAM_MSS_DEFAULT;
 	opt->preserve_port_first = 1024;
 	opt->preserve_port_last = 32767;
 }
@@ -124,6 +126,14 @@ static int check_options(const struct tpin_proxy_options *opt, struct tpin_err *
 	if (opt->preserve_source &&
 	    (!opt->preserve_port_first || opt->preserve_port_first > opt->preserve_port_last)) {
 		tpin_err_set(err, -EINVAL, "the --preserve-source ports are no range");
+		return -EINVAL;
+	}
+	/* What the command line accepts; setsockopt takes an int. */
+	if ((opt->upstream_buffer &&
+	     (opt->upstream_buffer < 4096 || opt->upstream_buffer > 64u << 20)) ||
+	    (opt->upstream_mss && (opt->upstream_mss < 536 || opt->upstream_mss > 65535))) {
+		tpin_err_set(err, -EINVAL, "upstream buffer %u or MSS %u out of range",
+			     opt->upstream_buffer, opt->upstream_mss);
 		return -EINVAL;
 	}
 	if (opt->queue_limit < 1 || opt->connect_timeout_ms < 1) {

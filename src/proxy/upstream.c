@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -75,6 +76,35 @@ static uint16_t preserve_port(const struct upstream_target *t)
 	return 0;
 }
 
+/*
+ * The app's leg runs over loopback, where the kernel sizes both ends for a
+ * fast link: the proxy's receive buffer autotunes up to tcp_rmem's maximum,
+ * and the app's send buffer grows to twice the congestion window in
+ * segments of loopback's 64 KiB MSS, which is 2.6 MiB from the first ACK on
+ * and tcp_wmem's maximum soon after. When a client stops reading, the proxy
+ * stops reading the app (the queue limit) and the kernel fills both to the
+ * brim: 4.8 MiB per stalled connection in tools/stalled-memory, against
+ * 0.5 MiB for the same client talking to the app directly. A fixed buffer
+ * (which ends autotuning and sets the window scale at the SYN, hence before
+ * connect) bounds the proxy's side and, by the window it offers, how far the
+ * app's congestion window grows; a smaller MSS offered in the SYN bounds the
+ * app's send buffer's floor, which is counted in segments. The same buffer
+ * bounds what waits toward an app that stops reading. Returns 0 or -errno.
+ */
+static int bound_app_leg(int fd, const struct tpin_proxy_options *opt)
+{
+	int v;
+
+	v = (int)opt->upstream_buffer;
+	if (v && (setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &v, sizeof(v)) < 0 ||
+		  setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, sizeof(v)) < 0))
+		return -errno;
+	v = (int)opt->upstream_mss;
+	if (v && setsockopt(fd, IPPROTO_TCP, TCP_MAXSEG, &v, sizeof(v)) < 0)
+		return -errno;
+	return 0;
+}
+
 /* One socket, bound to @src (maybe NULL), connecting to @dst. */
 static int open_one(const struct upstream_target *t, const struct sockaddr *dst,
 		    const struct sockaddr *src, bool preserve, const char **step)
@@ -91,6 +121,9 @@ static int open_one(const struct upstream_target *t, const struct sockaddr *dst,
 		ret = tpin_sock_set_mark(fd, t->opt->proxy_mark);
 	if (!ret && t->outbound && t->opt->keepalive.idle_s)
 		ret = tpin_sock_set_keepalive(fd, &t->opt->keepalive);
+	/* Outbound connections cross the network: the kernel's sizing is right there. */
+	if (!ret && !t->outbound)
+		ret = bound_app_leg(fd, t->opt);
 	if (ret)
 		goto fail;
 	if (src) {

@@ -21,10 +21,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/socket.h>
 #include <uv.h>
+#include <linux/sockios.h>
 #include <netinet/tcp.h>
 
 #include "tpin/err.h"
@@ -929,6 +931,39 @@ START_TEST(test_socket_options)
 END_TEST
 
 /*
+ * A client that does not read, with the app leg's default bound: the proxy's
+ * app-facing socket keeps the buffers it was given before connect (the
+ * kernel doubles the number for its bookkeeping) rather than autotuning
+ * them to tcp_rmem's maximum, so what waits in its receive queue stays
+ * within them. Without the bound the receive buffer autotuned to 1.5 to
+ * 2.7 MB here.
+ */
+START_TEST(test_stalled_app_leg_bounded)
+{
+	const int bound = 2 * (int)TPIN_UPSTREAM_BUFFER_DEFAULT;
+	struct end app_end = { .to_send = 64 * MiB };
+	struct tpin_proxy_options opt;
+	int fd, queued = -1;
+
+	app_start(AF_INET, &app_end);
+	test_options(&opt, AF_INET);
+	ck_assert_uint_eq(opt.upstream_buffer, TPIN_UPSTREAM_BUFFER_DEFAULT);
+	proxy_start(&opt);
+	client = (struct end){ .no_read = true };
+	client_connect(&client, AF_INET);
+	/* Until every queue on the way is full: the app cannot send it all. */
+	ck_assert(!run_until(app_sent_all, 1500));
+	fd = proxy_socket_facing(&app.conn.tcp);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_le(int_opt(fd, SOL_SOCKET, SO_RCVBUF), bound);
+	ck_assert_int_le(int_opt(fd, SOL_SOCKET, SO_SNDBUF), bound);
+	ck_assert_int_eq(ioctl(fd, SIOCINQ, &queued), 0);
+	ck_assert_msg(queued > 0 && queued <= bound, "%d bytes wait in the proxy's receive queue",
+		      queued);
+}
+END_TEST
+
+/*
  * Drain: new connections are refused at once, the live one finishes its
  * transfer, and the loops end by themselves before the deadline.
  */
@@ -1453,6 +1488,14 @@ START_TEST(test_bad_options)
 	opt.capture_port = 0;
 	ck_assert_int_eq(tpin_proxy_new(&p, &opt, &err), -EINVAL);
 	ck_assert_ptr_nonnull(strstr(err.msg, "capture port"));
+	tpin_proxy_options_init(&opt);
+	opt.upstream_buffer = 100;
+	ck_assert_int_eq(tpin_proxy_new(&p, &opt, &err), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err.msg, "upstream buffer 100"));
+	tpin_proxy_options_init(&opt);
+	opt.upstream_mss = 70000;
+	ck_assert_int_eq(tpin_proxy_new(&p, &opt, &err), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err.msg, "MSS 70000"));
 }
 END_TEST
 
@@ -1501,6 +1544,7 @@ static Suite *relay_suite(void)
 	tcase_add_test(tc, test_max_connections);
 	tcase_add_test(tc, test_max_per_source);
 	tcase_add_test(tc, test_socket_options);
+	tcase_add_test(tc, test_stalled_app_leg_bounded);
 	tcase_add_test(tc, test_drain);
 	tcase_add_test(tc, test_urgent_data_spliced);
 	tcase_add_test(tc, test_splice_no_second_pipe);
