@@ -23,8 +23,11 @@ enum tpin_upstream {
 	TPIN_UPSTREAM_LOCALHOST, /* 127.0.0.1 or ::1 at the original port (Istio 1.5) */
 };
 
-/* The app's leg's bounds by default (--upstream-buffer, --upstream-mss; README). */
-#define TPIN_UPSTREAM_BUFFER_DEFAULT (128u * 1024)
+/*
+ * The app's leg's bounds by default (--upstream-buffer, --upstream-mss;
+ * docs/proxy.md): none, the kernel sizes it, as Envoy and HAProxy leave it.
+ */
+#define TPIN_UPSTREAM_BUFFER_DEFAULT 0u
 #define TPIN_UPSTREAM_MSS_DEFAULT    0u
 
 struct tpin_proxy_options {
