@@ -532,13 +532,42 @@ END_TEST
 #define REQUEST (512 * 1024)
 
 /*
+ * The client's side of a reset request: send up to @size bytes of @data while
+ * the app reads nothing (nonblocking: all of it may not fit), wait until the
+ * proxy's socket acknowledged what was sent (which makes it the proxy's to
+ * deliver), and close with a reset. Returns the bytes sent.
+ */
+static size_t send_then_reset(int cfd, const char *data, size_t size)
+{
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+	size_t len = 0;
+
+	fcntl(cfd, F_SETFL, O_NONBLOCK);
+	while (len < size) {
+		struct pollfd pfd = { .fd = cfd, .events = POLLOUT };
+		ssize_t n = send(cfd, data + len, size - len, MSG_NOSIGNAL);
+
+		if (n > 0) {
+			len += (size_t)n;
+			continue;
+		}
+		ck_assert_msg(n < 0 && errno == EAGAIN, "send: %s", strerror(errno));
+		if (poll(&pfd, 1, 500) == 0)
+			break;
+	}
+	wait_acked(cfd);
+	ck_assert_int_eq(setsockopt(cfd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)), 0);
+	close(cfd);
+	return len;
+}
+
+/*
  * The other way: a client sends a request and resets (SO_LINGER 0) while
  * the app has not read it yet. The app must still read every byte the
  * client sent, then the reset, as it would without the proxy.
  */
 START_TEST(test_request_before_reset)
 {
-	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
 	uint16_t aport;
 	int lfd = app_listen(&aport, 4096), cfd, afd, ret;
 	struct tpin_proxy *p = proxy_up(aport, false);
@@ -550,24 +579,7 @@ START_TEST(test_request_before_reset)
 		data[i] = pattern_byte(i);
 	cfd = tcp_connect(tpin_proxy_port(p));
 	afd = app_accept(lfd);
-	/* Nonblocking: the app reads nothing yet, so all of it may not fit. */
-	fcntl(cfd, F_SETFL, O_NONBLOCK);
-	while (len < REQUEST) {
-		struct pollfd pfd = { .fd = cfd, .events = POLLOUT };
-		ssize_t n = send(cfd, data + len, REQUEST - len, MSG_NOSIGNAL);
-
-		if (n > 0) {
-			len += (size_t)n;
-			continue;
-		}
-		ck_assert_msg(n < 0 && errno == EAGAIN, "send: %s", strerror(errno));
-		if (poll(&pfd, 1, 500) == 0)
-			break;
-	}
-	/* What the proxy's socket acknowledged is the proxy's to deliver. */
-	wait_acked(cfd);
-	ck_assert_int_eq(setsockopt(cfd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)), 0);
-	close(cfd);
+	len = send_then_reset(cfd, data, REQUEST);
 	usleep(100000); /* the reset reaches the proxy before the app reads */
 	memset(data, 0, REQUEST);
 	i = 0;
@@ -663,7 +675,6 @@ END_TEST
  */
 START_TEST(test_reset_while_app_writes)
 {
-	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
 	uint16_t aport;
 	int lfd, cfd, afd, ret;
 	struct tpin_proxy *p;
@@ -679,22 +690,7 @@ START_TEST(test_reset_while_app_writes)
 		data[i] = pattern_byte(i);
 	cfd = tcp_connect(tpin_proxy_port(p));
 	afd = app_accept(lfd);
-	fcntl(cfd, F_SETFL, O_NONBLOCK);
-	while (len < REQUEST) {
-		struct pollfd pfd = { .fd = cfd, .events = POLLOUT };
-		ssize_t n = send(cfd, data + len, REQUEST - len, MSG_NOSIGNAL);
-
-		if (n > 0) {
-			len += (size_t)n;
-			continue;
-		}
-		ck_assert_msg(n < 0 && errno == EAGAIN, "send: %s", strerror(errno));
-		if (poll(&pfd, 1, 500) == 0)
-			break;
-	}
-	wait_acked(cfd);
-	ck_assert_int_eq(setsockopt(cfd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)), 0);
-	close(cfd);
+	len = send_then_reset(cfd, data, REQUEST);
 	usleep(100000); /* the reset reaches the proxy before the app writes */
 	/* Blocking, as an echo server writes: more than every buffer on the way holds. */
 	while (sent < ANSWER) {
