@@ -29,6 +29,8 @@ enum tpin_upstream {
  */
 #define TPIN_UPSTREAM_BUFFER_DEFAULT 0u
 #define TPIN_UPSTREAM_MSS_DEFAULT    0u
+/* The most TCP_MAXSEG takes (the kernel's MAX_TCP_WINDOW); more is EINVAL. */
+#define TPIN_UPSTREAM_MSS_MAX 32767u
 
 struct tpin_proxy_options {
 	enum tpin_mode mode; /* how the inbound listeners learn the original destination */

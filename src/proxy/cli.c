@@ -57,12 +57,13 @@ static const char usage[] =
 	"      --proxy-protocol        send the app a PROXY protocol v2 header first\n"
 	"                              (inbound only: never on the app's own calls)\n"
 	"      --upstream-buffer B     the app-facing socket's receive and send buffer\n"
-	"                              (4K-64M, K and M are KiB and MiB; 0, the default:\n"
-	"                              the kernel autotunes it). 128K takes 30% off what\n"
-	"                              a connection whose client stopped reading holds in\n"
-	"                              the kernel, for 5-10% of bulk from the app\n"
+	"                              (4K-64M, K and M are KiB and MiB, at most what\n"
+	"                              net.core.rmem_max and wmem_max allow; 0, the\n"
+	"                              default: the kernel autotunes it). 128K takes 30%\n"
+	"                              off what a connection whose client stopped reading\n"
+	"                              holds in the kernel, for 5-10% of bulk from the app\n"
 	"      --upstream-mss N        the segment size the app may send toward the proxy\n"
-	"                              (0: loopback's 64K; 536-65535)\n"
+	"                              (0: loopback's 64K; 536-32767, what TCP_MAXSEG takes)\n"
 	"\n"
 	"Limits and timeouts (durations: 500ms, 10s, 2m; a bare number is seconds):\n"
 	"      --connect-timeout D     give up connecting to the app (10s); the client\n"
@@ -363,7 +364,8 @@ int cli_parse(struct cli_settings *st, int argc, char **argv, struct tpin_err *e
 			if (!strcmp(optarg, "0"))
 				opt->upstream_mss = 0;
 			else
-				ret = tpin_u32_parse(&opt->upstream_mss, optarg, 536, 65535, err);
+				ret = tpin_u32_parse(&opt->upstream_mss, optarg, 536,
+						     TPIN_UPSTREAM_MSS_MAX, err);
 			break;
 		case OPT_CONNECT_TIMEOUT:
 			ret = parse_duration(&opt->connect_timeout_ms, optarg, "--connect-timeout",

@@ -131,7 +131,8 @@ static int check_options(const struct tpin_proxy_options *opt, struct tpin_err *
 	/* What the command line accepts; setsockopt takes an int. */
 	if ((opt->upstream_buffer &&
 	     (opt->upstream_buffer < 4096 || opt->upstream_buffer > 64u << 20)) ||
-	    (opt->upstream_mss && (opt->upstream_mss < 536 || opt->upstream_mss > 65535))) {
+	    (opt->upstream_mss &&
+	     (opt->upstream_mss < 536 || opt->upstream_mss > TPIN_UPSTREAM_MSS_MAX))) {
 		tpin_err_set(err, -EINVAL, "upstream buffer %u or MSS %u out of range",
 			     opt->upstream_buffer, opt->upstream_mss);
 		return -EINVAL;

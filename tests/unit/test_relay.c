@@ -1496,6 +1496,11 @@ START_TEST(test_bad_options)
 	opt.upstream_mss = 70000;
 	ck_assert_int_eq(tpin_proxy_new(&p, &opt, &err), -EINVAL);
 	ck_assert_ptr_nonnull(strstr(err.msg, "MSS 70000"));
+	/* TCP_MAXSEG refuses it: every connection would be reset. */
+	tpin_proxy_options_init(&opt);
+	opt.upstream_mss = 32768;
+	ck_assert_int_eq(tpin_proxy_new(&p, &opt, &err), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err.msg, "MSS 32768"));
 }
 END_TEST
 
