@@ -31,10 +31,16 @@ bool flow_pending(const struct flow *f)
 int flow_run(struct flow *f, struct flow_ctx *ctx, size_t *moved, bool *at_to)
 {
 	bool spliced = f->pipe[0] >= 0;
+	/*
+	 * The last bytes wait in the kernel for the FIN the session sends next
+	 * (copy.c, splice.c); after the sender's reset no FIN comes, and held
+	 * bytes would leave only with a later ACK, if one came.
+	 */
+	bool last = f->eof && !f->from->error;
 	int ret;
 
 	if (f->queued && f->to->writable) {
-		ret = spliced ? splice_flush(f, f->eof, moved) : copy_flush(f, f->eof, moved);
+		ret = spliced ? splice_flush(f, last, moved) : copy_flush(f, last, moved);
 		if (ret) {
 			*at_to = true;
 			return ret;

@@ -8,7 +8,7 @@
  * a stalled relay fails the test after some seconds without progress; no
  * assertion is about how long anything took.
  *
- * About 830 lines: ten cases over one fixture (the proxy, the app's
+ * About 880 lines: eleven cases over one fixture (the proxy, the app's
  * listener, the bounded reads); each case reads on its own, top to bottom.
  */
 
@@ -716,6 +716,63 @@ START_TEST(test_reset_while_app_writes)
 }
 END_TEST
 
+/*
+ * The app answers more than the client's socket takes at once, then resets.
+ * The proxy reads the answer to the reset and holds the rest; as the client
+ * reads, the last bytes go out with the flag that holds a short segment back
+ * for a FIN to come, but after a reset no FIN comes. They must still leave
+ * at once: the session resets the client once they are acknowledged, and
+ * gives up on a client whose queue does not move for the connect timeout
+ * (300 ms here), which would throw them away.
+ */
+START_TEST(test_answer_tail_before_reset)
+{
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+	enum { SIZE = 300 * 1024 + 77 };
+	uint16_t aport;
+	int lfd, cfd, afd, ret, rcvbuf = 4096;
+	struct tpin_proxy *p;
+	char *data = malloc(SIZE + 1);
+	size_t got = 0, i;
+
+	ck_assert_ptr_nonnull(data);
+	for (i = 0; i < SIZE; i++)
+		data[i] = pattern_byte(i);
+	tweak.connect_timeout_ms = 300;
+	lfd = app_listen(&aport, 0);
+	p = proxy_up(aport, false);
+	cfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_eq(setsockopt(cfd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf)), 0);
+	{
+		struct sockaddr_in sin = { .sin_family = AF_INET,
+					   .sin_port = htons(tpin_proxy_port(p)),
+					   .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+
+		ck_assert_int_eq(connect(cfd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	}
+	afd = app_accept(lfd);
+	ck_assert_int_eq(write(afd, data, SIZE), SIZE);
+	/* What the proxy's socket acknowledged is the proxy's to deliver. */
+	wait_acked(afd);
+	ck_assert_int_eq(setsockopt(afd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)), 0);
+	close(afd);
+	usleep(100000); /* the proxy has read the answer to the reset */
+	memset(data, 0, SIZE);
+	ret = read_to_end(cfd, data, SIZE + 1, &got);
+	ck_assert_msg(got == SIZE, "the client read %zu bytes of the %d the app sent", got,
+		      (int)SIZE);
+	ck_assert_msg(ret == ECONNRESET, "after the answer the client saw %s",
+		      ret ? strerror(ret) : "a FIN");
+	for (i = 0; i < SIZE && data[i] == pattern_byte(i); i++)
+		;
+	ck_assert_msg(i == SIZE, "byte %zu differs", i);
+	close(cfd);
+	close(lfd);
+	free(data);
+	proxy_down(p);
+}
+END_TEST
+
 /* ---- a drain while connecting --------------------------------------------------- */
 
 /*
@@ -812,6 +869,7 @@ static Suite *sockets_suite(void)
 	add(s, "request_reset", test_request_before_reset);
 	add(s, "reset_bound", test_reset_waits_not_forever);
 	add(s, "reset_app_writes", test_reset_while_app_writes);
+	add(s, "answer_tail_reset", test_answer_tail_before_reset);
 	add(s, "drain_connecting", test_drain_resets_connecting);
 	add(s, "fail_client", test_fail_client_resets);
 	return s;
