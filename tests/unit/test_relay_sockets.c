@@ -74,7 +74,8 @@ static int app_listen(uint16_t *port, int rcvbuf)
 	return fd;
 }
 
-static int tcp_connect(uint16_t port)
+/* A client of 127.0.0.1:@port; @rcvbuf, if not 0, set before connect (the window scale). */
+static int tcp_connect_rcvbuf(uint16_t port, int rcvbuf)
 {
 	struct sockaddr_in sin = { .sin_family = AF_INET,
 				   .sin_port = htons(port),
@@ -82,9 +83,16 @@ static int tcp_connect(uint16_t port)
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
 	ck_assert_int_ge(fd, 0);
+	if (rcvbuf)
+		ck_assert_int_eq(setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf)), 0);
 	ck_assert_msg(!connect(fd, (struct sockaddr *)&sin, sizeof(sin)), "connect: %s",
 		      strerror(errno));
 	return fd;
+}
+
+static int tcp_connect(uint16_t port)
+{
+	return tcp_connect_rcvbuf(port, 0);
 }
 
 /* accept(2), bounded: the proxy connects at once or not at all. */
@@ -608,7 +616,7 @@ START_TEST(test_reset_waits_not_forever)
 {
 	static const char req[] = "POST /upload HTTP/1.1\r\nContent-Length: 100000\r\n\r\nxxxx";
 	uint16_t aport;
-	int lfd, cfd, afd, ret, rcvbuf = 4096;
+	int lfd, cfd, afd, ret;
 	struct tpin_proxy *p;
 	struct tpin_proxy_stats st;
 	struct pollfd pfd;
@@ -620,15 +628,7 @@ START_TEST(test_reset_waits_not_forever)
 	tweak.connect_timeout_ms = 500;
 	lfd = app_listen(&aport, 0);
 	p = proxy_up(aport, false);
-	cfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	ck_assert_int_eq(setsockopt(cfd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf)), 0);
-	{
-		struct sockaddr_in sin = { .sin_family = AF_INET,
-					   .sin_port = htons(tpin_proxy_port(p)),
-					   .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-
-		ck_assert_int_eq(connect(cfd, (struct sockaddr *)&sin, sizeof(sin)), 0);
-	}
+	cfd = tcp_connect_rcvbuf(tpin_proxy_port(p), 4096);
 	afd = app_accept(lfd);
 	ck_assert_int_eq(write(cfd, req, strlen(req)), (ssize_t)strlen(req));
 	pfd = (struct pollfd){ .fd = afd, .events = POLLIN };
@@ -730,7 +730,7 @@ START_TEST(test_answer_tail_before_reset)
 	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
 	enum { SIZE = 300 * 1024 + 77 };
 	uint16_t aport;
-	int lfd, cfd, afd, ret, rcvbuf = 4096;
+	int lfd, cfd, afd, ret;
 	struct tpin_proxy *p;
 	char *data = malloc(SIZE + 1);
 	size_t got = 0, i;
@@ -741,15 +741,7 @@ START_TEST(test_answer_tail_before_reset)
 	tweak.connect_timeout_ms = 300;
 	lfd = app_listen(&aport, 0);
 	p = proxy_up(aport, false);
-	cfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	ck_assert_int_eq(setsockopt(cfd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf)), 0);
-	{
-		struct sockaddr_in sin = { .sin_family = AF_INET,
-					   .sin_port = htons(tpin_proxy_port(p)),
-					   .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-
-		ck_assert_int_eq(connect(cfd, (struct sockaddr *)&sin, sizeof(sin)), 0);
-	}
+	cfd = tcp_connect_rcvbuf(tpin_proxy_port(p), 4096);
 	afd = app_accept(lfd);
 	ck_assert_int_eq(write(afd, data, SIZE), SIZE);
 	/* What the proxy's socket acknowledged is the proxy's to deliver. */
